@@ -1,0 +1,135 @@
+"""The ``creditsim`` command line: parse, call the API, write, print.
+
+Kept thin on purpose: every command is a call into the library. Errors the
+user can cause (:class:`~simulator.errors.CreditsimError`) are printed as one
+line per problem on standard error, with exit status 2 and no traceback;
+nothing is written when the input is bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from simulator.errors import CreditsimError, UsageError
+
+__all__ = ["main"]
+
+_PLANNED = {
+    "run": "simulate a scenario (issue #3)",
+    "report": "write reports and plots for a run (issue #4)",
+    "sweep": "sweep parameters with replications (issue #5)",
+    "compare": "compare two scenarios on common random numbers (issue #5)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and a UsageError, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="creditsim",
+        description="Discrete-event simulator of credit economics (LinkedIn InMail credits).",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    rp = sub.add_parser(
+        "replay",
+        help="run the credit rules engine over a recorded history (RULES.md section 8)",
+        description="Replay HISTORY.csv through the credit rules engine and write "
+        "DIR/ledger.csv and DIR/balances.csv.",
+    )
+    rp.add_argument("history", metavar="HISTORY.csv")
+    rp.add_argument("--scenario", metavar="S.yaml", help="scenario whose policy block to use "
+                    "(default: the inmail-2014 preset)")  # fmt: skip
+    rp.add_argument("--until", metavar="INSTANT", help="settle up to this ISO 8601 UTC instant "
+                    "(default: the last instant in the file)")  # fmt: skip
+    rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
+
+    for name, text in _PLANNED.items():
+        p = sub.add_parser(name, help=f"{text} [not built yet]", add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``creditsim``; returns the exit status."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except CreditsimError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("creditsim: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from simulator import __version__
+
+        print(f"creditsim {__version__}")
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command in _PLANNED:
+        print(f"creditsim {args.command}: not built yet: {_PLANNED[args.command]}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return _replay(args)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from simulator.engine import BALANCE_COLUMNS, LEDGER_COLUMNS, read_history, replay
+    from simulator.engine.history import balances_rows, ledger_rows
+    from simulator.engine.policy import policy_from_yaml_block, resolve_policy
+    from simulator.errors import PolicyError
+    from simulator.outputs import atomic_write_text, csv_text
+    from simulator.timeutil import format_instant, parse_instant
+    from simulator.yamlio import load_yaml_file
+
+    until = None
+    if args.until is not None:
+        try:
+            until = parse_instant(args.until)
+        except ValueError as exc:
+            raise UsageError(f"creditsim replay: --until: {exc}") from None
+    if args.scenario is not None:
+        policy = policy_from_yaml_block(load_yaml_file(args.scenario, PolicyError), args.scenario)
+    else:
+        policy = resolve_policy(None)
+    actions = read_history(args.history, policy)
+    result = replay(policy, actions, until)
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"creditsim replay: --out {out}: exists and is not a directory")
+    ledger = ledger_rows(result.engine)
+    ledger_csv = csv_text(LEDGER_COLUMNS, ledger)
+    balances_csv = csv_text(BALANCE_COLUMNS, balances_rows(result))
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "ledger.csv", ledger_csv)
+    atomic_write_text(out / "balances.csv", balances_csv)
+
+    kinds = Counter(row[2] for row in ledger)
+    total = sum(a.balance for a in result.engine.accounts.values())
+    by_kind = ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds)) or "none"
+    print(f"replayed {len(actions)} actions for {len(result.members)} members "
+          f"up to {format_instant(result.until)}")  # fmt: skip
+    print(f"ledger: {len(ledger)} entries ({by_kind})")
+    print(f"credits held at the end: {total}")
+    print(f"wrote {out / 'ledger.csv'} and {out / 'balances.csv'}")
+    return 0

@@ -1,0 +1,324 @@
+"""Replay histories (RULES.md section 8): read, validate, order, and drive the engine.
+
+A history is a CSV of member actions. :func:`read_history` checks the whole
+file, even the rows after ``--until``, and reports every problem as one line
+``FILE:LINE: what is wrong`` (the header is line 1), raising
+:class:`~simulator.errors.HistoryError`. Well-formed values that break a rule
+(a purchase of 11, a body of 0 characters, an unknown category) are not bad
+input: they become ``reject`` entries in the ledger.
+
+:func:`replay` orders the actions by instant, then R10 step, then file line,
+feeds them to the engine, and settles every account up to ``until``.
+
+Choices where RULES.md is silent:
+
+* Whole numbers are written as plain decimal digits (``0``, ``12``); a sign,
+  a fraction or an exponent is malformed.
+* Columns the format does not name are ignored; a duplicated column name is
+  an error. An empty ``category`` cell on a send is a well-formed category
+  that is not in the list, so the send is rejected (``category``).
+* ``balances.csv`` lists every member named by a row at or before ``until``,
+  sorted by member id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from simulator.engine.core import STEP_RESPOND, STEP_SEND, STEP_TIER, Engine
+from simulator.engine.policy import RESPONSES, Policy
+from simulator.errors import HistoryError
+from simulator.timeutil import format_instant, parse_instant
+
+__all__ = [
+    "ACTIONS",
+    "BALANCE_COLUMNS",
+    "HISTORY_COLUMNS",
+    "LEDGER_COLUMNS",
+    "Action",
+    "ReplayResult",
+    "balances_rows",
+    "ledger_rows",
+    "parse_history",
+    "read_history",
+    "replay",
+]
+
+HISTORY_COLUMNS = (
+    "time", "member", "action", "tier", "quantity", "inmail",
+    "category", "subject_chars", "body_chars", "free", "response",
+)  # fmt: skip
+LEDGER_COLUMNS = (
+    "time", "member", "kind", "lot", "quantity", "inmail", "reason", "balance_after",
+)  # fmt: skip
+BALANCE_COLUMNS = ("member", "balance", "allotted", "purchased")
+
+_STEP = {
+    "respond": STEP_RESPOND,
+    "subscribe": STEP_TIER,
+    "change_tier": STEP_TIER,
+    "cancel": STEP_TIER,
+    "purchase": STEP_SEND,
+    "send": STEP_SEND,
+}
+ACTIONS = tuple(_STEP)
+_NEEDS = {
+    "subscribe": ("tier",),
+    "change_tier": ("tier",),
+    "cancel": (),
+    "purchase": ("quantity",),
+    "send": ("inmail", "category", "subject_chars", "body_chars", "free"),
+    "respond": ("inmail", "response"),
+}
+_WHOLE = re.compile(r"[0-9]+\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One validated history row."""
+
+    time: int
+    step: int
+    line: int
+    member: str
+    action: str
+    tier: str = ""
+    quantity: int = 0
+    inmail: str = ""
+    category: str = ""
+    subject_chars: int = 0
+    body_chars: int = 0
+    free: bool = False
+    response: str = ""
+
+
+def read_history(path: str | Path, policy: Policy) -> list[Action]:
+    """Read and validate a history file; return its actions in replay order."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise HistoryError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise HistoryError(f"{source}: is a directory, not a file") from None
+    except OSError as exc:
+        raise HistoryError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HistoryError(f"{source}:{line}: not UTF-8 text") from None
+    return parse_history(text.removeprefix("\ufeff"), policy, source)
+
+
+def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[Action]:
+    """Validate history ``text``; return its actions sorted by (time, R10 step, line)."""
+    problems: list[str] = []
+
+    def bad(line: int, message: str) -> None:
+        problems.append(f"{source}:{line}: {message}")
+
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise HistoryError(f"{source}:1: malformed CSV: {exc}") from None
+    if header is None or not any(cell.strip() for cell in header):
+        raise HistoryError(f"{source}:1: empty file: expected a header row")
+    header = [cell.strip() for cell in header]
+    dupes = sorted(name for name, n in Counter(header).items() if n > 1 and name)
+    if dupes:
+        raise HistoryError(f"{source}:1: column {dupes[0]!r} appears more than once")
+    missing = [c for c in ("time", "member", "action") if c not in header]
+    if missing:
+        raise HistoryError(f"{source}:1: missing column {missing[0]!r}")
+    col = {name: i for i, name in enumerate(header)}
+    width = len(header)
+
+    actions: list[Action] = []
+    sends: dict[str, Action] = {}
+    responses: list[Action] = []
+    line = 1
+    try:
+        for row in reader:
+            line = reader.line_num
+            if not row:
+                continue  # a blank line
+            if len(row) != width:
+                bad(line, f"expected {width} cells like the header, got {len(row)}")
+                continue
+            act = _parse_row(row, col, line, policy, bad)
+            if act is None:
+                continue
+            if act.action == "send":
+                first = sends.get(act.inmail)
+                if first is not None:
+                    bad(line, f"InMail id {act.inmail!r} already sent on line {first.line}")
+                    continue
+                sends[act.inmail] = act
+            elif act.action == "respond":
+                responses.append(act)
+            actions.append(act)
+    except csv.Error as exc:
+        bad(reader.line_num, f"malformed CSV: {exc}")
+
+    answered: dict[str, int] = {}
+    for r in responses:
+        sent = sends.get(r.inmail)
+        if sent is None:
+            bad(r.line, f"response to InMail {r.inmail!r}, which is never sent")
+        elif r.member != sent.member:
+            bad(r.line, f"response names member {r.member!r}, but InMail {r.inmail!r} "
+                f"was sent by {sent.member!r} (line {sent.line})")  # fmt: skip
+        elif r.time <= sent.time:
+            bad(r.line, f"response at {format_instant(r.time)} is not after InMail "
+                f"{r.inmail!r} was sent ({format_instant(sent.time)}, line {sent.line})")  # fmt: skip
+        elif r.inmail in answered:
+            bad(r.line, f"second response to InMail {r.inmail!r} (first on line "
+                f"{answered[r.inmail]})")  # fmt: skip
+        else:
+            answered[r.inmail] = r.line
+    if problems:
+        problems.sort(key=lambda p: int(p[len(source) + 1 :].split(":", 1)[0]))
+        raise HistoryError(*problems)
+    actions.sort(key=lambda a: (a.time, a.step, a.line))
+    return actions
+
+
+def _parse_row(row, col, line, policy, bad) -> Action | None:  # type: ignore[no-untyped-def]
+    """One row -> Action, or None after reporting its problems."""
+    ok = True
+
+    def cell(name: str) -> str | None:
+        i = col.get(name)
+        return None if i is None else row[i].strip()
+
+    action = cell("action") or ""
+    if action not in _STEP:
+        bad(line, f"unknown action {action!r} (expected one of {', '.join(ACTIONS)})")
+        return None
+    time_text = cell("time") or ""
+    try:
+        t = parse_instant(time_text)
+    except ValueError:
+        bad(line, f"malformed instant {time_text!r} (expected like 2024-01-31T09:00:00Z)")
+        ok = False
+        t = 0
+    member = cell("member") or ""
+    if not member:
+        bad(line, "empty member id")
+        ok = False
+    fields: dict[str, object] = {}
+    for name in _NEEDS[action]:
+        value = cell(name)
+        if value is None:
+            bad(line, f"{action} needs a {name!r} column")
+            ok = False
+            continue
+        if name == "tier":
+            if value not in policy.tiers:
+                bad(line, f"unknown tier {value!r}")
+                ok = False
+            fields[name] = value
+        elif name in ("quantity", "subject_chars", "body_chars"):
+            if not _WHOLE.match(value):
+                bad(line, f"{name} must be a whole number, got {value!r}")
+                ok = False
+                continue
+            fields[name] = int(value)
+        elif name == "free":
+            if value not in ("true", "false"):
+                bad(line, f"free must be true or false, got {value!r}")
+                ok = False
+                continue
+            fields[name] = value == "true"
+        elif name == "inmail":
+            if not value:
+                bad(line, f"{action} needs an InMail id")
+                ok = False
+            fields[name] = value
+        elif name == "response":
+            if value not in RESPONSES:
+                bad(line, f"unknown response {value!r} (expected one of {', '.join(RESPONSES)})")
+                ok = False
+            fields[name] = value
+        else:
+            fields[name] = value
+    if not ok:
+        return None
+    return Action(time=t, step=_STEP[action], line=line, member=member, action=action,
+                  **fields)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """The engine after a replay, the instant it was settled to, and its members."""
+
+    engine: Engine
+    until: int
+    members: tuple[str, ...]
+
+
+def replay(policy: Policy, actions: Iterable[Action], until: int | None = None) -> ReplayResult:
+    """Apply ``actions`` (in replay order) up to ``until`` and settle every account.
+
+    ``until`` defaults to the last instant among the actions.
+    """
+    actions = list(actions)
+    if until is None:
+        until = max((a.time for a in actions), default=0)
+    engine = Engine(policy)
+    account = engine.account
+    for act in actions:
+        if act.time > until:
+            break
+        a = account(act.member)
+        kind = act.action
+        if kind == "send":
+            engine.send(a, act.time, act.inmail, act.category, act.subject_chars,
+                        act.body_chars, act.free)  # fmt: skip
+        elif kind == "respond":
+            engine.respond(a, act.time, act.inmail, act.response)
+        elif kind == "purchase":
+            engine.purchase(a, act.time, act.quantity)
+        elif kind == "cancel":
+            engine.cancel(a, act.time)
+        else:
+            engine.subscribe(a, act.time, act.tier)
+    engine.settle_all(until)
+    return ReplayResult(engine, until, tuple(sorted(engine.accounts)))
+
+
+def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
+    """The ledger as text rows (RULES.md section 5), in time order.
+
+    The sort is stable, so each member's entries keep their R10 order.
+    """
+    stamps: dict[int, str] = {}
+    out = []
+    for t, member, kind, lot_no, qty, inmail, reason, bal in sorted(
+        engine.ledger, key=lambda r: r[0]
+    ):
+        stamp = stamps.get(t)
+        if stamp is None:
+            stamp = stamps[t] = format_instant(t)
+        out.append((
+            stamp, str(member), kind, f"{member}:{lot_no}" if lot_no else "", str(qty),
+            "" if inmail is None else str(inmail), reason, str(bal),
+        ))  # fmt: skip
+    return out
+
+
+def balances_rows(result: ReplayResult) -> list[tuple[str, ...]]:
+    """``member, balance, allotted, purchased`` per member, sorted by member id."""
+    accounts = result.engine.accounts
+    return [
+        (m, str(accounts[m].balance), str(accounts[m].allotted), str(accounts[m].purchased))
+        for m in result.members
+    ]

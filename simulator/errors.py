@@ -1,0 +1,66 @@
+"""The errors creditsim raises on purpose.
+
+Every error a user can cause derives from :class:`CreditsimError`. The CLI turns
+these into one line per problem on standard error and exit status 2, so their
+messages are part of the interface: each names the file and the place (a key
+path or a line number) and says what is wrong. Tests pin their texts.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CreditsimError",
+    "HistoryError",
+    "InputError",
+    "PolicyError",
+    "ScenarioError",
+    "UsageError",
+    "format_path",
+]
+
+
+class CreditsimError(Exception):
+    """Root of every error creditsim raises deliberately."""
+
+    exit_code = 2
+
+    def __init__(self, *problems: str) -> None:
+        if not problems:
+            raise ValueError("an error needs at least one problem")
+        self.problems: tuple[str, ...] = tuple(problems)
+        super().__init__("\n".join(self.problems))
+
+    def lines(self) -> tuple[str, ...]:
+        """One line per problem, as the CLI prints them."""
+        return self.problems
+
+
+class InputError(CreditsimError):
+    """A file the user gave cannot be read or parsed."""
+
+
+class PolicyError(InputError):
+    """A policy block breaks RULES.md section 7."""
+
+
+class ScenarioError(InputError):
+    """A scenario file breaks its schema."""
+
+
+class HistoryError(InputError):
+    """A replay history breaks RULES.md section 8."""
+
+
+class UsageError(CreditsimError):
+    """The command line itself is wrong (an unknown option, a bad value)."""
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    """Render a key path the way users write it: ``population[2].sends_per_month``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out or "<top level>"

@@ -1,0 +1,1 @@
+"""Reference implementation of RULES.md and random history generators."""
