@@ -49,10 +49,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "DIR/ledger.csv and DIR/balances.csv.",
     )
     rp.add_argument("history", metavar="HISTORY.csv")
-    rp.add_argument("--scenario", metavar="S.yaml", help="scenario whose policy block to use "
-                    "(default: the inmail-2014 preset)")  # fmt: skip
-    rp.add_argument("--until", metavar="INSTANT", help="settle up to this ISO 8601 UTC instant "
-                    "(default: the last instant in the file)")  # fmt: skip
+    rp.add_argument(
+        "--scenario",
+        metavar="S.yaml",
+        help="scenario whose policy block to use (default: the inmail-2014 preset)",
+    )
+    rp.add_argument(
+        "--until",
+        metavar="INSTANT",
+        help="settle up to this ISO 8601 UTC instant (default: the last instant in the file)",
+    )
     rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
 
     for name, text in _PLANNED.items():
@@ -86,8 +92,7 @@ def _main(argv: list[str]) -> int:
         parser.print_help()
         return 2
     if args.command in _PLANNED:
-        print(f"creditsim {args.command}: not built yet: {_PLANNED[args.command]}",
-              file=sys.stderr)  # fmt: skip
+        print(f"creditsim {args.command}: not built yet: {_PLANNED[args.command]}", file=sys.stderr)
         return 2
     return _replay(args)
 
@@ -127,8 +132,10 @@ def _replay(args: argparse.Namespace) -> int:
     kinds = Counter(row[2] for row in ledger)
     total = sum(a.balance for a in result.engine.accounts.values())
     by_kind = ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds)) or "none"
-    print(f"replayed {len(actions)} actions for {len(result.members)} members "
-          f"up to {format_instant(result.until)}")  # fmt: skip
+    print(
+        f"replayed {len(actions)} actions for {len(result.members)} members "
+        f"up to {format_instant(result.until)}"
+    )
     print(f"ledger: {len(ledger)} entries ({by_kind})")
     print(f"credits held at the end: {total}")
     print(f"wrote {out / 'ledger.csv'} and {out / 'balances.csv'}")

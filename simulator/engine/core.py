@@ -23,6 +23,11 @@ How it stays exact and cheap for hundreds of thousands of members
   the same ledger (a property test checks it).
 * **Spending is O(1)**: the first lot of the sorted list; inserting a lot is
   an append in the usual case (new lots expire last) and a bisect otherwise.
+* **No garbage-collector churn.** The engine's structures hold no reference
+  cycles, so reference counting frees everything; a long drive creates
+  millions of small tuples, and the cyclic collector would scan them over and
+  over. Drivers run their loop inside :func:`gc_paused` (measured in
+  ``benchmarks/RESULTS.md``).
 * **The ledger is a list of flat tuples** ``(time, member, kind, lot_no,
   quantity, inmail, reason, balance_after)``, appended in R10 order; one
   ``zip(*ledger)`` turns it into columns. ``lot_no`` is the member's lot
@@ -33,8 +38,11 @@ Where RULES.md leaves room, the choice is written next to the code.
 
 from __future__ import annotations
 
+import gc
 from bisect import insort
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from simulator.engine.policy import Policy, Tier
@@ -49,6 +57,7 @@ __all__ = [
     "Engine",
     "EngineOrderError",
     "LedgerRow",
+    "gc_paused",
 ]
 
 NEVER = 1 << 62
@@ -73,33 +82,18 @@ class EngineOrderError(RuntimeError):
     """A driver handed the engine an action earlier than one already applied."""
 
 
-class Lot:
-    """Credits that entered an account together (RULES.md section 2)."""
-
-    __slots__ = ("expires", "issued", "key", "no", "remaining", "source")
-
-    def __init__(self, no: int, source: str, issued: int, expires: int, remaining: int,
-                 fifo: bool) -> None:
-        self.no = no
-        self.source = source
-        self.issued = issued
-        self.expires = expires
-        self.remaining = remaining
-        # Spend order (R3). Lot numbers grow with issue time, so "issued first,
-        # then lower number" is simply "lower number".
-        self.key: int | tuple[int, int] = no if fifo else (expires, no)
-
-
-class _Pending:
-    """A paid InMail whose refund window is still open."""
-
-    __slots__ = ("account", "alive", "deadline", "inmail")
-
-    def __init__(self, account: Account, inmail: Any, deadline: int) -> None:
-        self.account = account
-        self.inmail = inmail
-        self.deadline = deadline
-        self.alive = True
+# A lot is a small list, not an object: the engine makes one per refund, so
+# creating lots is on the hot path and a list literal costs a fraction of an
+# instance. Layout (indices):
+_KEY = 0  # spend-order key (R3): lot number under fifo, (expires_at << 32) | number otherwise
+_REM = 1  # credits remaining (> 0 while the lot is held)
+_NO = 2  # lot number within the member, from 1
+_EXP = 3  # expires_at (NEVER for "never")
+_SRC = 4  # "grant", "purchase" or "refund"
+# Lot numbers grow with issue time, so R3's "issued first, then the lower lot
+# number" tie-break is simply "lower number", and (expires_at, number) packs
+# into one integer (a member would need 2**32 lots to break it).
+Lot = list
 
 
 class Account:
@@ -134,7 +128,8 @@ class Account:
         self.grant_k = 0
         self.next_grant = NEVER
         self.cancel_at = NEVER
-        self.pending: deque[_Pending] = deque()
+        # (deadline, inmail) of paid InMails whose refund window is open, in send order
+        self.pending: deque[tuple[int, Any]] = deque()
         self.due = NEVER  # lower bound on the next automatic event
         self.clock = -1  # t * _TICK + phase of the last action, to refuse time travel
 
@@ -148,7 +143,8 @@ class Engine:
     Drive it with :meth:`subscribe`, :meth:`cancel`, :meth:`purchase`,
     :meth:`send` and :meth:`respond`, in non-decreasing time per account and,
     within one instant, in R10 step order; then :meth:`settle` (one account)
-    or :meth:`settle_all` (every account) up to the end instant.
+    or :meth:`settle_all` (every account) up to the end instant. InMail ids
+    must be unique within one engine.
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -157,20 +153,21 @@ class Engine:
         self.accounts: dict[Any, Account] = {}
         self._basic = policy.tiers["basic"]
         self._fifo = policy.spend_order == "fifo"
-        days = policy.grant_expiry_days
-        self._grant_life = NEVER if days is None else days * DAY
-        days = policy.refund_expiry_days
-        self._refund_life = NEVER if days is None else days * DAY
-        days = policy.purchase_expiry_days
-        self._purchase_life = NEVER if days is None else days * DAY
-        self._refund_mode = policy.refund.mode
+        self._grant_life = _life(policy.grant_expiry_days)
+        self._refund_life = _life(policy.refund_expiry_days)
+        self._purchase_life = _life(policy.purchase_expiry_days)
+        mode = policy.refund.mode
+        self._refunds = mode != "none"
+        self._no_response = mode == "no_response_within"
+        self._response_within = mode == "response_within"
         self._window = policy.refund.window_days * DAY
         self._counts = frozenset(policy.refund.counts_as_response)
         self._categories = frozenset(policy.categories)
         self._max_body = policy.max_body_chars
         self._max_subject = policy.max_subject_chars
-        # InMails inside their refund window, by id, for responses.
-        self._open: dict[Any, _Pending] = {}
+        # Deadline of each paid InMail whose refund window is open, by id: a
+        # response looks its InMail up here, and removes it when it counts.
+        self._open: dict[Any, int] = {}
 
     # -- accounts -------------------------------------------------------------
 
@@ -233,11 +230,10 @@ class Engine:
         if reason is not None:
             self.ledger.append((t, a.id, "reject", 0, 0, None, reason, a.balance))
             return reason
-        life = self._purchase_life
-        lot = self._new_lot(a, "purchase", t, NEVER if life == NEVER else t + life, quantity)
+        no = self._new_lot(a, "purchase", t, self._purchase_life, quantity)
         a.purchased += quantity
         a.balance += quantity
-        self.ledger.append((t, a.id, "purchase", lot.no, quantity, None, "", a.balance))
+        self.ledger.append((t, a.id, "purchase", no, quantity, None, "", a.balance))
         return None
 
     def send(
@@ -251,10 +247,11 @@ class Engine:
         free: bool,
     ) -> str | None:
         """Send an InMail (R3, R4); returns the rejection reason or None."""
-        if a.due <= t or a.clock > t * _TICK + STEP_SEND:
+        clock = t * _TICK + STEP_SEND
+        if a.due <= t or a.clock > clock:
             self._enter(a, t, STEP_SEND)
         else:
-            a.clock = t * _TICK + STEP_SEND
+            a.clock = clock
         if not 1 <= body_chars <= self._max_body:
             reason = "body_length"
         elif not 1 <= subject_chars <= self._max_subject:
@@ -268,21 +265,21 @@ class Engine:
         else:
             lots = a.lots
             lot = lots[0]
-            lot.remaining -= 1
-            if lot.remaining == 0:
+            lot[_REM] -= 1
+            if not lot[_REM]:
                 del lots[0]
-            if lot.source == "purchase":
+            if lot[_SRC] == "purchase":
                 a.purchased -= 1
             else:
                 a.allotted -= 1
             a.balance -= 1
-            self.ledger.append((t, a.id, "spend", lot.no, 1, inmail, "", a.balance))
-            if self._refund_mode != "none":
-                pend = _Pending(a, inmail, t + self._window)
-                a.pending.append(pend)
-                self._open[inmail] = pend
-                if self._refund_mode == "no_response_within" and pend.deadline < a.due:
-                    a.due = pend.deadline
+            self.ledger.append((t, a.id, "spend", lot[_NO], 1, inmail, "", a.balance))
+            if self._refunds:
+                deadline = t + self._window
+                a.pending.append((deadline, inmail))
+                self._open[inmail] = deadline
+                if deadline < a.due and self._no_response:
+                    a.due = deadline
             return None
         self.ledger.append((t, a.id, "reject", 0, 0, inmail, reason, a.balance))
         return reason
@@ -291,17 +288,16 @@ class Engine:
         """A response to ``inmail`` (sent by ``a``) at ``t`` (R6).
 
         A response to an InMail that was free, rejected, or whose window has
-        closed changes nothing.
+        closed changes nothing; so does one of a kind that does not count
+        (``counts_as_response``): under ``no_response_within`` its refund
+        still comes at the deadline.
         """
         self._enter(a, t, STEP_RESPOND)
-        pend = self._open.get(inmail)
-        if pend is None or pend.account is not a or pend.deadline < t:
+        deadline = self._open.get(inmail)
+        if deadline is None or deadline < t or response not in self._counts:
             return
-        if response not in self._counts:
-            return  # as if no response: a later refund (no_response_within) still comes
         del self._open[inmail]
-        pend.alive = False
-        if self._refund_mode == "response_within":
+        if self._response_within:
             self._refund(a, t, inmail)
 
     def settle(self, a: Account, t: int) -> None:
@@ -312,13 +308,6 @@ class Engine:
         """Settle every account up to and including ``t``."""
         for a in self.accounts.values():
             self._enter(a, t, _ALL)
-
-    # -- balances -------------------------------------------------------------
-
-    @staticmethod
-    def balances(a: Account) -> tuple[int, int, int]:
-        """(balance, allotted, purchased) of ``a`` as settled so far."""
-        return a.balance, a.allotted, a.purchased
 
     # -- internals ------------------------------------------------------------
 
@@ -332,45 +321,55 @@ class Engine:
         a.clock = clock
         if a.due <= t:
             self._settle(a, t, step)
-        elif self._refund_mode == "response_within" and a.pending:
+        elif self._response_within and a.pending:
             self._drop_closed(a, t)
 
     def _drop_closed(self, a: Account, t: int) -> None:
-        # response_within: windows that closed before t can no longer refund
-        # anything; forget them so memory stays bounded.
+        # response_within: windows that closed before t can refund nothing any
+        # more; forget them so memory stays bounded.
         pending, open_ = a.pending, self._open
-        while pending and pending[0].deadline < t:
-            pend = pending.popleft()
-            if pend.alive:
-                open_.pop(pend.inmail, None)
+        while pending and pending[0][0] < t:
+            open_.pop(pending.popleft()[1], None)
 
     def _next_event(self, a: Account) -> int:
         nxt = a.next_grant
         if a.cancel_at < nxt:
             nxt = a.cancel_at
-        if a.lots:
-            exp = a.lots[0].expires if not self._fifo else min(lot.expires for lot in a.lots)
+        lots = a.lots
+        if lots:
+            exp = min(lot[_EXP] for lot in lots) if self._fifo else lots[0][_EXP]
             if exp < nxt:
                 nxt = exp
-        if a.pending and self._refund_mode == "no_response_within":
-            dl = a.pending[0].deadline
-            if dl < nxt:
-                nxt = dl
+        if self._no_response and a.pending:
+            deadline = a.pending[0][0]
+            if deadline < nxt:
+                nxt = deadline
         return nxt
 
     def _settle(self, a: Account, t: int, step: int) -> None:
-        """Process automatic events (R10 steps 2-5) due before ``(t, step)``."""
-        if self._refund_mode == "response_within" and a.pending:
+        """Process the automatic events (R10 steps 2-5) due before ``(t, step)``."""
+        if self._response_within and a.pending:
             self._drop_closed(a, t)
+        no_response, fifo, pending = self._no_response, self._fifo, a.pending
         while True:
-            tau = self._next_event(a)
-            a.due = tau
+            # The earliest event (inlined _next_event: this loop is the hot path).
+            tau = a.next_grant
+            if a.cancel_at < tau:
+                tau = a.cancel_at
+            lots = a.lots
+            if lots:
+                exp = min(lot[_EXP] for lot in lots) if fifo else lots[0][_EXP]
+                if exp < tau:
+                    tau = exp
+            if no_response and pending and pending[0][0] < tau:
+                tau = pending[0][0]
             if tau > t:
+                a.due = tau
                 return
             upto = step if tau == t else _ALL
-            if upto > _REFUNDS and a.pending and self._refund_mode == "no_response_within":
+            if upto > _REFUNDS and no_response and pending and pending[0][0] == tau:
                 self._refunds_due(a, tau)
-            if upto > _EXPIRIES and a.lots:
+            if upto > _EXPIRIES and a.lots and (fifo or a.lots[0][_EXP] == tau):
                 self._expire(a, tau)
             if upto > _CANCEL_DUE and a.cancel_at == tau:
                 self._end_subscription(a, tau)
@@ -381,63 +380,79 @@ class Engine:
                 return
 
     def _refunds_due(self, a: Account, tau: int) -> None:
+        """R6 ``no_response_within``: refund each InMail whose window closes at ``tau``."""
         pending, open_ = a.pending, self._open
-        while pending and pending[0].deadline == tau:
-            pend = pending.popleft()
-            if pend.alive:
-                del open_[pend.inmail]
-                pend.alive = False
-                self._refund(a, tau, pend.inmail)
+        if len(pending) > 1 and pending[1][0] == tau:
+            while pending and pending[0][0] == tau:
+                inmail = pending.popleft()[1]
+                if inmail in open_:  # no counted response came in time
+                    del open_[inmail]
+                    self._refund(a, tau, inmail)
+            return
+        # One deadline at tau, the common case: _refund and _new_lot inlined.
+        inmail = pending.popleft()[1]
+        if inmail not in open_:
+            return
+        del open_[inmail]
+        no = a.n_lots = a.n_lots + 1
+        life = self._refund_life
+        expires = NEVER if life == NEVER else tau + life
+        key = no if self._fifo else (expires << 32) | no
+        lots = a.lots
+        if not lots or lots[-1][0] < key:  # 0 is _KEY
+            lots.append([key, 1, no, expires, "refund"])
+        else:
+            insort(lots, [key, 1, no, expires, "refund"])
+        a.allotted += 1
+        a.balance += 1
+        self.ledger.append((tau, a.id, "refund", no, 1, inmail, "", a.balance))
 
     def _refund(self, a: Account, t: int, inmail: Any) -> None:
         # R8 (chosen): a refund due while the member holds no premium plan is
         # still paid into a refund lot.
-        life = self._refund_life
-        lot = self._new_lot(a, "refund", t, NEVER if life == NEVER else t + life, 1)
+        no = self._new_lot(a, "refund", t, self._refund_life, 1)
         a.allotted += 1
         a.balance += 1
-        self.ledger.append((t, a.id, "refund", lot.no, 1, inmail, "", a.balance))
+        self.ledger.append((t, a.id, "refund", no, 1, inmail, "", a.balance))
 
     def _expire(self, a: Account, tau: int) -> None:
         lots = a.lots
         if self._fifo:
-            dead = [lot for lot in lots if lot.expires == tau]
+            dead = [lot for lot in lots if lot[_EXP] == tau]
             if not dead:
                 return
-            lots[:] = [lot for lot in lots if lot.expires != tau]
+            a.lots = [lot for lot in lots if lot[_EXP] != tau]
         else:
-            n = 0
-            while n < len(lots) and lots[n].expires == tau:
+            n = 1  # the caller saw lots[0] expire at tau
+            while n < len(lots) and lots[n][_EXP] == tau:
                 n += 1
-            if n == 0:
-                return
             dead = lots[:n]
             del lots[:n]
         ledger = self.ledger
         for lot in dead:
-            q = lot.remaining
-            if lot.source == "purchase":
+            q = lot[_REM]
+            if lot[_SRC] == "purchase":
                 a.purchased -= q
             else:
                 a.allotted -= q
             a.balance -= q
-            ledger.append((tau, a.id, "expire", lot.no, q, None, "", a.balance))
+            ledger.append((tau, a.id, "expire", lot[_NO], q, None, "", a.balance))
 
     def _remove_allotted(self, a: Account, t: int, kind: str, limit: int) -> None:
         """Remove up to ``limit`` credits from grant and refund lots, in spend order."""
         keep: list[Lot] = []
         ledger = self.ledger
         for lot in a.lots:
-            if limit <= 0 or lot.source == "purchase":
+            if limit <= 0 or lot[_SRC] == "purchase":
                 keep.append(lot)
                 continue
-            q = lot.remaining if lot.remaining <= limit else limit
-            lot.remaining -= q
+            q = lot[_REM] if lot[_REM] <= limit else limit
+            lot[_REM] -= q
             limit -= q
             a.allotted -= q
             a.balance -= q
-            ledger.append((t, a.id, kind, lot.no, q, None, "", a.balance))
-            if lot.remaining:
+            ledger.append((t, a.id, kind, lot[_NO], q, None, "", a.balance))
+            if lot[_REM]:
                 keep.append(lot)
         a.lots = keep
 
@@ -462,25 +477,47 @@ class Engine:
     def _grant(self, a: Account, tau: int) -> None:
         tier = a.tier
         n = tier.monthly_credits
-        if n:
-            life = self._grant_life
-            lot = self._new_lot(a, "grant", tau, NEVER if life == NEVER else tau + life, n)
+        if n:  # R1: a grant of 0 credits writes nothing and creates no lot
+            no = self._new_lot(a, "grant", tau, self._grant_life, n)
             a.allotted += n
             a.balance += n
-            self.ledger.append((tau, a.id, "grant", lot.no, n, None, "", a.balance))
-        if tier.cap is not None and a.allotted > tier.cap:
+            self.ledger.append((tau, a.id, "grant", no, n, None, "", a.balance))
+        if tier.cap is not None and a.allotted > tier.cap:  # R7, even after a 0 grant
             self._remove_allotted(a, tau, "cap", a.allotted - tier.cap)
         a.grant_k += 1
         a.next_grant = self._grant_instant(a, a.grant_k)
 
-    def _new_lot(self, a: Account, source: str, t: int, expires: int, n: int) -> Lot:
-        a.n_lots += 1
-        lot = Lot(a.n_lots, source, t, expires, n, self._fifo)
+    def _new_lot(self, a: Account, source: str, t: int, life: int, n: int) -> int:
+        """Add a lot of ``n`` credits issued at ``t``; return its number."""
+        no = a.n_lots = a.n_lots + 1
+        expires = NEVER if life == NEVER else t + life
+        key = no if self._fifo else (expires << 32) | no
         lots = a.lots
-        if not lots or lots[-1].key < lot.key:  # type: ignore[operator]
-            lots.append(lot)
+        if not lots or lots[-1][0] < key:  # 0 is _KEY
+            lots.append([key, n, no, expires, source])  # the usual case: spent last
         else:
-            insort(lots, lot, key=lambda x: x.key)
+            insort(lots, [key, n, no, expires, source])
         if expires < a.due:
             a.due = expires
-        return lot
+        return no
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration of a drive.
+
+    Safe for the engine (it makes no reference cycles; reference counting
+    still frees memory as usual) and it restores the collector's previous
+    state, even on error.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _life(days: int | None) -> int:
+    return NEVER if days is None else days * DAY

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.engine.core import STEP_RESPOND, STEP_SEND, STEP_TIER, Engine
+from simulator.engine.core import STEP_RESPOND, STEP_SEND, STEP_TIER, Engine, gc_paused
 from simulator.engine.policy import RESPONSES, Policy
 from simulator.errors import HistoryError
 from simulator.timeutil import format_instant, parse_instant
@@ -51,12 +51,28 @@ __all__ = [
 ]
 
 HISTORY_COLUMNS = (
-    "time", "member", "action", "tier", "quantity", "inmail",
-    "category", "subject_chars", "body_chars", "free", "response",
-)  # fmt: skip
+    "time",
+    "member",
+    "action",
+    "tier",
+    "quantity",
+    "inmail",
+    "category",
+    "subject_chars",
+    "body_chars",
+    "free",
+    "response",
+)
 LEDGER_COLUMNS = (
-    "time", "member", "kind", "lot", "quantity", "inmail", "reason", "balance_after",
-)  # fmt: skip
+    "time",
+    "member",
+    "kind",
+    "lot",
+    "quantity",
+    "inmail",
+    "reason",
+    "balance_after",
+)
 BALANCE_COLUMNS = ("member", "balance", "allotted", "purchased")
 
 _STEP = {
@@ -174,14 +190,22 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
         if sent is None:
             bad(r.line, f"response to InMail {r.inmail!r}, which is never sent")
         elif r.member != sent.member:
-            bad(r.line, f"response names member {r.member!r}, but InMail {r.inmail!r} "
-                f"was sent by {sent.member!r} (line {sent.line})")  # fmt: skip
+            bad(
+                r.line,
+                f"response names member {r.member!r}, but InMail {r.inmail!r} "
+                f"was sent by {sent.member!r} (line {sent.line})",
+            )
         elif r.time <= sent.time:
-            bad(r.line, f"response at {format_instant(r.time)} is not after InMail "
-                f"{r.inmail!r} was sent ({format_instant(sent.time)}, line {sent.line})")  # fmt: skip
+            bad(
+                r.line,
+                f"response at {format_instant(r.time)} is not after InMail "
+                f"{r.inmail!r} was sent ({format_instant(sent.time)}, line {sent.line})",
+            )
         elif r.inmail in answered:
-            bad(r.line, f"second response to InMail {r.inmail!r} (first on line "
-                f"{answered[r.inmail]})")  # fmt: skip
+            bad(
+                r.line,
+                f"second response to InMail {r.inmail!r} (first on line {answered[r.inmail]})",
+            )
         else:
             answered[r.inmail] = r.line
     if problems:
@@ -252,8 +276,7 @@ def _parse_row(row, col, line, policy, bad) -> Action | None:  # type: ignore[no
             fields[name] = value
     if not ok:
         return None
-    return Action(time=t, step=_STEP[action], line=line, member=member, action=action,
-                  **fields)  # type: ignore[arg-type]
+    return Action(time=t, step=_STEP[action], line=line, member=member, action=action, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +297,13 @@ def replay(policy: Policy, actions: Iterable[Action], until: int | None = None) 
     if until is None:
         until = max((a.time for a in actions), default=0)
     engine = Engine(policy)
+    with gc_paused():
+        _drive(engine, actions, until)
+        engine.settle_all(until)
+    return ReplayResult(engine, until, tuple(sorted(engine.accounts)))
+
+
+def _drive(engine: Engine, actions: list[Action], until: int) -> None:
     account = engine.account
     for act in actions:
         if act.time > until:
@@ -281,8 +311,9 @@ def replay(policy: Policy, actions: Iterable[Action], until: int | None = None) 
         a = account(act.member)
         kind = act.action
         if kind == "send":
-            engine.send(a, act.time, act.inmail, act.category, act.subject_chars,
-                        act.body_chars, act.free)  # fmt: skip
+            engine.send(
+                a, act.time, act.inmail, act.category, act.subject_chars, act.body_chars, act.free
+            )
         elif kind == "respond":
             engine.respond(a, act.time, act.inmail, act.response)
         elif kind == "purchase":
@@ -291,8 +322,6 @@ def replay(policy: Policy, actions: Iterable[Action], until: int | None = None) 
             engine.cancel(a, act.time)
         else:
             engine.subscribe(a, act.time, act.tier)
-    engine.settle_all(until)
-    return ReplayResult(engine, until, tuple(sorted(engine.accounts)))
 
 
 def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
@@ -308,10 +337,18 @@ def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
         stamp = stamps.get(t)
         if stamp is None:
             stamp = stamps[t] = format_instant(t)
-        out.append((
-            stamp, str(member), kind, f"{member}:{lot_no}" if lot_no else "", str(qty),
-            "" if inmail is None else str(inmail), reason, str(bal),
-        ))  # fmt: skip
+        out.append(
+            (
+                stamp,
+                str(member),
+                kind,
+                f"{member}:{lot_no}" if lot_no else "",
+                str(qty),
+                "" if inmail is None else str(inmail),
+                reason,
+                str(bal),
+            )
+        )
     return out
 
 

@@ -97,8 +97,12 @@ def _inmail_2015() -> dict[str, Any]:
     p = copy.deepcopy(_INMAIL_2014)
     p["refund"]["mode"] = "response_within"
     p["refund"]["window_days"] = 90
-    caps = {"premium_career": 15, "premium_business": 45, "sales_navigator": 150,
-            "recruiter_lite": 120}
+    caps = {
+        "premium_career": 15,
+        "premium_business": 45,
+        "sales_navigator": 150,
+        "recruiter_lite": 120,
+    }
     for name, cap in caps.items():
         p["tiers"][name]["cap"] = cap
     p["tiers"]["sales_navigator"]["grant_schedule"] = "calendar_month"
@@ -207,9 +211,7 @@ def _merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
-def resolve_policy(
-    block: Any = None, source: str = "<policy>", path: Path = ("policy",)
-) -> Policy:
+def resolve_policy(block: Any = None, source: str = "<policy>", path: Path = ("policy",)) -> Policy:
     """Validate a raw ``policy`` block (or ``None`` for the default) into a :class:`Policy`.
 
     Raises :class:`PolicyError` listing every problem, each naming ``source``
@@ -255,9 +257,7 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
     max_subject = check.integer((*p, "max_subject_chars"), raw["max_subject_chars"], minimum=1)
     categories = check.text_list((*p, "categories"), raw["categories"], allow_empty=False)
     max_per = check.integer((*p, "max_per_purchase"), raw["max_per_purchase"], minimum=1)
-    max_bal = check.integer(
-        (*p, "max_purchased_balance"), raw["max_purchased_balance"], minimum=0
-    )
+    max_bal = check.integer((*p, "max_purchased_balance"), raw["max_purchased_balance"], minimum=0)
     only_empty = check.boolean(
         (*p, "premium_buys_only_when_empty"), raw["premium_buys_only_when_empty"]
     )
@@ -302,7 +302,9 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
                     f"basic never gets grants, so it must be 0, got {show(credits)}",
                 )
                 continue
-            if None in (credits, schedule, purchasable) or (cap is None and tspec["cap"] is not None):
+            if None in (credits, schedule, purchasable) or (
+                cap is None and tspec["cap"] is not None
+            ):
                 continue
             assert credits is not None and schedule is not None and purchasable is not None
             tiers[name] = Tier(name, credits, cap, schedule, purchasable)

@@ -126,7 +126,11 @@ class Checker:
         maximum: float | None = None,
         exclusive_minimum: bool = False,
     ) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             self.bad(path, _bounded("a finite number", minimum, maximum, exclusive_minimum), value)
             return None
         too_low = minimum is not None and (

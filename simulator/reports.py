@@ -1,0 +1,1309 @@
+"""Reports: pure functions from a run's tables to tidy pandas DataFrames.
+
+Job: turn the tables of one run (ledger, InMails, members, billing and the run's
+metadata; DESIGN.md "Tables are the contract") into the figures analysts ask
+for: expiry waste, refund rates, utilisation, balances, purchases and revenue,
+rejections, and confidence intervals over replicated runs. Each report is a
+pure function of a :class:`RunTables` (or of summaries, for replications): it
+reads no file, draws no random number, mutates no input, and is tested on
+tables written by hand.
+
+Boundary: the simulator writes the tables; this module only reads them.
+:func:`load_run_tables` and :func:`write_reports` are the only functions that
+touch the file system; drawing belongs to :mod:`simulator.plots`.
+
+Conventions shared by every report:
+
+- Reports cover the measured window, ``measure_start <= time <= end`` (both
+  from ``run.json``); warm-up rows are excluded. Balances carried over from the
+  warm-up are still the starting state of the balance report.
+- The tier of a ledger entry is the member's tier at that instant (the
+  ledger's ``tier`` column). Refund figures are keyed by the InMail's tier,
+  category and body-length bucket and by the calendar month (UTC,
+  ``YYYY-MM``) in which it was sent.
+- Counts and money are exact integers (money in cents); only rates, means
+  and percentiles are floats. A rate with a zero denominator is NaN.
+- Percentiles use the inverted empirical CDF: the p-th percentile is the
+  smallest value v such that at least p % of the mass is <= v (numpy's
+  ``method="inverted_cdf"``); weighted by credits where the report says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import InputError
+from simulator.timeutil import DAY, parse_instant
+
+__all__ = [
+    "LENGTH_BUCKETS",
+    "TIER_ORDER",
+    "RunTables",
+    "balance_distribution",
+    "credit_age",
+    "expiry_waste",
+    "expiry_waste_by_source",
+    "headline",
+    "length_bucket",
+    "load_run_tables",
+    "purchases_revenue",
+    "refund_cuts",
+    "refund_rates",
+    "refund_totals",
+    "rejections",
+    "replications",
+    "response_delays",
+    "student_t_quantile",
+    "utilisation",
+    "utilisation_members",
+    "write_replications",
+    "write_reports",
+]
+
+#: Presentation order of the default tiers (RULES.md section 3); other tiers follow, sorted.
+TIER_ORDER: tuple[str, ...] = (
+    "basic",
+    "premium_career",
+    "premium_business",
+    "sales_navigator",
+    "recruiter_lite",
+)
+
+#: Body-length buckets in presentation order ("0" and "over-2000" only for rejected bodies).
+LENGTH_BUCKETS: tuple[str, ...] = ("0", "1-400", "401-800", "801-1200", "1201-2000", "over-2000")
+_BUCKET_UPPER = np.array([0, 400, 800, 1200, 2000])
+
+PERCENTILES: tuple[int, ...] = (10, 25, 50, 75, 90)
+
+_NAT = np.iinfo(np.int64).min
+_ISSUE_KINDS = ("grant", "purchase", "refund")
+_SOURCES = ("grant", "purchase", "refund")
+# The ledger kinds that move credits, and the column each becomes in the waste reports.
+_KIND_COLUMNS = {
+    "grant": "granted",
+    "purchase": "purchased",
+    "refund": "refunded",
+    "spend": "spent",
+    "expire": "credits_expired",
+    "cap": "capped",
+    "forfeit": "forfeited",
+}
+
+_LEDGER_COLUMNS = (
+    "time",
+    "member",
+    "tier",
+    "kind",
+    "lot",
+    "lot_source",
+    "lot_issued_at",
+    "quantity",
+    "inmail",
+    "reason",
+    "balance_after",
+)
+_INMAIL_COLUMNS = (
+    "inmail",
+    "sender",
+    "tier",
+    "sent_at",
+    "category",
+    "subject_chars",
+    "body_chars",
+    "free",
+    "paid",
+    "rejection",
+    "response",
+    "responded_at",
+    "refunded_at",
+    "window_end",
+)
+_MEMBER_COLUMNS = ("member", "initial_tier", "final_tier")
+_BILLING_COLUMNS = ("member", "tier", "time", "amount_cents")
+_META_KEYS = ("measure_start", "end", "credit_price_cents")
+
+
+# ---------------------------------------------------------------------------
+# The tables of one run
+
+
+@dataclass(frozen=True, eq=False)
+class RunTables:
+    """The tables of one run and its metadata (``run.json``); reports read only these.
+
+    ``meta`` needs ``measure_start`` and ``end`` (ISO 8601 UTC) and
+    ``credit_price_cents``; ``refund_mode`` and ``refund_window_days`` are
+    optional (defaults ``no_response_within`` and 7, RULES.md R6).
+    """
+
+    ledger: pd.DataFrame
+    inmails: pd.DataFrame
+    members: pd.DataFrame
+    billing: pd.DataFrame
+    meta: Mapping[str, Any]
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_columns(self.ledger, _LEDGER_COLUMNS, "ledger")
+        _require_columns(self.inmails, _INMAIL_COLUMNS, "inmails")
+        _require_columns(self.members, _MEMBER_COLUMNS, "members")
+        _require_columns(self.billing, _BILLING_COLUMNS, "billing")
+        missing = [k for k in _META_KEYS if k not in self.meta]
+        if missing:
+            raise InputError(f"run.json: missing keys: {', '.join(missing)}")
+        if self.end < self.measure_start:
+            raise InputError(
+                f"run.json: end {self.meta['end']!r} is before "
+                f"measure_start {self.meta['measure_start']!r}"
+            )
+
+    @property
+    def measure_start(self) -> int:
+        """First measured instant, Unix seconds."""
+        return _meta_instant(self.meta, "measure_start")
+
+    @property
+    def end(self) -> int:
+        """Last simulated instant (inclusive), Unix seconds."""
+        return _meta_instant(self.meta, "end")
+
+    @property
+    def credit_price_cents(self) -> int:
+        return int(self.meta["credit_price_cents"])
+
+    @property
+    def refund_mode(self) -> str:
+        return str(self.meta.get("refund_mode", "no_response_within"))
+
+    @property
+    def refund_window_days(self) -> int | None:
+        days = self.meta.get("refund_window_days", 7)
+        return None if days is None else int(days)
+
+    @property
+    def currency(self) -> str:
+        return str(self.meta.get("currency", "USD"))
+
+
+def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
+    """Read a run directory (ledger, inmails, members, billing .parquet; run.json; summary.json).
+
+    ``billing.parquet`` and ``summary.json`` may be absent (no charges, no summary).
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise InputError(f"{root}: not a run directory")
+
+    def table(name: str, columns: Sequence[str], optional: bool = False) -> pd.DataFrame:
+        path = root / f"{name}.parquet"
+        if not path.exists():
+            if optional:
+                return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+            raise InputError(f"{path}: missing")
+        frame = pd.read_parquet(path)
+        _require_columns(frame, columns, str(path))
+        return frame
+
+    def document(name: str, optional: bool = False) -> dict[str, Any]:
+        path = root / name
+        if not path.exists():
+            if optional:
+                return {}
+            raise InputError(f"{path}: missing")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: must hold a JSON object")
+        return data
+
+    return RunTables(
+        ledger=table("ledger", _LEDGER_COLUMNS),
+        inmails=table("inmails", _INMAIL_COLUMNS),
+        members=table("members", _MEMBER_COLUMNS),
+        billing=table("billing", _BILLING_COLUMNS, optional=True),
+        meta=document("run.json"),
+        summary=document("summary.json", optional=True),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Expiry waste
+
+
+def expiry_waste(tables: RunTables) -> pd.DataFrame:
+    """Credits issued and lost per tier and calendar month of the ledger entry.
+
+    One row per tier (seen on a credit-moving entry in the window) and per
+    month of the window, zeros where nothing happened. Columns: ``tier``,
+    ``month``, ``granted``, ``purchased``, ``refunded``, ``credits_issued``
+    (their sum), ``spent``, ``credits_expired``, ``capped``, ``forfeited``,
+    ``waste_rate`` (credits_expired / credits_issued), ``lost_rate``
+    ((expired + capped + forfeited) / credits_issued) and
+    ``expired_value_cents`` (expired credits at the purchase price). Both rates
+    compare a month's outflow with the same month's inflow, so one month can
+    exceed 1; over the whole window they are the waste of the run.
+    """
+    led = _credit_entries(tables)
+    months = _window_months(tables)
+    tiers = _ordered_tiers(led["tier"])
+    index = pd.MultiIndex.from_product([tiers, months], names=["tier", "_month"])
+    sums = (
+        led.groupby(["tier", "_month", "kind"], sort=False)["quantity"]
+        .sum()
+        .unstack("kind", fill_value=0)
+        .reindex(index, fill_value=0)
+    )
+    out = _waste_columns(sums).reset_index()
+    out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
+    return _finish_waste(out, tables.credit_price_cents)
+
+
+def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
+    """Expiry waste of the whole window per tier and lot source, with ``all`` margins.
+
+    One row per (tier, lot_source) seen, plus ``tier == "all"`` rows per source,
+    ``lot_source == "all"`` rows per tier, and the grand total (``all``, ``all``).
+    Columns as :func:`expiry_waste` without ``month``. A lot's source is where
+    its credits came from (grant, purchase, refund), so "issued" of a source
+    is its own kind of entry.
+    """
+    led = _credit_entries(tables)
+    parts = []
+    for keys in (["tier", "lot_source"], ["lot_source"], ["tier"], []):
+        grouped = (
+            led.groupby([*keys, "kind"], sort=False)["quantity"].sum().unstack("kind", fill_value=0)
+            if keys
+            else led.groupby("kind")["quantity"].sum().to_frame().T
+        )
+        frame = _waste_columns(grouped).reset_index(drop=not keys)
+        for key in ("tier", "lot_source"):
+            if key not in keys:
+                frame[key] = "all"
+        parts.append(frame)
+    out = pd.concat(parts, ignore_index=True)
+    out = out[["tier", "lot_source", *[c for c in out.columns if c not in ("tier", "lot_source")]]]
+    out = _sort(out, ["tier", "lot_source"])
+    return _finish_waste(out, tables.credit_price_cents)
+
+
+def credit_age(tables: RunTables) -> pd.DataFrame:
+    """Age of credits (days since their lot was issued) when spent and when expired.
+
+    One row per ``event`` (``spent``, ``expired``) and ``lot_source`` (each
+    source seen, and ``all``): ``credits``, ``mean_days``, ``p10_days`` ..
+    ``p90_days`` and ``max_days``, weighted by credits (an expiry of 3 credits
+    counts three times).
+    """
+    led = _window_ledger(tables)
+    led = led[led["kind"].isin(["spend", "expire"])]
+    age = (_instants(led["time"]) - _instants(led["lot_issued_at"])) / DAY
+    frame = pd.DataFrame(
+        {
+            "event": np.where(led["kind"].to_numpy() == "spend", "spent", "expired"),
+            "lot_source": led["lot_source"].to_numpy(),
+            "age": age,
+            "quantity": led["quantity"].to_numpy(dtype=np.int64),
+        }
+    )
+    rows = []
+    for event in ("spent", "expired"):
+        sub = frame[frame["event"] == event]
+        sources = [s for s in _SOURCES if (sub["lot_source"] == s).any()]
+        sources += sorted(set(sub["lot_source"]) - set(_SOURCES))
+        for source in [*sources, "all"]:
+            part = sub if source == "all" else sub[sub["lot_source"] == source]
+            values = part["age"].to_numpy(dtype=float)
+            weights = part["quantity"].to_numpy(dtype=np.int64)
+            total = int(weights.sum())
+            row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
+            row["mean_days"] = float(np.dot(values, weights) / total) if total else math.nan
+            for p, v in zip(PERCENTILES, _weighted_percentiles(values, weights), strict=True):
+                row[f"p{p}_days"] = v
+            row["max_days"] = float(values[weights > 0].max()) if total else math.nan
+            rows.append(row)
+    columns = ["event", "lot_source", "credits", "mean_days"]
+    columns += [f"p{p}_days" for p in PERCENTILES] + ["max_days"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------------------
+# Refunds
+
+
+_REFUND_KEYS = ["tier", "month", "category", "length_bucket"]
+_REFUND_COUNTS = [
+    "inmails_paid",
+    "responses_within_window",
+    "late_responses",
+    "refunds",
+    "settled",
+    "settled_refunds",
+]
+
+
+def refund_rates(tables: RunTables) -> pd.DataFrame:
+    """Paid InMails and their refunds per tier, month sent, category and body-length bucket.
+
+    Keys come from the InMail (tier and calendar month at sending). Columns:
+
+    - ``inmails_paid``: spend entries in the window (paid InMails sent in it);
+    - ``responses_within_window`` / ``late_responses``: those paid InMails
+      with a response at or before / after their ``window_end`` (any response
+      counts; with no window every response is "within");
+    - ``refunds``: refund entries in the window, keyed by their InMail, so a
+      refund of an InMail sent during the warm-up lands on its warm-up month
+      and the column sums to the ledger's refunds of the window;
+    - ``settled``: paid InMails sent in the window whose window closed by the
+      end (all of them when the refund mode is ``none``);
+    - ``settled_refunds``: the settled ones that were refunded;
+    - ``refund_rate`` = settled_refunds / settled (NaN when nothing settled).
+
+    Only combinations with at least one count are listed; no margin rows.
+    """
+    im = tables.inmails
+    keys = _inmail_keys(tables)
+    led = _window_ledger(tables)
+    flows = led[led["kind"].isin(["spend", "refund"])]
+    pos = _inmail_positions(im, flows, "spend and refund entries")
+    flow_keys = keys.iloc[pos].reset_index(drop=True)
+    qty = flows["quantity"].to_numpy(dtype=np.int64)
+    is_spend = flows["kind"].to_numpy() == "spend"
+    flow_keys["inmails_paid"] = np.where(is_spend, qty, 0)
+    flow_keys["refunds"] = np.where(is_spend, 0, qty)
+
+    sent = _instants(im["sent_at"])
+    paid = im["paid"].to_numpy(dtype=bool) & _in_window(sent, tables)
+    window_end = _instants(im["window_end"])[paid]
+    responded = _instants(im["responded_at"])[paid]
+    has_window = window_end != _NAT
+    has_response = responded != _NAT
+    if tables.refund_mode == "none":
+        settled = np.ones(paid.sum(), dtype=bool)
+    else:
+        settled = has_window & (window_end <= tables.end)
+    refunded_ids = _refunded_inmails(tables)
+    was_refunded = pd.Index(im["inmail"].to_numpy()[paid]).isin(refunded_ids)
+    cohort = keys[paid].reset_index(drop=True)
+    cohort["responses_within_window"] = (
+        has_response & (~has_window | (responded <= window_end))
+    ).astype(np.int64)
+    cohort["late_responses"] = (has_response & has_window & (responded > window_end)).astype(
+        np.int64
+    )
+    cohort["settled"] = settled.astype(np.int64)
+    cohort["settled_refunds"] = (settled & was_refunded).astype(np.int64)
+
+    both = pd.concat([flow_keys, cohort], ignore_index=True)
+    for column in _REFUND_COUNTS:
+        both[column] = both[column].fillna(0).astype(np.int64)
+    out = both.groupby(_REFUND_KEYS, sort=False)[_REFUND_COUNTS].sum().reset_index()
+    out["month"] = _month_labels(out["month"].to_numpy())
+    out = out[(out[_REFUND_COUNTS] != 0).any(axis=1)]
+    out = _sort(out, _REFUND_KEYS)
+    out["refund_rate"] = _ratio(out["settled_refunds"], out["settled"])
+    return out.reset_index(drop=True)
+
+
+def refund_cuts(rates: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Roll :func:`refund_rates` up to the keys ``by`` (e.g. ``["tier", "category"]``).
+
+    Sums the counts and recomputes ``refund_rate`` (settled_refunds / settled)
+    and ``refund_share`` (refunds / inmails_paid: the share of spending that
+    came back). No margin rows.
+    """
+    by = list(by)
+    out = rates.groupby(by, sort=False)[_REFUND_COUNTS].sum().reset_index()
+    out = _sort(out, by).reset_index(drop=True)
+    out["refund_rate"] = _ratio(out["settled_refunds"], out["settled"])
+    out["refund_share"] = _ratio(out["refunds"], out["inmails_paid"])
+    return out
+
+
+def refund_totals(rates: pd.DataFrame) -> pd.DataFrame:
+    """Per tier and overall (``tier == "all"``) totals of :func:`refund_rates`."""
+    per_tier = rates.groupby("tier", sort=False)[_REFUND_COUNTS].sum().reset_index()
+    total = rates[_REFUND_COUNTS].sum().to_frame().T.astype(np.int64)
+    total.insert(0, "tier", "all")
+    out = pd.concat([_sort(per_tier, ["tier"]), total], ignore_index=True)
+    out["refund_rate"] = _ratio(out["settled_refunds"], out["settled"])
+    out["refund_share"] = _ratio(out["refunds"], out["inmails_paid"])
+    return out
+
+
+def response_delays(
+    tables: RunTables, *, bins_per_window: int = 14, windows: int = 2
+) -> pd.DataFrame:
+    """Histogram of the delay from sending to response of paid InMails sent in the window.
+
+    Bins are ``window / bins_per_window`` days wide (the refund window is a
+    bin edge) up to ``windows`` refund windows; bins are right-closed
+    (a, b], and the last one is open (``bin_end_days`` is inf). Columns: ``bin_start_days``, ``bin_end_days``,
+    ``responses``, ``within_window`` (the bin ends at or before the window).
+    With no refund window the bins span 7 days.
+    """
+    im = tables.inmails
+    sent = _instants(im["sent_at"])
+    responded = _instants(im["responded_at"])
+    mask = im["paid"].to_numpy(dtype=bool) & _in_window(sent, tables) & (responded != _NAT)
+    delays = (responded[mask] - sent[mask]) / DAY
+    window = float(tables.refund_window_days or 7)
+    edges = np.arange(bins_per_window * windows + 1) * (window / bins_per_window)
+    # Right-closed bins (a, b]: a response exactly at the window's end is within it.
+    which = np.searchsorted(edges, delays, side="left") - 1
+    counts = np.bincount(np.clip(which, 0, len(edges) - 1), minlength=len(edges))
+    ends = np.append(edges[1:], np.inf)
+    return pd.DataFrame(
+        {
+            "bin_start_days": edges,
+            "bin_end_days": ends,
+            "responses": counts.astype(np.int64),
+            "within_window": ends <= window,
+        }
+    )
+
+
+# ---------------------------------------------------------------------------
+# Utilisation and balances
+
+
+def utilisation_members(tables: RunTables) -> pd.DataFrame:
+    """Per member and tier held: credits granted, purchased, refunded, spent, InMails sent.
+
+    A member appears once per tier on which it has a ledger entry (rejections
+    included) or attempted an InMail in the window; a member with neither
+    appears once, on its final tier. ``inmails_sent`` counts accepted InMails
+    (free or paid); ``utilisation`` = spent / granted (NaN without grants,
+    e.g. on basic).
+    """
+    led = _window_ledger(tables)
+    credits = (
+        led[led["kind"].isin(["grant", "purchase", "refund", "spend"])]
+        .groupby(["member", "tier", "kind"], sort=False)["quantity"]
+        .sum()
+        .unstack("kind", fill_value=0)
+    )
+    columns = {"grant": "granted", "purchase": "purchased", "refund": "refunded", "spend": "spent"}
+    credits = credits.reindex(columns=list(columns), fill_value=0).rename(columns=columns)
+
+    im = tables.inmails
+    attempted = im[_in_window(_instants(im["sent_at"]), tables)]
+    accepted = attempted[attempted["rejection"].fillna("").to_numpy() == ""]
+    sends = accepted.groupby(["sender", "tier"], sort=False).size()
+    sends.index = sends.index.set_names(["member", "tier"])
+
+    touched = led.groupby(["member", "tier"], sort=False).size().index
+    tried = attempted.groupby(["sender", "tier"], sort=False).size().index
+    tried = tried.set_names(["member", "tier"])
+    roster = tables.members
+    quiet = roster[~roster["member"].isin(touched.get_level_values(0).union(tried.get_level_values(0)))]
+    quiet_index = pd.MultiIndex.from_arrays(
+        [quiet["member"].to_numpy(), quiet["final_tier"].to_numpy()], names=["member", "tier"]
+    )
+    index = touched.append(tried).append(quiet_index).unique()
+    out = credits.reindex(index, fill_value=0)
+    out["inmails_sent"] = sends.reindex(index, fill_value=0)
+    out = out.astype(np.int64).reset_index()
+    out.columns.name = None
+    out = _sort(out, ["tier", "member"]).reset_index(drop=True)
+    out["utilisation"] = _ratio(out["spent"], out["granted"])
+    return out
+
+
+def utilisation(tables: RunTables, members: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Distribution of per-member utilisation (spent / granted) per tier.
+
+    Columns: ``tier``, ``members`` (member-tier pairs of
+    :func:`utilisation_members`), ``never_send_share`` (share of them that sent
+    no accepted InMail), ``members_with_grants``, ``mean_utilisation`` and
+    ``p10`` .. ``p90`` over the members with grants. Pass ``members`` (the
+    frame of :func:`utilisation_members`) to avoid recomputing it.
+    """
+    if members is None:
+        members = utilisation_members(tables)
+    rows = []
+    for tier in _ordered_tiers(members["tier"]):
+        sub = members[members["tier"] == tier]
+        granted = sub[sub["granted"] > 0]["utilisation"].to_numpy(dtype=float)
+        row: dict[str, Any] = {
+            "tier": tier,
+            "members": len(sub),
+            "never_send_share": float((sub["inmails_sent"] == 0).mean()),
+            "members_with_grants": len(granted),
+            "mean_utilisation": float(granted.mean()) if len(granted) else math.nan,
+        }
+        weights = np.ones(len(granted), dtype=np.int64)
+        for p, v in zip(PERCENTILES, _weighted_percentiles(granted, weights), strict=True):
+            row[f"p{p}"] = v
+        rows.append(row)
+    columns = ["tier", "members", "never_send_share", "members_with_grants", "mean_utilisation"]
+    return pd.DataFrame(rows, columns=columns + [f"p{p}" for p in PERCENTILES])
+
+
+def balance_distribution(tables: RunTables) -> pd.DataFrame:
+    """Distribution over members of the end-of-day balance, per day of the window and tier.
+
+    A member's balance at the end of a day (UTC) is the ``balance_after`` of
+    its last ledger entry up to then (warm-up entries included), 0 before its
+    first entry; its tier is that entry's tier, or its initial tier before it.
+    Columns: ``date`` (``YYYY-MM-DD``), ``tier`` (each tier, and ``all`` for
+    every member), ``members``, ``mean_balance``, ``p10`` .. ``p90``,
+    ``max_balance``. Days run from the date of ``measure_start`` to the date
+    of ``end``; tiers with no member on a day have no row.
+    """
+    first_day = tables.measure_start // DAY
+    n_days = tables.end // DAY - first_day + 1
+    led = tables.ledger
+    times = _instants(led["time"])
+    keep = times <= tables.end
+    order = np.lexsort((times[keep], led["member"].to_numpy()[keep]))
+    member = led["member"].to_numpy()[keep][order]
+    tier = led["tier"].to_numpy()[keep][order]
+    balance = led["balance_after"].to_numpy(dtype=np.int64)[keep][order]
+    day = np.maximum(times[keep][order] // DAY - first_day, 0)
+    last = np.ones(len(member), dtype=bool)
+    if len(member):
+        last[:-1] = (member[1:] != member[:-1]) | (day[1:] != day[:-1])
+    member, tier, balance, day = member[last], tier[last], balance[last], day[last]
+
+    roster = tables.members[["member", "initial_tier"]]
+    first = pd.DataFrame({"member": member, "initial_tier": tier}).drop_duplicates("member")
+    roster = pd.concat([roster, first[~first["member"].isin(roster["member"])]])
+    tier_names = _ordered_tiers(pd.Series(np.concatenate([roster["initial_tier"], tier])))
+    tier_code = {name: i for i, name in enumerate(tier_names)}
+    start_tier = pd.Series(roster["initial_tier"].to_numpy(), index=roster["member"].to_numpy())
+    new_tier = pd.Series(tier).map(tier_code).to_numpy(dtype=np.int64)
+    starts = np.ones(len(member), dtype=bool)
+    if len(member):
+        starts[1:] = member[1:] != member[:-1]
+    prev_tier = np.roll(new_tier, 1)
+    prev_balance = np.roll(balance, 1)
+    prev_tier[starts] = start_tier.reindex(member[starts]).map(tier_code).to_numpy(dtype=np.int64)
+    prev_balance[starts] = 0
+    initial_tiers = roster["initial_tier"].map(tier_code).to_numpy(dtype=np.int64)
+
+    rows = []
+    # Per tier: histogram of (tier, balance) states per day; "all": of balances alone.
+    for name, code in [*tier_code.items(), ("all", None)]:
+        if code is None:
+            new_sel = np.ones(len(member), dtype=bool)
+            prev_sel = new_sel
+            n_initial = len(initial_tiers)
+        else:
+            new_sel = new_tier == code
+            prev_sel = prev_tier == code
+            n_initial = int((initial_tiers == code).sum())
+        values = np.unique(np.concatenate([[0], balance[new_sel], prev_balance[prev_sel]]))
+        counts = np.zeros((n_days, len(values)), dtype=np.int64)
+        counts[0, 0] = n_initial  # everyone starts at balance 0 (values[0] == 0)
+        flat_new = day[new_sel] * len(values) + np.searchsorted(values, balance[new_sel])
+        flat_old = day[prev_sel] * len(values) + np.searchsorted(values, prev_balance[prev_sel])
+        size = n_days * len(values)
+        delta = np.bincount(flat_new, minlength=size) - np.bincount(flat_old, minlength=size)
+        counts += delta.reshape(n_days, len(values))
+        counts = counts.cumsum(axis=0)
+        n = counts.sum(axis=1)
+        cum = counts.cumsum(axis=1)
+        frame = pd.DataFrame(
+            {
+                "date": np.datetime_as_string(
+                    (first_day + np.arange(n_days)).astype("datetime64[D]")
+                ),
+                "tier": name,
+                "members": n,
+                "mean_balance": (counts @ values) / np.where(n > 0, n, 1),
+            }
+        )
+        for p in PERCENTILES:
+            frame[f"p{p}"] = values[np.argmax(cum * 100 >= p * n[:, None], axis=1)]
+        nonzero = counts > 0
+        frame["max_balance"] = values[len(values) - 1 - np.argmax(nonzero[:, ::-1], axis=1)]
+        rows.append(frame[n > 0])
+    out = pd.concat(rows, ignore_index=True)
+    out = out.sort_values("date", kind="stable").reset_index(drop=True)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Purchases, revenue, rejections
+
+
+def purchases_revenue(tables: RunTables) -> pd.DataFrame:
+    """Purchases, credits bought and revenue per tier and calendar month.
+
+    One row per tier seen (on a purchase, a charge or a ``no_credit``
+    rejection in the window) and per month of the window. Columns:
+    ``purchases``, ``credits_bought``, ``purchase_revenue_cents`` (credits at
+    ``credit_price_cents``), ``subscription_charges``,
+    ``subscription_revenue_cents`` (billing), ``revenue_cents`` (their sum) and
+    ``sends_failed_no_credit`` (sends rejected for lack of credit).
+    """
+    led = _window_ledger(tables)
+    buys = led[led["kind"] == "purchase"]
+    failed = led[(led["kind"] == "reject") & (led["reason"] == "no_credit")]
+    bill = tables.billing
+    bill = bill[_in_window(_instants(bill["time"]), tables)]
+    parts = [
+        pd.DataFrame(
+            {
+                "tier": buys["tier"].to_numpy(),
+                "_month": _month_codes(buys["time"]),
+                "purchases": 1,
+                "credits_bought": buys["quantity"].to_numpy(dtype=np.int64),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "tier": bill["tier"].to_numpy(),
+                "_month": _month_codes(bill["time"]),
+                "subscription_charges": 1,
+                "subscription_revenue_cents": bill["amount_cents"].to_numpy(dtype=np.int64),
+            }
+        ),
+        pd.DataFrame(
+            {
+                "tier": failed["tier"].to_numpy(),
+                "_month": _month_codes(failed["time"]),
+                "sends_failed_no_credit": 1,
+            }
+        ),
+    ]
+    both = pd.concat(parts, ignore_index=True)
+    counts = [
+        "purchases",
+        "credits_bought",
+        "subscription_charges",
+        "subscription_revenue_cents",
+        "sends_failed_no_credit",
+    ]
+    for column in counts:
+        both[column] = both[column].fillna(0).astype(np.int64)
+    tiers = _ordered_tiers(both["tier"])
+    index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
+    sums = both.groupby(["tier", "_month"])[counts].sum().reindex(index, fill_value=0)
+    out = sums.astype(np.int64).reset_index()
+    out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
+    out.insert(4, "purchase_revenue_cents", out["credits_bought"] * tables.credit_price_cents)
+    out["revenue_cents"] = out["purchase_revenue_cents"] + out["subscription_revenue_cents"]
+    order = ["tier", "month", "purchases", "credits_bought", "purchase_revenue_cents"]
+    order += ["subscription_charges", "subscription_revenue_cents", "revenue_cents"]
+    return out[[*order, "sends_failed_no_credit"]]
+
+
+def rejections(tables: RunTables) -> pd.DataFrame:
+    """Rejected actions per tier, calendar month, action (``send``/``purchase``) and reason.
+
+    A reject entry naming an InMail is a send; any other is a purchase.
+    Columns: ``tier``, ``month``, ``action``, ``reason``, ``rejections``.
+    """
+    led = _window_ledger(tables)
+    rej = led[led["kind"] == "reject"]
+    frame = pd.DataFrame(
+        {
+            "tier": rej["tier"].to_numpy(),
+            "month": _month_codes(rej["time"]),
+            "action": np.where(rej["inmail"].fillna("").to_numpy() != "", "send", "purchase"),
+            "reason": rej["reason"].to_numpy(),
+        }
+    )
+    out = frame.groupby(["tier", "month", "action", "reason"]).size().rename("rejections")
+    out = out.astype(np.int64).reset_index()
+    out["month"] = _month_labels(out["month"].to_numpy())
+    return _sort(out, ["tier", "month", "action", "reason"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Headline metrics and replications
+
+
+def headline(tables: RunTables) -> dict[str, int | float]:
+    """The run's headline metrics over the measured window, as one flat dict.
+
+    Counts and cents are ints, rates floats (NaN when undefined):
+    ``expiry_waste_rate`` = credits_expired / credits_issued,
+    ``refund_rate`` = settled_refunds / settled, ``refund_share`` =
+    refunds / credits_spent, ``never_send_share`` over all members.
+    """
+    led = _window_ledger(tables)
+    by_kind = led.groupby("kind")["quantity"].sum()
+    k = {kind: int(by_kind.get(kind, 0)) for kind in _KIND_COLUMNS}
+    im = tables.inmails
+    sent = _in_window(_instants(im["sent_at"]), tables)
+    attempted = im[sent]
+    accepted = attempted[attempted["rejection"].fillna("") == ""]
+    rates = refund_rates(tables)
+    settled = int(rates["settled"].sum())
+    settled_refunds = int(rates["settled_refunds"].sum())
+    issued = k["grant"] + k["purchase"] + k["refund"]
+    members = utilisation_members(tables)
+    with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
+    n_members = int(pd.concat([tables.members["member"], led["member"]]).nunique())
+    senders = accepted["sender"].nunique()
+    billing = tables.billing[_in_window(_instants(tables.billing["time"]), tables)]
+    rejected = led[led["kind"] == "reject"]
+    return {
+        "members": n_members,
+        "inmails_attempted": len(attempted),
+        "inmails_sent": len(accepted),
+        "inmails_paid": k["spend"],
+        "inmails_free": int(accepted["free"].astype(bool).sum()),
+        "inmails_rejected": len(attempted) - len(accepted),
+        "sends_failed_no_credit": int((rejected["reason"] == "no_credit").sum()),
+        "purchases_rejected": int((rejected["inmail"].fillna("") == "").sum()),
+        "credits_granted": k["grant"],
+        "credits_purchased": k["purchase"],
+        "credits_refunded": k["refund"],
+        "credits_issued": issued,
+        "credits_spent": k["spend"],
+        "credits_expired": k["expire"],
+        "credits_capped": k["cap"],
+        "credits_forfeited": k["forfeit"],
+        "expiry_waste_rate": _div(k["expire"], issued),
+        "expired_value_cents": k["expire"] * tables.credit_price_cents,
+        "refunds": k["refund"],
+        "refund_share": _div(k["refund"], k["spend"]),
+        "settled": settled,
+        "settled_refunds": settled_refunds,
+        "refund_rate": _div(settled_refunds, settled),
+        "late_responses": int(rates["late_responses"].sum()),
+        "purchases": int((led["kind"] == "purchase").sum()),
+        "purchase_revenue_cents": k["purchase"] * tables.credit_price_cents,
+        "subscription_revenue_cents": int(billing["amount_cents"].sum()),
+        "never_send_share": _div(n_members - senders, n_members),
+        "median_utilisation": _weighted_percentiles(
+            with_grants, np.ones(len(with_grants), dtype=np.int64), (50,)
+        )[0],
+    }
+
+
+def replications(summaries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Mean, standard deviation and 95 % t-interval of every numeric metric over runs.
+
+    ``summaries`` are the ``summary.json`` dicts of runs of one scenario with
+    different seeds; nested dicts are flattened with dots (``a.b``), booleans
+    and non-numbers are ignored, and a metric counts the runs where it is a
+    finite number. Columns: ``metric``, ``n``, ``mean``, ``std`` (sample,
+    n - 1), ``ci_low``, ``ci_high`` (mean -/+ t(0.975, n - 1) * std / sqrt(n));
+    NaN where n < 2.
+    """
+    values: dict[str, list[float]] = {}
+    for summary in summaries:
+        for key, value in _flatten(summary):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if math.isfinite(value):
+                values.setdefault(key, []).append(value)
+    rows = []
+    for metric, xs in values.items():
+        n = len(xs)
+        mean = math.fsum(xs) / n
+        if n >= 2:
+            std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+            half = student_t_quantile(0.975, n - 1) * std / math.sqrt(n)
+        else:
+            std = half = math.nan
+        rows.append(
+            {
+                "metric": metric,
+                "n": n,
+                "mean": mean,
+                "std": std,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+            }
+        )
+    return pd.DataFrame(rows, columns=["metric", "n", "mean", "std", "ci_low", "ci_high"])
+
+
+def student_t_quantile(p: float, df: int) -> float:
+    """The p-quantile of Student's t distribution with ``df`` (a whole number >= 1) degrees.
+
+    For df <= 1000 this inverts, by bisection, the exact finite series of the
+    t distribution for whole degrees of freedom (Abramowitz & Stegun,
+    Handbook of Mathematical Functions, 26.7.3 and 26.7.4); above, it uses
+    their Cornish-Fisher expansion around the normal quantile (26.7.5),
+    whose error there is far below 1e-9. Checked in the tests against the
+    published table (NIST/SEMATECH e-Handbook, section 1.3.6.7.2).
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be strictly between 0 and 1, got {p}")
+    if isinstance(df, bool) or not isinstance(df, int | np.integer) or df < 1:
+        raise ValueError(f"df must be a whole number >= 1, got {df!r}")
+    df = int(df)
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    if p == 0.5:
+        return 0.0
+    target = 2.0 * p - 1.0  # P(|T| <= t)
+    if df > 1000:
+        z = statistics.NormalDist().inv_cdf(p)
+        g1 = (z**3 + z) / 4
+        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+    lo, hi = 0.0, 1.0
+    while _t_central(hi, df) < target:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _t_central(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _t_central(t: float, df: int) -> float:
+    """P(|T| <= t) for Student's t with whole df (Abramowitz & Stegun 26.7.3-26.7.4)."""
+    theta = math.atan(t / math.sqrt(df))
+    c2 = math.cos(theta) ** 2
+    if df % 2 == 1:
+        if df == 1:
+            return 2.0 * theta / math.pi
+        term = math.cos(theta)
+        total = term
+        for k in range(1, (df - 1) // 2):
+            term *= (2 * k) / (2 * k + 1) * c2
+            total += term
+        return 2.0 / math.pi * (theta + math.sin(theta) * total)
+    term = 1.0
+    total = term
+    for k in range(1, df // 2):
+        term *= (2 * k - 1) / (2 * k) * c2
+        total += term
+    return math.sin(theta) * total
+
+
+# ---------------------------------------------------------------------------
+# Writing a run's reports
+
+
+def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Path]:
+    """Write RUN_DIR/reports/ (tables), RUN_DIR/plots/*.png and RUN_DIR/report.html.
+
+    ``fmt`` is ``csv``, ``parquet`` or ``markdown`` (``.md``). Every file is
+    written to a temporary name and moved into place, so a reader never sees
+    half a file. Returns the paths written, tables first, then plots, then
+    the page.
+    """
+    from simulator import plots
+
+    ext = _FORMATS.get(fmt)
+    if ext is None:
+        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    root = Path(run_dir)
+    tables = load_run_tables(root)
+    frames = _report_frames(tables)
+    written: list[Path] = []
+    report_dir = root / "reports"
+    report_dir.mkdir(exist_ok=True)
+    for name, frame in frames.items():
+        written.append(_write_table(frame, report_dir / f"{name}.{ext}", fmt))
+
+    figures = {
+        "expiry_waste": plots.plot_expiry_waste(frames["expiry_waste"]),
+        "refund_rates": plots.plot_refund_rates(frames["refund_rates_by_tier_category"]),
+        "balance_distribution": plots.plot_balance_distribution(frames["balance_distribution"]),
+        "response_delays": plots.plot_response_delays(
+            frames["response_delays"], tables.refund_window_days
+        ),
+        "purchases_revenue": plots.plot_purchases_revenue(
+            frames["purchases_revenue"], tables.currency
+        ),
+        "utilisation": plots.plot_utilisation(frames["utilisation"]),
+    }
+    images = _write_figures(figures, root / "plots", written)
+    page = _html_page(_run_title(tables), _run_facts(tables), frames, images)
+    written.append(_atomic_write(root / "report.html", page.encode("utf-8")))
+    return written
+
+
+def write_replications(
+    run_dirs: Iterable[str | os.PathLike[str]], out_dir: str | os.PathLike[str], fmt: str = "csv"
+) -> list[Path]:
+    """Write the replication report of runs of one scenario with different seeds.
+
+    Reads each run's ``run.json`` and ``summary.json``; writes
+    OUT_DIR/reports/replications.<ext>, OUT_DIR/plots/replications.png and
+    OUT_DIR/replications.html. The runs must share a scenario and differ in seed.
+    """
+    from simulator import plots
+
+    ext = _FORMATS.get(fmt)
+    if ext is None:
+        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    summaries, scenarios, seeds = [], set(), []
+    for run_dir in run_dirs:
+        root = Path(run_dir)
+        meta = _read_json(root / "run.json")
+        summaries.append(_read_json(root / "summary.json"))
+        scenarios.add(str(meta.get("scenario")))
+        seeds.append(meta.get("seed"))
+    if not summaries:
+        raise InputError("replications: no run directories given")
+    if len(scenarios) > 1:
+        raise InputError(f"replications: runs of different scenarios: {', '.join(sorted(scenarios))}")
+    if len(set(map(str, seeds))) < len(seeds):
+        raise InputError("replications: two runs share a seed")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reports").mkdir(exist_ok=True)
+    frame = replications(summaries)
+    written = [_write_table(frame, out / "reports" / f"replications.{ext}", fmt)]
+    images = _write_figures({"replications": plots.plot_replications(frame)}, out / "plots", written)
+    title = f"creditsim replications: {scenarios.pop()} ({len(summaries)} seeds)"
+    page = _html_page(title, {"seeds": ", ".join(map(str, seeds))}, {"replications": frame}, images)
+    written.append(_atomic_write(out / "replications.html", page.encode("utf-8")))
+    return written
+
+
+_FORMATS = {"csv": "csv", "parquet": "parquet", "markdown": "md"}
+_HTML_MAX_ROWS = 200
+
+
+def _report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
+    rates = refund_rates(tables)
+    members = utilisation_members(tables)
+    facts = headline(tables)
+    return {
+        "headline": pd.DataFrame(
+            {"metric": list(facts), "value": [float(v) for v in facts.values()]}
+        ),
+        "expiry_waste": expiry_waste(tables),
+        "expiry_waste_by_source": expiry_waste_by_source(tables),
+        "credit_age": credit_age(tables),
+        "refund_rates": rates,
+        "refund_rates_by_tier_category": refund_cuts(rates, ["tier", "category"]),
+        "refund_rates_by_length": refund_cuts(rates, ["tier", "length_bucket"]),
+        "refund_totals": refund_totals(rates),
+        "response_delays": response_delays(tables),
+        "utilisation": utilisation(tables, members),
+        "utilisation_members": members,
+        "balance_distribution": balance_distribution(tables),
+        "purchases_revenue": purchases_revenue(tables),
+        "rejections": rejections(tables),
+    }
+
+
+def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
+    if fmt == "csv":
+        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        return _atomic_write(path, data)
+    if fmt == "markdown":
+        return _atomic_write(path, _markdown(frame).encode("utf-8"))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path
+
+
+def _write_figures(figures: Mapping[str, Any], plot_dir: Path, written: list[Path]) -> dict:
+    from simulator import plots
+
+    plot_dir.mkdir(exist_ok=True)
+    images = {}
+    for name, fig in figures.items():
+        png = plots.figure_png(fig)
+        written.append(_atomic_write(plot_dir / f"{name}.png", png))
+        images[name] = png
+    return images
+
+
+def _atomic_write(path: Path, data: bytes) -> Path:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
+    return path
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: must hold a JSON object")
+    return data
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (pandas' to_markdown needs tabulate, which we lack)."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float | np.floating):
+            return "" if math.isnan(value) else f"{value:.6g}"
+        return str(value).replace("|", "\\|")
+
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |"]
+    lines.append("|" + "|".join("---:" if n else ":---" for n in numeric) + "|")
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _run_title(tables: RunTables) -> str:
+    scenario = tables.meta.get("scenario", "run")
+    return f"creditsim run: {scenario} (seed {tables.meta.get('seed', '?')})"
+
+
+def _run_facts(tables: RunTables) -> dict[str, str]:
+    meta = tables.meta
+    return {k: str(v) for k, v in meta.items() if not isinstance(v, dict | list)}
+
+
+def _html_page(
+    title: str,
+    facts: Mapping[str, str],
+    frames: Mapping[str, pd.DataFrame],
+    images: Mapping[str, bytes],
+) -> str:
+    """One self-contained page: inline style, tables, PNGs as data: URIs; nothing fetched."""
+    esc = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
+        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
+        "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+        "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
+        "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}"
+        "nav a{margin-right:1em}.note{color:#666;font-size:12px}</style>",
+        "</head><body>",
+        f"<h1>{esc(title)}</h1>",
+        "<table>",
+    ]
+    parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts.items()]
+    parts.append("</table>")
+    parts.append("<nav>" + "".join(f'<a href="#{esc(n)}">{esc(n)}</a>' for n in frames) + "</nav>")
+    if images:
+        parts.append("<h2>Plots</h2>")
+    for name, png in images.items():
+        data = base64.b64encode(png).decode("ascii")
+        parts.append(f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,{data}">')
+    parts.append("<h2>Tables</h2>")
+    for name, frame in frames.items():
+        parts.append(f'<h3 id="{esc(name)}">{esc(name)}</h3>')
+        if len(frame) > _HTML_MAX_ROWS:
+            parts.append(
+                f'<p class="note">first {_HTML_MAX_ROWS} of {len(frame)} rows; '
+                f"the full table is in reports/</p>"
+            )
+        parts.append(
+            frame.head(_HTML_MAX_ROWS).to_html(
+                index=False, na_rep="", float_format=lambda x: f"{x:.4g}", border=0
+            )
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Helpers
+
+
+def length_bucket(body_chars: Any) -> np.ndarray:
+    """Body-length bucket labels (:data:`LENGTH_BUCKETS`) of an array of character counts."""
+    chars = np.asarray(body_chars, dtype=np.int64)
+    which = np.searchsorted(_BUCKET_UPPER, chars, side="left")
+    return np.asarray(LENGTH_BUCKETS, dtype=object)[which]
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"{name}: missing columns: {', '.join(missing)}")
+
+
+def _meta_instant(meta: Mapping[str, Any], key: str) -> int:
+    try:
+        return parse_instant(str(meta[key]))
+    except ValueError as exc:
+        raise InputError(f"run.json: {key}: {exc}") from None
+
+
+def _instants(series: pd.Series) -> np.ndarray:
+    """Unix seconds (int64) of a datetime column; NaT becomes ``_NAT``. Naive means UTC."""
+    s = series
+    if not pd.api.types.is_datetime64_any_dtype(s):
+        s = pd.to_datetime(s, utc=True)
+    if getattr(s.dtype, "tz", None) is not None:
+        s = s.dt.tz_convert(None)
+    return s.to_numpy().astype("datetime64[s]").view(np.int64)
+
+
+def _in_window(instants: np.ndarray, tables: RunTables) -> np.ndarray:
+    return (instants >= tables.measure_start) & (instants <= tables.end) & (instants != _NAT)
+
+
+def _window_ledger(tables: RunTables) -> pd.DataFrame:
+    led = tables.ledger
+    return led[_in_window(_instants(led["time"]), tables)]
+
+
+def _credit_entries(tables: RunTables) -> pd.DataFrame:
+    """Window ledger entries that move credits, with an integer month code ``_month``."""
+    led = _window_ledger(tables)
+    led = led[led["kind"] != "reject"]
+    return pd.DataFrame(
+        {
+            "member": led["member"].to_numpy(),
+            "tier": led["tier"].to_numpy(),
+            "kind": led["kind"].to_numpy(),
+            "lot_source": led["lot_source"].to_numpy(),
+            "quantity": led["quantity"].to_numpy(dtype=np.int64),
+            "_month": _month_codes(led["time"]),
+        }
+    )
+
+
+def _month_codes(series: pd.Series) -> np.ndarray:
+    """Months since 1970-01 (int64) of a datetime column."""
+    return _instants(series).astype("datetime64[s]").astype("datetime64[M]").view(np.int64)
+
+
+def _month_labels(codes: np.ndarray) -> np.ndarray:
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.datetime_as_string(codes.astype("datetime64[M]"), unit="M").astype(object)
+
+
+def _window_months(tables: RunTables) -> list[int]:
+    first = np.int64(tables.measure_start).astype("datetime64[s]").astype("datetime64[M]")
+    last = np.int64(tables.end).astype("datetime64[s]").astype("datetime64[M]")
+    return list(range(int(first.view(np.int64)), int(last.view(np.int64)) + 1))
+
+
+def _inmail_keys(tables: RunTables) -> pd.DataFrame:
+    """Refund keys of every InMail, in the order of the inmails table."""
+    im = tables.inmails
+    return pd.DataFrame(
+        {
+            "tier": im["tier"].to_numpy(),
+            "month": _month_codes(im["sent_at"]),
+            "category": im["category"].to_numpy(),
+            "length_bucket": length_bucket(im["body_chars"].to_numpy()),
+        }
+    )
+
+
+def _inmail_positions(im: pd.DataFrame, entries: pd.DataFrame, what: str) -> np.ndarray:
+    """Row positions in ``im`` of the InMails that ledger ``entries`` name; all must exist."""
+    index = pd.Index(im["inmail"].to_numpy())
+    if not index.is_unique:
+        dupes = index[index.duplicated()].unique()[:5]
+        raise InputError(f"inmails: duplicate InMail ids: {', '.join(map(str, dupes))}")
+    pos = index.get_indexer(entries["inmail"].to_numpy())
+    if (pos < 0).any():
+        missing = pd.unique(entries["inmail"].to_numpy()[pos < 0])[:5]
+        raise InputError(
+            f"ledger: {int((pos < 0).sum())} {what} name InMails missing from inmails: "
+            + ", ".join(repr(str(m)) for m in missing)
+        )
+    return pos
+
+
+def _refunded_inmails(tables: RunTables) -> np.ndarray:
+    led = tables.ledger
+    refunds = led[(led["kind"] == "refund") & (_instants(led["time"]) <= tables.end)]
+    return pd.unique(refunds["inmail"].to_numpy())
+
+
+def _waste_columns(sums: pd.DataFrame) -> pd.DataFrame:
+    sums = sums.reindex(columns=list(_KIND_COLUMNS), fill_value=0).rename(columns=_KIND_COLUMNS)
+    sums = sums.astype(np.int64)
+    sums.insert(3, "credits_issued", sums["granted"] + sums["purchased"] + sums["refunded"])
+    return sums
+
+
+def _finish_waste(out: pd.DataFrame, price_cents: int) -> pd.DataFrame:
+    out = out.reset_index(drop=True)
+    lost = out["credits_expired"] + out["capped"] + out["forfeited"]
+    out["waste_rate"] = _ratio(out["credits_expired"], out["credits_issued"])
+    out["lost_rate"] = _ratio(lost, out["credits_issued"])
+    out["expired_value_cents"] = out["credits_expired"].astype(np.int64) * int(price_cents)
+    out.columns.name = None
+    return out
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    num = num.astype(np.float64)
+    den = den.astype(np.float64)
+    return (num / den.where(den != 0)).astype(np.float64)
+
+
+def _div(num: int, den: int) -> float:
+    return num / den if den else math.nan
+
+
+def _ordered_tiers(tiers: pd.Series) -> list[str]:
+    seen = set(pd.unique(tiers.to_numpy()))
+    return [t for t in TIER_ORDER if t in seen] + sorted(
+        str(t) for t in seen if t not in TIER_ORDER
+    )
+
+
+def _sort(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Sort by keys: tiers in :data:`TIER_ORDER`, buckets by length, text A-Z, ``all`` last.
+
+    Ranks are computed once per distinct value, so this costs no Python loop over rows.
+    """
+    ranked = {}
+    for name in keys:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column):
+            ranked[name] = column.to_numpy()
+            continue
+        values = [v for v in pd.unique(column.to_numpy()) if v != "all"]
+        if name == "tier":
+            order = _ordered_tiers(pd.Series(values, dtype=object))
+        elif name == "length_bucket":
+            order = [b for b in LENGTH_BUCKETS if b in values]
+            order += sorted(str(v) for v in values if v not in LENGTH_BUCKETS)
+        else:
+            order = sorted(values, key=str)
+        ranked[name] = pd.Index([*order, "all"]).get_indexer(column.to_numpy())
+    positions = np.lexsort([ranked[name] for name in reversed(keys)]) if keys else []
+    return frame.iloc[positions]
+
+
+def _weighted_percentiles(
+    values: np.ndarray, weights: np.ndarray, percentiles: Sequence[int] = PERCENTILES
+) -> list[float]:
+    """Inverted-CDF percentiles of ``values`` weighted by whole-number ``weights``."""
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    total = int(weights.sum())
+    if total == 0:
+        return [math.nan for _ in percentiles]
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weights[order])
+    return [float(values[np.argmax(cum * 100 >= p * total)]) for p in percentiles]
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value

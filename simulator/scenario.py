@@ -1,0 +1,1349 @@
+"""Scenario YAML -> a frozen, validated :class:`Scenario`; the only reader of raw scenario dicts.
+
+A scenario says who the members are (cohorts of a tier, with sending and
+buying behaviour), how recipients answer, what things cost, when the run
+starts and ends, and which credit policy applies (RULES.md section 7, resolved
+by :mod:`simulator.engine.policy`). This module checks a parsed YAML document
+once, at the edge, and reports *every* problem as one line naming the file,
+the key path and the bad value::
+
+    scenarios/x.yaml: population[2].sending.inmails_per_month: must be a number >= 0, got -3
+
+Nothing downstream ever sees a raw dict: the model gets typed, immutable
+values with every default filled in. This module draws no random numbers and
+knows nothing of SimPy; it only describes distributions.
+
+Overrides (``--set KEY.PATH=VALUE`` and :meth:`Scenario.with_overrides`) are
+applied to the document *as written*, then the whole document is validated
+again, so unwritten defaults keep following the policy (for instance the body
+length clip follows ``policy.max_body_chars``). Values are parsed as YAML with
+the safe loader, never evaluated.
+
+The schema, its defaults and where each default comes from are documented in
+``scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import difflib
+import io
+import numbers
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from pathlib import Path as FilePath
+from typing import Any, TypeVar
+
+from simulator.engine.policy import RESPONSES, Policy, resolve_policy
+from simulator.engine.schema import MISSING, Checker, Path, show
+from simulator.errors import PolicyError, ScenarioError, format_path
+from simulator.timeutil import DAY, format_instant, parse_date_or_instant
+from simulator.yamlio import load_yaml_file, load_yaml_text
+
+__all__ = [
+    "AVERAGE_MONTH_DAYS",
+    "LENGTH_BUCKETS",
+    "MAX_MEMBERS_PER_COHORT",
+    "Cohort",
+    "DelayDist",
+    "FrozenMap",
+    "LengthDist",
+    "OutOfCredit",
+    "Pricing",
+    "Recipients",
+    "Scenario",
+    "Sending",
+    "load_scenario",
+    "normalised",
+    "parse_key_path",
+    "parse_set_argument",
+    "scenario_from_dict",
+]
+
+# "per month" rates are per average Gregorian month.
+AVERAGE_MONTH_DAYS = 365.25 / 12
+LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
+MAX_MEMBERS_PER_COHORT = 10_000_000
+MAX_DAYS = 36_500  # a century: longer runs, warm-ups or spreads are typos
+MAX_INMAILS_PER_MONTH = 10_000
+MAX_BUY_QUANTITY = 1_000
+MAX_LENGTH_CHARS = 1_000_000
+MAX_MONEY_CENTS = 100_000_000  # 1,000,000.00
+MAX_DELAY_SECONDS = MAX_DAYS * DAY
+MAX_CSV_PROBLEMS = 10
+
+_TOP_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "start",
+    "end",
+    "duration_days",
+    "warmup_days",
+    "policy",
+    "pricing",
+    "population",
+    "recipients",
+)
+_PRICING_KEYS = ("currency", "credit_price", "monthly_price")
+_COHORT_KEYS = (
+    "name",
+    "tier",
+    "members",
+    "subscription_spread_days",
+    "monthly_cancel_probability",
+    "monthly_change_probability",
+    "change_to",
+    "sending",
+)
+_SENDING_KEYS = (
+    "inmails_per_month",
+    "rate_shape",
+    "weekday_weights",
+    "body_chars",
+    "subject_chars",
+    "categories",
+    "free_share",
+    "out_of_credit",
+)
+_OOC_KEYS = ("buy_probability", "buy_quantity", "upgrade_probability", "upgrade_to")
+_RECIPIENT_KEYS = (
+    "response_probability",
+    "length_multipliers",
+    "category_multipliers",
+    "response_kinds",
+    "delay",
+)
+_LENGTH_PARAMS = {"fixed": ("value",), "uniform": ("low", "high"), "lognormal": ("median", "sigma")}
+_DELAY_PARAMS = {
+    "exponential": ("mean_days",),
+    "lognormal": ("median_days", "sigma"),
+    "gamma": ("shape", "mean_days"),
+    "empirical": ("file", "delay_seconds"),
+}
+_CSV_COLUMNS = {"delay_seconds": 1, "delay_days": DAY}
+
+# -- defaults (each one's source is in scenarios/README.md) -----------------
+
+DEFAULT_CURRENCY = "USD"
+DEFAULT_CREDIT_PRICE = "10.00"  # CALIBRATION.md: "about USD 10 a credit" (L)
+DEFAULT_MONTHLY_PRICES = {  # chosen, illustrative monthly list prices
+    "basic": "0",
+    "premium_career": "29.99",
+    "premium_business": "59.99",
+    "sales_navigator": "79.99",
+    "recruiter_lite": "119.95",
+}
+DEFAULT_SPREAD_DAYS = 30
+DEFAULT_WEEKDAY_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0, 0.25, 0.25)
+# Median 750, sigma 0.5 puts ~90% of bodies over 400 characters (CALIBRATION.md).
+DEFAULT_BODY = {"kind": "lognormal", "median": 750, "sigma": 0.5}
+DEFAULT_SUBJECT = {"kind": "uniform", "low": 15, "high": 80}
+DEFAULT_BUY_QUANTITY = 1
+DEFAULT_RESPONSE_PROBABILITY = 0.2  # middle of the quoted 10-30% (CALIBRATION.md)
+# LinkedIn's length study: +22%, +3%, -6%, -11% against the average.
+DEFAULT_LENGTH_MULTIPLIERS = {"1-400": 1.22, "401-800": 1.03, "801-1200": 0.94, "1201-2000": 0.89}
+DEFAULT_RESPONSE_KINDS = {"accept": 0.5, "decline": 0.2, "reply": 0.3}
+DEFAULT_DELAY = {"kind": "lognormal", "median_days": 2.0, "sigma": 1.0}
+
+_V = TypeVar("_V")
+
+
+class FrozenMap(Mapping[str, _V]):
+    """An immutable, picklable mapping that keeps its insertion order."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, _V] | None = None) -> None:
+        self._data: dict[str, _V] = dict(data or {})
+
+    def __getitem__(self, key: str) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
+
+
+def normalised(weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Keys and probabilities (weights divided by their sum), in the mapping's order.
+
+    Scenario weight maps keep the weights as written (so ``to_dict`` round-trips
+    exactly); samplers call this to get probabilities.
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError("weights must have a positive sum")
+    keys = tuple(weights)
+    return keys, tuple(weights[k] / total for k in keys)
+
+
+# -- the values ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LengthDist:
+    """A distribution of message lengths in characters.
+
+    ``fixed`` uses ``value``; ``uniform`` uses ``low`` and ``high``;
+    ``lognormal`` uses ``median`` and ``sigma`` (of the log). Draws are rounded
+    to whole characters, then clipped to ``[1, clip_max]`` (``clip_max`` None:
+    no upper clip, so over-long messages reach the engine and are rejected).
+    """
+
+    kind: str
+    value: int | None = None
+    low: float | None = None
+    high: float | None = None
+    median: float | None = None
+    sigma: float | None = None
+    clip_max: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for name in _LENGTH_PARAMS[self.kind]:
+            out[name] = getattr(self, name)
+        out["clip_max"] = self.clip_max
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DelayDist:
+    """A distribution of response delays (from the send to the response).
+
+    ``exponential``: ``mean_days``; ``lognormal``: ``median_days`` and ``sigma``;
+    ``gamma``: ``shape`` and ``mean_days``; ``empirical``: ``seconds``, the
+    observed delays in whole seconds, each >= 1 (``file`` says where they
+    came from, if from a CSV file, and takes no part in equality).
+    """
+
+    kind: str
+    mean_days: float | None = None
+    median_days: float | None = None
+    sigma: float | None = None
+    shape: float | None = None
+    seconds: tuple[int, ...] | None = None
+    file: str | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.kind == "empirical":
+            assert self.seconds is not None
+            return {"kind": "empirical", "delay_seconds": list(self.seconds)}
+        out: dict[str, Any] = {"kind": self.kind}
+        for name in _DELAY_PARAMS[self.kind]:
+            out[name] = getattr(self, name)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfCredit:
+    """What a member does when it wants to send and has no credit.
+
+    With probability ``buy_probability`` it buys ``buy_quantity`` credits; with
+    ``upgrade_probability`` it changes to ``upgrade_to``; otherwise it waits
+    for its next grant.
+    """
+
+    buy_probability: float
+    buy_quantity: int
+    upgrade_probability: float
+    upgrade_to: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "buy_probability": self.buy_probability,
+            "buy_quantity": self.buy_quantity,
+            "upgrade_probability": self.upgrade_probability,
+            "upgrade_to": self.upgrade_to,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """How the members of one cohort send InMails.
+
+    ``inmails_per_month`` is the mean number of sends a member attempts per
+    average month (:data:`AVERAGE_MONTH_DAYS` days). With ``rate_shape`` set,
+    each member's own mean is drawn from a gamma distribution with that shape
+    and this mean; with None every member has the same mean.
+    ``weekday_weights`` are relative, Monday first. ``categories`` are
+    relative weights (see :func:`normalised`).
+    """
+
+    inmails_per_month: float
+    rate_shape: float | None
+    weekday_weights: tuple[float, ...]
+    body_chars: LengthDist
+    subject_chars: LengthDist
+    categories: Mapping[str, float]
+    free_share: float
+    out_of_credit: OutOfCredit
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inmails_per_month": self.inmails_per_month,
+            "rate_shape": self.rate_shape,
+            "weekday_weights": list(self.weekday_weights),
+            "body_chars": self.body_chars.to_dict(),
+            "subject_chars": self.subject_chars.to_dict(),
+            "categories": dict(self.categories),
+            "free_share": self.free_share,
+            "out_of_credit": self.out_of_credit.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Cohort:
+    """A group of members who start on one tier and behave alike.
+
+    Subscriptions start uniformly over ``[sim_start, sim_start +
+    subscription_spread_days)`` (0: all at ``sim_start``; ignored for
+    ``basic``). Each month a member cancels with ``monthly_cancel_probability``
+    or changes tier with ``monthly_change_probability`` (to a tier drawn from
+    the relative weights ``change_to``); the two are exclusive.
+    """
+
+    name: str
+    tier: str
+    members: int
+    subscription_spread_days: int
+    monthly_cancel_probability: float
+    monthly_change_probability: float
+    change_to: Mapping[str, float]
+    sending: Sending
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "tier": self.tier,
+            "members": self.members,
+            "subscription_spread_days": self.subscription_spread_days,
+            "monthly_cancel_probability": self.monthly_cancel_probability,
+            "monthly_change_probability": self.monthly_change_probability,
+            "change_to": dict(self.change_to),
+            "sending": self.sending.to_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """Prices in whole cents: one purchased credit and each tier's month.
+
+    ``monthly_price_cents`` has an entry for every tier of the policy (basic: 0).
+    """
+
+    currency: str
+    credit_price_cents: int
+    monthly_price_cents: Mapping[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "credit_price": _format_cents(self.credit_price_cents),
+            "monthly_price": {t: _format_cents(c) for t, c in self.monthly_price_cents.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    """How recipients answer InMails.
+
+    ``response_probability`` is the average chance that an InMail gets a
+    response; a sampler scales it by the body's length bucket and the
+    category multiplier (clipping at 1). ``category_multipliers`` has an
+    entry for every policy category (1.0 unless given). ``response_kinds``
+    are relative weights over accept, decline and reply.
+    """
+
+    response_probability: float
+    length_multipliers: Mapping[str, float]
+    category_multipliers: Mapping[str, float]
+    response_kinds: Mapping[str, float]
+    delay: DelayDist
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "response_probability": self.response_probability,
+            "length_multipliers": dict(self.length_multipliers),
+            "category_multipliers": dict(self.category_multipliers),
+            "response_kinds": dict(self.response_kinds),
+            "delay": self.delay.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A complete, validated scenario. Immutable; build it with :func:`load_scenario`.
+
+    Instants are Unix seconds: the run simulates ``[sim_start, end]`` (both
+    inclusive) and measures from ``start``; ``sim_start = start -
+    warmup_days * DAY``.
+    """
+
+    name: str
+    description: str
+    seed: int
+    start: int
+    end: int
+    warmup_days: int
+    sim_start: int
+    policy: Policy
+    pricing: Pricing
+    population: tuple[Cohort, ...]
+    recipients: Recipients
+    source: str = field(default="<scenario>", compare=False)
+    # The document as written (for overrides) and the folder relative files
+    # are read from. Not part of the value.
+    _raw: Any = field(default=None, compare=False, repr=False)
+    _base_dir: str = field(default=".", compare=False, repr=False)
+
+    @property
+    def members(self) -> int:
+        """Members over all cohorts."""
+        return sum(c.members for c in self.population)
+
+    def cohort(self, name: str) -> Cohort:
+        """The cohort called ``name``."""
+        for c in self.population:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved scenario as plain data, every default filled in.
+
+        ``start`` and ``end`` are ISO instants; money is text with two decimals;
+        an empirical delay is inlined as ``delay_seconds``, so the result is
+        self-contained and loads back to an equal scenario.
+        """
+        return {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "start": format_instant(self.start),
+            "end": format_instant(self.end),
+            "warmup_days": self.warmup_days,
+            "policy": self.policy.to_dict(),
+            "pricing": self.pricing.to_dict(),
+            "population": [c.to_dict() for c in self.population],
+            "recipients": self.recipients.to_dict(),
+        }
+
+    def with_overrides(
+        self, overrides: Mapping[str | Path, Any], source: str | None = None
+    ) -> Scenario:
+        """A new scenario: this one's document with each ``path: value`` set, re-validated.
+
+        Paths are ``"a.b[0].c"`` text or tuples like ``("a", "b", 0, "c")``. A
+        value replaces whatever was at its path (a mapping is not merged).
+        Mapping keys a path names are created if missing (a misspelt key is
+        then reported, with a suggestion, as an unknown key); a list index must
+        exist. ``source`` names the overrides in messages (default: the file).
+        """
+        where = source if source is not None else self.source
+        raw = _plain(self._raw) if self._raw is not None else self.to_dict()
+        check = Checker(where)
+        resolved: dict[str, Any] | None = None
+        for key, value in overrides.items():
+            try:
+                path = parse_key_path(key) if isinstance(key, str) else tuple(key)
+            except ValueError as exc:
+                check.fail((), str(exc))
+                continue
+            if not path:
+                check.fail((), "an override needs a key path")
+                continue
+            if resolved is None:
+                resolved = self.to_dict()
+            _set_path(check, raw, path, _plain(value), resolved)
+        if check.problems:
+            raise ScenarioError(*check.problems)
+        return _build(raw, where, FilePath(self._base_dir), self.name, self.source)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Policy holds a mappingproxy, which cannot be pickled; rebuild from
+        # the self-contained resolved document instead (workers need this).
+        return (_restore, (self.to_dict(), self.source))
+
+
+def _restore(document: dict[str, Any], source: str) -> Scenario:
+    return _build(document, source, FilePath("."), str(document.get("name")), source)
+
+
+# -- public entry points ------------------------------------------------------
+
+
+def load_scenario(path: str | FilePath) -> Scenario:
+    """Read, parse and validate a scenario file.
+
+    Raises :class:`ScenarioError` (or :class:`PolicyError` when every problem
+    is in the ``policy`` block) with one line per problem. Messages name the
+    file as ``path`` was given.
+    """
+    source = str(path)
+    raw = load_yaml_file(path, ScenarioError)
+    return _build(raw, source, FilePath(source).parent, FilePath(source).stem, source)
+
+
+def scenario_from_dict(raw: Any, source: str = "<scenario>") -> Scenario:
+    """Validate an already-parsed scenario document; ``source`` names it in messages.
+
+    Relative file names inside it (an empirical delay CSV) are read relative to
+    the folder of ``source``.
+    """
+    return _build(raw, source, FilePath(source).parent, FilePath(source).stem, source)
+
+
+_SEGMENT = re.compile(r"([^.\[\]\s=]+)((?:\[\d+\])*)")
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_key_path(text: str) -> Path:
+    """``"population[0].sending.inmails_per_month"`` -> ``("population", 0, "sending", ...)``.
+
+    Raises ``ValueError`` naming the text when it is not a key path.
+    """
+    parts: list[str | int] = []
+    for segment in text.split("."):
+        m = _SEGMENT.fullmatch(segment)
+        if m is None:
+            raise ValueError(
+                f"bad key path {text!r}: expected names joined by '.', each with"
+                " optional [N] list indices, like population[0].sending.inmails_per_month"
+            )
+        parts.append(m.group(1))
+        parts.extend(int(i) for i in _INDEX.findall(m.group(2)))
+    return tuple(parts)
+
+
+def parse_set_argument(text: str) -> tuple[Path, Any]:
+    """Parse ``KEY.PATH=VALUE`` (a ``--set`` argument) into ``(path, value)``.
+
+    The value is YAML, read with the safe loader (dates stay text, Python tags
+    are refused, nothing is evaluated); an empty value is ``null``. Raises
+    :class:`ScenarioError`.
+    """
+    key, sep, value_text = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError(f"--set: expected KEY.PATH=VALUE, got {text!r}")
+    try:
+        path = parse_key_path(key)
+    except ValueError as exc:
+        raise ScenarioError(f"--set: {exc}") from None
+    value = load_yaml_text(value_text, f"--set {key}", ScenarioError)
+    return path, value
+
+
+# -- building -----------------------------------------------------------------
+
+
+def _build(
+    raw: Any, source: str, base_dir: FilePath, default_name: str, scenario_source: str
+) -> Scenario:
+    raw = _plain(raw)
+    check = Checker(source)
+    doc = check.mapping((), raw)
+    if doc is None:
+        raise ScenarioError(*check.problems)
+    check.known_keys((), doc, _TOP_KEYS)
+
+    name = _name(check, ("name",), doc.get("name", default_name or "scenario"))
+    description = doc.get("description", "")
+    if not isinstance(description, str):
+        check.bad(("description",), "text", description)
+    seed = check.integer(("seed",), doc["seed"], minimum=0) if "seed" in doc else None
+    if "seed" not in doc:
+        check.fail(("seed",), "is required")
+    start = _instant(check, ("start",), doc["start"]) if "start" in doc else None
+    if "start" not in doc:
+        check.fail(("start",), "is required")
+    end = _end(check, doc, start)
+    warmup = check.integer(("warmup_days",), doc.get("warmup_days", 0), minimum=0, maximum=MAX_DAYS)
+
+    policy: Policy | None = None
+    policy_problems: list[str] = []
+    try:
+        policy = resolve_policy(doc.get("policy"), source)
+    except PolicyError as exc:
+        policy_problems = list(exc.problems)
+        check.problems.extend(policy_problems)
+
+    pricing = _pricing(check, doc.get("pricing", {}), policy)
+    population = _population(check, doc.get("population", MISSING), policy)
+    recipients = _recipients(check, doc.get("recipients", {}), policy, base_dir)
+
+    if check.problems:
+        if check.problems == policy_problems:
+            raise PolicyError(*check.problems)
+        raise ScenarioError(*check.problems)
+    assert name is not None and seed is not None and start is not None and end is not None
+    assert warmup is not None and policy is not None and pricing is not None
+    assert population is not None and recipients is not None
+    return Scenario(
+        name=name,
+        description=str(description),
+        seed=seed,
+        start=start,
+        end=end,
+        warmup_days=warmup,
+        sim_start=start - warmup * DAY,
+        policy=policy,
+        pricing=pricing,
+        population=population,
+        recipients=recipients,
+        source=scenario_source,
+        _raw=raw,
+        _base_dir=str(base_dir),
+    )
+
+
+def _name(check: Checker, path: Path, value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        check.bad(path, "non-empty text on one line", value)
+        return None
+    if len(value) > 200:
+        check.bad(path, "at most 200 characters", value)
+        return None
+    return value
+
+
+_INSTANT_EXPECTED = "a date (2014-01-01) or a UTC instant (2014-01-01T09:00:00Z)"
+
+
+def _instant(check: Checker, path: Path, value: Any, *, end_of_day: bool = False) -> int | None:
+    if not isinstance(value, str):
+        check.bad(path, _INSTANT_EXPECTED, value)
+        return None
+    try:
+        t = parse_date_or_instant(value)
+    except ValueError as exc:
+        reason = str(exc).split(":", 1)[0]
+        extra = f" ({reason})" if reason.startswith("no such") else ""
+        check.fail(path, f"must be {_INSTANT_EXPECTED}, got {show(value)}{extra}")
+        return None
+    if end_of_day and "T" not in value:
+        t += DAY - 1  # a date as end means the whole day is simulated
+    return t
+
+
+def _end(check: Checker, doc: Mapping[str, Any], start: int | None) -> int | None:
+    # null counts as absent, so an override can swap one for the other.
+    has_days = doc.get("duration_days") is not None
+    has_end = doc.get("end") is not None
+    if has_days == has_end:
+        check.fail(
+            (), f"give exactly one of duration_days and end, got {'both' if has_end else 'neither'}"
+        )
+        return None
+    if has_days:
+        days = check.integer(("duration_days",), doc["duration_days"], minimum=1, maximum=MAX_DAYS)
+        if days is None or start is None:
+            return None
+        return start + days * DAY - 1
+    end = _instant(check, ("end",), doc["end"], end_of_day=True)
+    if end is None or start is None:
+        return None
+    if end < start:
+        check.fail(("end",), f"must not be before start, got {show(doc['end'])}")
+        return None
+    if end - start >= MAX_DAYS * DAY:
+        check.fail(
+            ("end",), f"must be less than {MAX_DAYS} days after start, got {show(doc['end'])}"
+        )
+        return None
+    return end
+
+
+# -- pricing -----------------------------------------------------------------
+
+_MONEY_TEXT = re.compile(r"-?\d+(\.\d+)?")
+_MONEY_EXPECTED = "an amount from 0 to 1000000 with at most 2 decimals, like 9.99"
+
+
+def _money(check: Checker, path: Path, value: Any) -> int | None:
+    """Exact cents from YAML money: the decimal text, never float arithmetic."""
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        text = repr(value)  # the shortest text that reads back as this float: what was written
+    else:
+        check.bad(path, _MONEY_EXPECTED, value)
+        return None
+    if not _MONEY_TEXT.fullmatch(text):
+        check.bad(path, _MONEY_EXPECTED, value)
+        return None
+    amount = Decimal(text)
+    cents = amount * 100
+    if amount < 0 or cents != cents.to_integral_value() or cents > MAX_MONEY_CENTS:
+        check.bad(path, _MONEY_EXPECTED, value)
+        return None
+    return int(cents)
+
+
+def _format_cents(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _pricing(check: Checker, value: Any, policy: Policy | None) -> Pricing | None:
+    path: Path = ("pricing",)
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _PRICING_KEYS)
+    currency = raw.get("currency", DEFAULT_CURRENCY)
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        check.bad((*path, "currency"), "a three-letter ISO 4217 code like USD", currency)
+    credit = _money(check, (*path, "credit_price"), raw.get("credit_price", DEFAULT_CREDIT_PRICE))
+    monthly_raw = check.mapping((*path, "monthly_price"), raw.get("monthly_price", {}))
+    if monthly_raw is None:
+        return None
+    for tier, price in monthly_raw.items():
+        tp = (*path, "monthly_price", tier)
+        if _known(check, tp, tier, _tiers(policy), "tier") is None:
+            continue
+        cents = _money(check, tp, price)
+        if cents is not None and tier == "basic" and cents != 0:
+            check.fail(tp, f"basic has no subscription, so its price must be 0, got {show(price)}")
+    if policy is None:
+        return None
+    monthly: dict[str, int] = {}
+    for tier in policy.tiers:
+        if tier in monthly_raw:
+            price = monthly_raw[tier]
+        elif tier in DEFAULT_MONTHLY_PRICES:
+            price = DEFAULT_MONTHLY_PRICES[tier]
+        else:
+            check.fail((*path, "monthly_price", tier), "is required (a tier with no default price)")
+            continue
+        cents = _money(Checker(check.source), (), price)  # problems were reported above
+        if cents is not None:
+            monthly[tier] = cents
+    if credit is None or not isinstance(currency, str) or len(monthly) != len(policy.tiers):
+        return None
+    return Pricing(currency, credit, FrozenMap(monthly))
+
+
+# -- population ---------------------------------------------------------------
+
+
+def _population(check: Checker, value: Any, policy: Policy | None) -> tuple[Cohort, ...] | None:
+    path: Path = ("population",)
+    if value is MISSING:
+        check.fail(path, "is required")
+        return None
+    if not isinstance(value, list):
+        check.bad(path, "a list of cohorts", value)
+        return None
+    if not value:
+        check.fail(path, "must have at least one cohort")
+        return None
+    cohorts: list[Cohort] = []
+    seen: dict[str, int] = {}
+    ok = True
+    for i, item in enumerate(value):
+        cohort = _cohort(check, (*path, i), item, policy)
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name in seen:
+            check.fail(
+                (*path, i, "name"),
+                f"duplicate cohort name {show(name)} (also population[{seen[name]}])",
+            )
+            ok = False
+        elif isinstance(name, str):
+            seen[name] = i
+        if cohort is None:
+            ok = False
+        else:
+            cohorts.append(cohort)
+    return tuple(cohorts) if ok else None
+
+
+def _cohort(check: Checker, path: Path, value: Any, policy: Policy | None) -> Cohort | None:
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _COHORT_KEYS)
+    before = len(check.problems)
+    check.required(path, raw, ("name", "tier", "members", "sending"))
+    name = _name(check, (*path, "name"), raw["name"]) if "name" in raw else None
+    tier = None
+    if "tier" in raw:
+        tier = _known(check, (*path, "tier"), raw["tier"], _tiers(policy), "tier")
+    members = None
+    if "members" in raw:
+        members = check.integer(
+            (*path, "members"), raw["members"], minimum=1, maximum=MAX_MEMBERS_PER_COHORT
+        )
+    spread = check.integer(
+        (*path, "subscription_spread_days"),
+        raw.get("subscription_spread_days", DEFAULT_SPREAD_DAYS),
+        minimum=0,
+        maximum=MAX_DAYS,
+    )
+    cancel = check.number(
+        (*path, "monthly_cancel_probability"),
+        raw.get("monthly_cancel_probability", 0.0),
+        minimum=0,
+        maximum=1,
+    )
+    change = check.number(
+        (*path, "monthly_change_probability"),
+        raw.get("monthly_change_probability", 0.0),
+        minimum=0,
+        maximum=1,
+    )
+    if cancel is not None and change is not None and cancel + change > 1:
+        check.fail(
+            (*path, "monthly_change_probability"),
+            f"monthly_cancel_probability + monthly_change_probability must be <= 1,"
+            f" got {show(cancel)} + {show(change)}",
+        )
+    if tier == "basic" and cancel:
+        check.fail(
+            (*path, "monthly_cancel_probability"),
+            "must be 0 for a basic cohort (basic has no subscription to cancel),"
+            f" got {show(cancel)}",
+        )
+    change_to = _weights(
+        check, (*path, "change_to"), raw.get("change_to", {}), _tiers(policy), "tier"
+    )
+    if change_to is not None and tier is not None and tier in change_to:
+        check.fail((*path, "change_to", tier), "must not be the cohort's own tier")
+    if change_to is not None and change and not any(change_to.values()):
+        check.fail(
+            (*path, "change_to"),
+            "must give some tier a weight > 0 when monthly_change_probability > 0",
+        )
+    sending = None
+    if "sending" in raw:
+        sending = _sending(check, (*path, "sending"), raw["sending"], policy, tier)
+    if len(check.problems) > before:
+        return None
+    assert name is not None and tier is not None and members is not None and spread is not None
+    assert cancel is not None and change is not None and change_to is not None
+    assert sending is not None
+    return Cohort(name, tier, members, spread, cancel, change, change_to, sending)
+
+
+def _sending(
+    check: Checker, path: Path, value: Any, policy: Policy | None, tier: str | None
+) -> Sending | None:
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _SENDING_KEYS)
+    before = len(check.problems)
+    rate = None
+    if "inmails_per_month" not in raw:
+        check.fail((*path, "inmails_per_month"), "is required")
+    else:
+        rate = check.number((*path, "inmails_per_month"), raw["inmails_per_month"], minimum=0)
+        if rate is not None and rate > MAX_INMAILS_PER_MONTH:
+            check.fail(
+                (*path, "inmails_per_month"),
+                f"must be at most {MAX_INMAILS_PER_MONTH} a month,"
+                f" got {show(raw['inmails_per_month'])}",
+            )
+    shape = raw.get("rate_shape")
+    if shape is not None:
+        shape = check.number((*path, "rate_shape"), shape, minimum=0, exclusive_minimum=True)
+    weekdays = _weekday_weights(
+        check, (*path, "weekday_weights"), raw.get("weekday_weights", list(DEFAULT_WEEKDAY_WEIGHTS))
+    )
+    body = _length(
+        check,
+        (*path, "body_chars"),
+        raw.get("body_chars", DEFAULT_BODY),
+        policy.max_body_chars if policy is not None else None,
+    )
+    subject = _length(
+        check,
+        (*path, "subject_chars"),
+        raw.get("subject_chars", DEFAULT_SUBJECT),
+        policy.max_subject_chars if policy is not None else None,
+    )
+    known = _categories(policy)
+    # Default: every category of the policy, equally likely.
+    default = dict.fromkeys(known, 1.0) if known is not None else {"?": 1.0}
+    categories = _weights(
+        check, (*path, "categories"), raw.get("categories", default), known, "category"
+    )
+    if categories is not None and not any(categories.values()):
+        check.fail((*path, "categories"), "must give some category a weight > 0")
+    free = check.number((*path, "free_share"), raw.get("free_share", 0.0), minimum=0, maximum=1)
+    ooc = _out_of_credit(
+        check, (*path, "out_of_credit"), raw.get("out_of_credit", {}), policy, tier
+    )
+    if len(check.problems) > before:
+        return None
+    assert rate is not None and weekdays is not None and body is not None
+    assert subject is not None and categories is not None and free is not None and ooc is not None
+    return Sending(rate, shape, weekdays, body, subject, categories, free, ooc)
+
+
+def _weekday_weights(check: Checker, path: Path, value: Any) -> tuple[float, ...] | None:
+    if not isinstance(value, list):
+        check.bad(path, "a list of 7 weights, Monday first", value)
+        return None
+    if len(value) != 7:
+        check.fail(path, f"must be a list of 7 weights, Monday first, got {len(value)} weights")
+        return None
+    out = [check.number((*path, i), w, minimum=0) for i, w in enumerate(value)]
+    if any(w is None for w in out):
+        return None
+    if not any(out):
+        check.fail(path, "must not all be 0")
+        return None
+    return tuple(float(w) for w in out if w is not None)
+
+
+def _length(check: Checker, path: Path, value: Any, ui_limit: int | None) -> LengthDist | None:
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    kind = check.choice((*path, "kind"), raw.get("kind"), _LENGTH_PARAMS)
+    if kind is None:
+        return None
+    params = _LENGTH_PARAMS[kind]
+    check.known_keys(path, raw, ("kind", *params, "clip_max"))
+    before = len(check.problems)
+    check.required(path, raw, params)
+    got: dict[str, Any] = {}
+    if kind == "fixed" and "value" in raw:
+        got["value"] = check.integer(
+            (*path, "value"), raw["value"], minimum=1, maximum=MAX_LENGTH_CHARS
+        )
+    elif kind == "uniform" and "low" in raw and "high" in raw:
+        low = check.number((*path, "low"), raw["low"], minimum=0, maximum=MAX_LENGTH_CHARS)
+        high = check.number((*path, "high"), raw["high"], minimum=0, maximum=MAX_LENGTH_CHARS)
+        if low is not None and high is not None and high < low:
+            check.fail(
+                (*path, "high"), f"must be >= low ({show(raw['low'])}), got {show(raw['high'])}"
+            )
+        got.update(low=low, high=high)
+    elif kind == "lognormal" and "median" in raw and "sigma" in raw:
+        got["median"] = _positive(check, (*path, "median"), raw["median"], MAX_LENGTH_CHARS)
+        got["sigma"] = check.number((*path, "sigma"), raw["sigma"], minimum=0, maximum=10)
+    clip: int | None = ui_limit
+    if "clip_max" in raw:
+        clip = check.integer(
+            (*path, "clip_max"),
+            raw["clip_max"],
+            minimum=1,
+            maximum=MAX_LENGTH_CHARS,
+            nullable=True,
+        )
+    if len(check.problems) > before:
+        return None
+    return LengthDist(kind=kind, clip_max=clip, **got)
+
+
+def _out_of_credit(
+    check: Checker, path: Path, value: Any, policy: Policy | None, tier: str | None
+) -> OutOfCredit | None:
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _OOC_KEYS)
+    before = len(check.problems)
+    buy = check.number(
+        (*path, "buy_probability"), raw.get("buy_probability", 0.0), minimum=0, maximum=1
+    )
+    qty = check.integer(
+        (*path, "buy_quantity"),
+        raw.get("buy_quantity", DEFAULT_BUY_QUANTITY),
+        minimum=1,
+        maximum=MAX_BUY_QUANTITY,
+    )
+    upgrade = check.number(
+        (*path, "upgrade_probability"), raw.get("upgrade_probability", 0.0), minimum=0, maximum=1
+    )
+    if buy is not None and upgrade is not None and buy + upgrade > 1:
+        check.fail(
+            (*path, "upgrade_probability"),
+            "buy_probability + upgrade_probability must be <= 1,"
+            f" got {show(buy)} + {show(upgrade)}",
+        )
+    target = raw.get("upgrade_to")
+    if target is not None:
+        target = _known(check, (*path, "upgrade_to"), target, _tiers(policy), "tier")
+        if target == "basic":
+            check.fail((*path, "upgrade_to"), "must be a premium tier, got 'basic'")
+        elif target is not None and target == tier:
+            check.fail(
+                (*path, "upgrade_to"), f"must differ from the cohort's tier, got {show(target)}"
+            )
+    elif upgrade:
+        check.fail((*path, "upgrade_to"), "is required when upgrade_probability > 0")
+    if len(check.problems) > before:
+        return None
+    assert buy is not None and qty is not None and upgrade is not None
+    return OutOfCredit(buy, qty, upgrade, target)
+
+
+# -- recipients ---------------------------------------------------------------
+
+
+def _recipients(
+    check: Checker, value: Any, policy: Policy | None, base_dir: FilePath
+) -> Recipients | None:
+    path: Path = ("recipients",)
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _RECIPIENT_KEYS)
+    before = len(check.problems)
+    p = check.number(
+        (*path, "response_probability"),
+        raw.get("response_probability", DEFAULT_RESPONSE_PROBABILITY),
+        minimum=0,
+        maximum=1,
+    )
+    lengths = _weights(
+        check,
+        (*path, "length_multipliers"),
+        raw.get("length_multipliers", {}),
+        LENGTH_BUCKETS,
+        "length bucket",
+    )
+    cats = _weights(
+        check,
+        (*path, "category_multipliers"),
+        raw.get("category_multipliers", {}),
+        _categories(policy),
+        "category",
+    )
+    kinds = _weights(
+        check,
+        (*path, "response_kinds"),
+        raw.get("response_kinds", DEFAULT_RESPONSE_KINDS),
+        RESPONSES,
+        "response",
+    )
+    if kinds is not None and not any(kinds.values()):
+        check.fail((*path, "response_kinds"), "must give some response a weight > 0")
+    delay = _delay(check, (*path, "delay"), raw.get("delay", DEFAULT_DELAY), base_dir)
+    if len(check.problems) > before or policy is None:
+        return None
+    assert p is not None and lengths is not None and cats is not None
+    assert kinds is not None and delay is not None
+    # Multiplier maps are merged over their defaults; weight maps are taken whole.
+    length_map = FrozenMap(
+        {b: lengths.get(b, DEFAULT_LENGTH_MULTIPLIERS[b]) for b in LENGTH_BUCKETS}
+    )
+    cat_map = FrozenMap({c: cats.get(c, 1.0) for c in policy.categories})
+    return Recipients(p, length_map, cat_map, kinds, delay)
+
+
+def _delay(check: Checker, path: Path, value: Any, base_dir: FilePath) -> DelayDist | None:
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    kind = check.choice((*path, "kind"), raw.get("kind"), _DELAY_PARAMS)
+    if kind is None:
+        return None
+    params = _DELAY_PARAMS[kind]
+    check.known_keys(path, raw, ("kind", *params))
+    before = len(check.problems)
+    if kind == "empirical":
+        if ("file" in raw) == ("delay_seconds" in raw):
+            check.fail(path, "an empirical delay needs exactly one of file and delay_seconds")
+            return None
+        if "file" in raw:
+            file = check.text((*path, "file"), raw["file"])
+            if file is None:
+                return None
+            seconds = _read_delay_csv(check, (*path, "file"), file, base_dir)
+            return DelayDist("empirical", seconds=seconds, file=file) if seconds else None
+        listed = raw["delay_seconds"]
+        if not isinstance(listed, list):
+            check.bad((*path, "delay_seconds"), "a list of whole seconds >= 1", listed)
+            return None
+        if not listed:
+            check.fail((*path, "delay_seconds"), "must not be empty")
+            return None
+        values = [
+            check.integer((*path, "delay_seconds", i), v, minimum=1, maximum=MAX_DELAY_SECONDS)
+            for i, v in enumerate(listed)
+        ]
+        if len(check.problems) > before:
+            return None
+        return DelayDist("empirical", seconds=tuple(v for v in values if v is not None))
+    check.required(path, raw, params)
+    got: dict[str, float | None] = {}
+    for name in params:
+        if name not in raw:
+            continue
+        if name == "sigma":
+            got[name] = check.number((*path, name), raw[name], minimum=0, maximum=10)
+        else:
+            got[name] = _positive(check, (*path, name), raw[name], MAX_DAYS)
+    if len(check.problems) > before:
+        return None
+    return DelayDist(
+        kind,
+        mean_days=got.get("mean_days"),
+        median_days=got.get("median_days"),
+        sigma=got.get("sigma"),
+        shape=got.get("shape"),
+    )
+
+
+def _read_delay_csv(
+    check: Checker, path: Path, file: str, base_dir: FilePath
+) -> tuple[int, ...] | None:
+    """Delays in whole seconds from a one-column CSV; problems name the CSV and line."""
+    full = FilePath(file)
+    if not full.is_absolute():
+        full = base_dir / full
+    shown = str(full)
+    try:
+        data = full.read_bytes()
+    except FileNotFoundError:
+        check.fail(path, f"no such file {show(shown)}")
+        return None
+    except IsADirectoryError:
+        check.fail(path, f"is a directory, not a file: {show(shown)}")
+        return None
+    except OSError as exc:
+        check.fail(path, f"cannot read {show(shown)}: {exc.strerror}")
+        return None
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        check.problems.append(f"{shown}: not UTF-8 text (bad byte at offset {exc.start})")
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as exc:
+        check.problems.append(f"{shown}:{reader.line_num}: bad CSV: {exc}")
+        return None
+    rows = [(n, row) for n, row in rows if any(cell.strip() for cell in row)]
+    if not rows:
+        check.problems.append(f"{shown}: file is empty")
+        return None
+    line, header = rows[0]
+    names = [cell.strip() for cell in header]
+    if len(names) != 1 or names[0] not in _CSV_COLUMNS:
+        check.problems.append(
+            f"{shown}:{line}: the header must be one column, delay_seconds or delay_days,"
+            f" got {show(','.join(header))}"
+        )
+        return None
+    column = names[0]
+    factor = _CSV_COLUMNS[column]
+    out: list[int] = []
+    bad: list[str] = []
+    for n, row in rows[1:]:
+        cell = row[0].strip() if len(row) == 1 else None
+        seconds = _delay_cell(cell, factor) if cell is not None else None
+        if seconds is not None:
+            out.append(seconds)
+            continue
+        if cell is None:
+            bad.append(f"{shown}:{n}: expected 1 column, got {len(row)}")
+        else:
+            unit = "whole number of seconds" if factor == 1 else "number of days"
+            bad.append(
+                f"{shown}:{n}: {column}: must be a {unit} > 0 and at least 1 second"
+                f" (at most {MAX_DAYS} days), got {show(cell)}"
+            )
+    if bad:
+        check.problems.extend(bad[:MAX_CSV_PROBLEMS])
+        if len(bad) > MAX_CSV_PROBLEMS:
+            check.problems.append(f"{shown}: ... and {len(bad) - MAX_CSV_PROBLEMS} more bad rows")
+        return None
+    if not out:
+        check.problems.append(f"{shown}: has a header but no delays")
+        return None
+    return tuple(out)
+
+
+def _delay_cell(cell: str, factor: int) -> int | None:
+    """Whole seconds from a CSV cell, exactly (Decimal), or None if unusable."""
+    if not re.fullmatch(r"\d+(\.\d+)?", cell):
+        return None
+    try:
+        exact = Decimal(cell) * factor
+    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
+        return None
+    if factor == 1 and exact != exact.to_integral_value():
+        return None
+    seconds = int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+    if seconds < 1 or seconds > MAX_DELAY_SECONDS:
+        return None
+    return seconds
+
+
+# -- shared helpers -----------------------------------------------------------
+
+
+def _positive(check: Checker, path: Path, value: Any, maximum: float) -> float | None:
+    """A finite number > 0 and <= ``maximum`` (the bound is a typo guard, named apart)."""
+    number = check.number(path, value, minimum=0, exclusive_minimum=True)
+    if number is not None and number > maximum:
+        check.fail(path, f"must be at most {maximum}, got {show(value)}")
+        return None
+    return number
+
+
+def _tiers(policy: Policy | None) -> tuple[str, ...] | None:
+    """The policy's tier names, or None (anything goes) when the policy is broken."""
+    return tuple(policy.tiers) if policy is not None else None
+
+
+def _categories(policy: Policy | None) -> tuple[str, ...] | None:
+    return policy.categories if policy is not None else None
+
+
+def _known(
+    check: Checker, path: Path, value: Any, options: Sequence[str] | None, what: str
+) -> str | None:
+    """``value`` if it names one of ``options``, else a problem with a suggestion.
+
+    ``options`` None (the policy is broken and already reported) accepts any name.
+    """
+    if options is None:
+        if isinstance(value, str) and value:
+            return value
+        check.bad(path, f"a {what} name", value)
+        return None
+    names = list(options)
+    if isinstance(value, str) and value in names:
+        return value
+    check.fail(path, f"unknown {what} {show(value)}{_suggest(value, names, what)}")
+    return None
+
+
+def _suggest(value: Any, names: list[str], what: str) -> str:
+    if isinstance(value, str):
+        hint = difflib.get_close_matches(value, names, n=1)
+        if hint:
+            return f" (did you mean {hint[0]!r}?)"
+    plural = {"category": "categories"}.get(what, what + "s")
+    return f" (known {plural}: {', '.join(names)})"
+
+
+def _weights(
+    check: Checker,
+    path: Path,
+    value: Any,
+    options: Sequence[str] | None,
+    what: str,
+) -> FrozenMap[float] | None:
+    """A mapping from names in ``options`` (None: any) to numbers >= 0, in the order written."""
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    names = list(options) if options is not None else None
+    out: dict[str, float] = {}
+    ok = True
+    for key, weight in raw.items():
+        if names is not None and key not in names:
+            check.fail((*path, key), f"unknown {what}{_suggest(key, names, what)}")
+            ok = False
+            continue
+        number = check.number((*path, key), weight, minimum=0)
+        if number is None:
+            ok = False
+            continue
+        out[key] = number
+    return FrozenMap(out) if ok else None
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as plain YAML data: numpy numbers become int/float, tuples lists."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+# Values whose default is replaced whole when given: setting one key inside
+# an unwritten one starts from the default rather than from nothing.
+_TAKEN_WHOLE = frozenset(("categories", "response_kinds", "body_chars", "subject_chars", "delay"))
+
+
+def _set_path(
+    check: Checker, raw: Any, path: Path, value: Any, resolved: Mapping[str, Any]
+) -> None:
+    """Set ``raw[path] = value``, creating the mappings on the way.
+
+    A list, or a value that is replaced whole (:data:`_TAKEN_WHOLE`), that the
+    document does not write is first copied in from the resolved scenario, so
+    setting one of its items keeps the others' defaults.
+    """
+    node = raw
+    for i, step in enumerate(path):
+        last = i == len(path) - 1
+        here = path[: i + 1]
+        if isinstance(step, int):
+            if not isinstance(node, list):
+                check.fail(here, f"{format_path(path[:i])} is not a list")
+                return
+            if step >= len(node):
+                check.fail(here, f"no such entry ({format_path(path[:i])} has {len(node)})")
+                return
+            if last:
+                node[step] = value
+                return
+            node = node[step]
+            continue
+        if not isinstance(node, dict):
+            check.fail(here, f"{format_path(path[:i])} is not a mapping")
+            return
+        if last:
+            node[step] = value
+            return
+        if step not in node or node[step] is None:
+            default = _lookup(resolved, here)
+            if isinstance(path[i + 1], int):
+                if not isinstance(default, list):
+                    check.fail(here, "no such list")
+                    return
+                node[step] = copy.deepcopy(default)
+            elif path[0] != "policy" and step in _TAKEN_WHOLE and isinstance(default, Mapping):
+                node[step] = copy.deepcopy(dict(default))
+            else:
+                # Merged sections (and the policy block, which merges over its
+                # preset) start empty, so their other defaults stay live.
+                node[step] = {}
+        node = node[step]
+
+
+def _lookup(doc: Any, path: Path) -> Any:
+    for step in path:
+        if isinstance(step, int):
+            if not isinstance(doc, list) or step >= len(doc):
+                return None
+        elif not isinstance(doc, Mapping) or step not in doc:
+            return None
+        doc = doc[step]
+    return doc
