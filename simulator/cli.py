@@ -20,7 +20,6 @@ from simulator.errors import CreditsimError, UsageError
 __all__ = ["main"]
 
 _PLANNED = {
-    "run": "simulate a scenario (issue #3)",
     "report": "write reports and plots for a run (issue #4)",
     "sweep": "sweep parameters with replications (issue #5)",
     "compare": "compare two scenarios on common random numbers (issue #5)",
@@ -61,6 +60,30 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
 
+    run = sub.add_parser(
+        "run",
+        help="simulate a scenario and write a run directory",
+        description="Simulate SCENARIO.yaml and write its tables, summary and history to a "
+        "run directory (default runs/<scenario name>-seed<N>/).",
+    )
+    run.add_argument("scenario", metavar="SCENARIO.yaml")
+    run.add_argument("--seed", type=_int_arg, help="master seed (default: the scenario's)")
+    run.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario key by its dotted path, e.g. "
+        "policy.refund.window_days=14 (repeatable; values are YAML scalars)",
+    )
+    run.add_argument("--workers", type=_int_arg, default=1, help="local processes (default 1)")
+    run.add_argument("--out", metavar="DIR", help="run directory")
+    run.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier run directory at --out"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     for name, text in _PLANNED.items():
         p = sub.add_parser(name, help=f"{text} [not built yet]", add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
@@ -94,7 +117,94 @@ def _main(argv: list[str]) -> int:
     if args.command in _PLANNED:
         print(f"creditsim {args.command}: not built yet: {_PLANNED[args.command]}", file=sys.stderr)
         return 2
+    if args.command == "run":
+        return _run(args)
     return _replay(args)
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _check_out(out: Path, overwrite: bool, marker: str, command: str) -> None:
+    """Refuse to write into a non-empty directory unless it is our own earlier output."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"creditsim {command}: --out {out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / marker).exists():
+            raise UsageError(f"creditsim {command}: --out {out}: not empty and not a creditsim "
+                             "output; choose another directory")  # fmt: skip
+        if not overwrite:
+            raise UsageError(f"creditsim {command}: --out {out}: holds an earlier output; "
+                             "pass --overwrite to replace it")  # fmt: skip
+
+
+def _run(args: argparse.Namespace) -> int:
+    from simulator.runner import run, write_run
+    from simulator.scenario import load_scenario, parse_set_argument
+
+    scenario = load_scenario(args.scenario)
+    if args.overrides:
+        pairs = {}
+        for text in args.overrides:
+            try:
+                path, value = parse_set_argument(text)
+            except CreditsimError:
+                raise
+            except ValueError as exc:
+                raise UsageError(f"creditsim run: --set {text}: {exc}") from None
+            pairs[path] = value
+        scenario = scenario.with_overrides(pairs, source=f"{args.scenario} (--set)")
+    if args.seed is not None:
+        scenario = scenario.with_overrides({"seed": args.seed}, source="--seed")
+    if args.workers < 1:
+        raise UsageError(f"creditsim run: --workers must be >= 1, got {args.workers}")
+    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{scenario.seed}"
+    _check_out(out, args.overwrite, "run.json", "run")
+
+    bar = None
+    progress = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        total_days = (scenario.end + 1 - scenario.sim_start) / 86_400
+        bar = tqdm(total=round(total_days, 1), unit="day", desc=f"simulating {scenario.name}",
+                   file=sys.stderr, leave=False)  # fmt: skip
+
+        def progress(seconds: int) -> None:
+            bar.update(round(seconds / 86_400, 4))
+
+    try:
+        result = run(scenario, workers=args.workers, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_run(result, out)
+    s = result.summary
+    print(f"{scenario.name}: {s['members']:,} members, seed {scenario.seed}, "
+          f"{result.meta['measure_start']} to {result.meta['end']} "
+          f"({result.meta['timings']['total_s']:.1f} s)")  # fmt: skip
+    print(
+        f"  InMails: {s['inmails_attempted']:,} attempted, {s['inmails_sent']:,} sent "
+        f"({s['inmails_paid']:,} paid, {s['inmails_free']:,} free), "
+        f"{s['inmails_rejected']:,} rejected ({s['inmails_rejected_no_credit']:,} for no credit)"
+    )
+    print(f"  responses {_pct(s['response_rate'])}, refund rate {_pct(s['refund_rate'])}, "
+          f"expiry waste {_pct(s['expiry_waste_rate'])} of credits issued")  # fmt: skip
+    print(f"  credits: {s['credits_granted']:,} granted, {s['credits_purchased']:,} bought, "
+          f"{s['credits_refunded']:,} refunded, {s['credits_spent']:,} spent, "
+          f"{s['credits_expired']:,} expired")  # fmt: skip
+    print(f"  revenue: {s['purchase_revenue']:,.2f} {result.meta['currency']} from credits, "
+          f"{s['subscription_revenue']:,.2f} from subscriptions")  # fmt: skip
+    print(f"wrote {out}/")
+    return 0
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -125,9 +235,14 @@ def _replay(args: argparse.Namespace) -> int:
     ledger = ledger_rows(result.engine)
     ledger_csv = csv_text(LEDGER_COLUMNS, ledger)
     balances_csv = csv_text(BALANCE_COLUMNS, balances_rows(result))
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "ledger.csv", ledger_csv)
-    atomic_write_text(out / "balances.csv", balances_csv)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "ledger.csv", ledger_csv)
+        atomic_write_text(out / "balances.csv", balances_csv)
+    except OSError as exc:
+        raise UsageError(
+            f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
+        ) from None
 
     kinds = Counter(row[2] for row in ledger)
     total = sum(a.balance for a in result.engine.accounts.values())

@@ -25,6 +25,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 __all__ = [
     "figure_png",
@@ -40,6 +41,7 @@ __all__ = [
 
 _TIER_ORDER = ("basic", "premium_career", "premium_business", "sales_navigator", "recruiter_lite")
 _DPI = 100
+_THOUSANDS = StrMethodFormatter("{x:,.0f}")
 
 
 def _new_figure(size: tuple[float, float] = (11, 5)) -> Figure:
@@ -76,6 +78,7 @@ def plot_expiry_waste(expiry: pd.DataFrame) -> Figure:
         right.plot(x, 100 * sub["waste_rate"], marker="o", label=tier)
     left.set_title("Credits expired")
     left.set_ylabel("credits expired per month")
+    left.yaxis.set_major_formatter(_THOUSANDS)
     right.set_title("Waste rate (credits expired / credits issued)")
     right.set_ylabel("waste rate (%)")
     for ax in (left, right):
@@ -107,8 +110,9 @@ def plot_refund_rates(by_tier_category: pd.DataFrame) -> Figure:
     y = np.arange(len(categories))
     for i, tier in enumerate(tiers):
         sub = frame[frame["tier"] == tier].set_index("category").reindex(categories)
-        ax.barh(y + (i - (len(tiers) - 1) / 2) * height, 100 * sub["refund_rate"], height,
-                label=tier)
+        ax.barh(
+            y + (i - (len(tiers) - 1) / 2) * height, 100 * sub["refund_rate"], height, label=tier
+        )
     ax.set_yticks(y)
     ax.set_yticklabels(categories)
     ax.invert_yaxis()
@@ -170,20 +174,44 @@ def plot_response_delays(delays: pd.DataFrame, window_days: float | None) -> Fig
         return fig
     starts = delays["bin_start_days"].to_numpy(dtype=float)
     ends = delays["bin_end_days"].to_numpy(dtype=float)
-    width = np.where(np.isinf(ends), np.diff(starts).min() if len(starts) > 1 else 1.0,
-                     ends - starts)
+    width = np.where(
+        np.isinf(ends), np.diff(starts).min() if len(starts) > 1 else 1.0, ends - starts
+    )
     within = delays["within_window"].to_numpy(dtype=bool)
     counts = delays["responses"].to_numpy()
-    ax.bar(starts[within], counts[within], width[within], align="edge", color="tab:blue",
-           edgecolor="white", label="within the window (no refund)")
-    ax.bar(starts[~within], counts[~within], width[~within], align="edge", color="tab:orange",
-           edgecolor="white", label="after the window")
+    ax.bar(
+        starts[within],
+        counts[within],
+        width[within],
+        align="edge",
+        color="tab:blue",
+        edgecolor="white",
+        label="within the window (no refund)",
+    )
+    ax.bar(
+        starts[~within],
+        counts[~within],
+        width[~within],
+        align="edge",
+        color="tab:orange",
+        edgecolor="white",
+        label="after the window",
+    )
     if np.isinf(ends[-1]):
-        ax.annotate(f"> {starts[-1]:g} d", (starts[-1] + width[-1] / 2, counts[-1]),
-                    ha="center", va="bottom", fontsize=9)
+        ax.annotate(
+            f"> {starts[-1]:g} d",
+            (starts[-1] + width[-1] / 2, counts[-1]),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+        )
     if window_days:
-        ax.axvline(window_days, color="black", linestyle="--",
-                   label=f"refund window ({window_days:g} days)")
+        ax.axvline(
+            window_days,
+            color="black",
+            linestyle="--",
+            label=f"refund window ({window_days:g} days)",
+        )
     ax.legend()
     return fig
 
@@ -212,9 +240,11 @@ def plot_purchases_revenue(purchases: pd.DataFrame, currency: str = "USD") -> Fi
         values = sub["credits_bought"].fillna(0).to_numpy(dtype=float)
         left.bar(x, values, bottom=bottom, label=tier)
         bottom += values
-    by_month = purchases.groupby("month")[
-        ["purchase_revenue_cents", "subscription_revenue_cents"]
-    ].sum().reindex(months)
+    by_month = (
+        purchases.groupby("month")[["purchase_revenue_cents", "subscription_revenue_cents"]]
+        .sum()
+        .reindex(months)
+    )
     buy = by_month["purchase_revenue_cents"].to_numpy() / 100
     sub_rev = by_month["subscription_revenue_cents"].to_numpy() / 100
     right.bar(x, sub_rev, label="subscriptions", color="tab:gray")
@@ -222,6 +252,7 @@ def plot_purchases_revenue(purchases: pd.DataFrame, currency: str = "USD") -> Fi
     for ax in (left, right):
         _month_axis(ax, months)
         ax.legend(fontsize=9)
+        ax.yaxis.set_major_formatter(_THOUSANDS)
     return fig
 
 
@@ -262,8 +293,9 @@ def plot_utilisation(util: pd.DataFrame) -> Figure:
     if util.empty:
         _no_data(right)
     else:
-        right.bar(util["tier"], 100 * util["never_send_share"], color="tab:purple")
-        right.set_ylim(0, 100)
+        bars = right.bar(util["tier"], 100 * util["never_send_share"], color="tab:purple")
+        right.bar_label(bars, fmt="%.0f %%", fontsize=9)
+        right.set_ylim(0, 105)
         right.tick_params(axis="x", labelrotation=30)
     return fig
 
@@ -284,13 +316,22 @@ def plot_replications(reps: pd.DataFrame, max_metrics: int = 24) -> Figure:
         has_ci = np.isfinite(row.ci_low) and np.isfinite(row.ci_high)
         err = [[row.mean - row.ci_low], [row.ci_high - row.mean]] if has_ci else None
         ax.errorbar([0], [row.mean], yerr=err, fmt="o", capsize=8, color="tab:blue")
+        if has_ci:
+            ax.text(
+                0.03,
+                0.03,
+                f"{row.mean:.4g} ± {(row.ci_high - row.ci_low) / 2:.2g}",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="dimgray",
+            )
         ax.set_title(row.metric, fontsize=10)
         ax.set_ylabel(_metric_unit(row.metric), fontsize=9)
         ax.set_xticks([])
         ax.set_xlabel(f"n = {row.n}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.ticklabel_format(axis="y", style="plain", useOffset=False)
-    for ax in axes[len(frame):]:
+    for ax in axes[len(frame) :]:
         ax.set_visible(False)
     return fig
 

@@ -38,6 +38,7 @@ import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,7 @@ __all__ = [
     "utilisation_members",
     "write_replications",
     "write_reports",
+    "write_tables",
 ]
 
 #: Presentation order of the default tiers (RULES.md section 3); other tiers follow, sorted.
@@ -196,6 +198,15 @@ class RunTables:
     def currency(self) -> str:
         return str(self.meta.get("currency", "USD"))
 
+    @cached_property
+    def window_ledger(self) -> pd.DataFrame:
+        """Ledger entries with ``measure_start <= time <= end``, computed once.
+
+        Cached like every derived value: treat the tables as read-only once built.
+        """
+        led = self.ledger
+        return led[_in_window(_instants(led["time"]), self)]
+
 
 def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
     """Read a run directory (ledger, inmails, members, billing .parquet; run.json; summary.json).
@@ -258,15 +269,12 @@ def expiry_waste(tables: RunTables) -> pd.DataFrame:
     exceed 1; over the whole window they are the waste of the run.
     """
     led = _credit_entries(tables)
-    months = _window_months(tables)
-    tiers = _ordered_tiers(led["tier"])
-    index = pd.MultiIndex.from_product([tiers, months], names=["tier", "_month"])
-    sums = (
-        led.groupby(["tier", "_month", "kind"], sort=False)["quantity"]
-        .sum()
-        .unstack("kind", fill_value=0)
-        .reindex(index, fill_value=0)
+    sums = _group_sums(
+        {"tier": led["tier"], "_month": _month_codes(led["time"])}, _kind_quantities(led)
     )
+    tiers = _ordered_tiers(sums["tier"])
+    index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
+    sums = sums.set_index(["tier", "_month"]).reindex(index, fill_value=0)
     out = _waste_columns(sums).reset_index()
     out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
     return _finish_waste(out, tables.credit_price_cents)
@@ -282,21 +290,24 @@ def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
     is its own kind of entry.
     """
     led = _credit_entries(tables)
-    parts = []
-    for keys in (["tier", "lot_source"], ["lot_source"], ["tier"], []):
-        grouped = (
-            led.groupby([*keys, "kind"], sort=False)["quantity"].sum().unstack("kind", fill_value=0)
+    cells = _group_sums(
+        {"tier": led["tier"], "lot_source": led["lot_source"]}, _kind_quantities(led)
+    )
+    kinds = list(_KIND_COLUMNS)
+    parts = [cells]
+    for keys in (["lot_source"], ["tier"], []):
+        margin = (
+            cells.groupby(keys, sort=False)[kinds].sum().reset_index()
             if keys
-            else led.groupby("kind")["quantity"].sum().to_frame().T
+            else cells[kinds].sum().to_frame().T
         )
-        frame = _waste_columns(grouped).reset_index(drop=not keys)
         for key in ("tier", "lot_source"):
             if key not in keys:
-                frame[key] = "all"
-        parts.append(frame)
+                margin[key] = "all"
+        parts.append(margin)
     out = pd.concat(parts, ignore_index=True)
-    out = out[["tier", "lot_source", *[c for c in out.columns if c not in ("tier", "lot_source")]]]
-    out = _sort(out, ["tier", "lot_source"])
+    out = _sort(out, ["tier", "lot_source"]).set_index(["tier", "lot_source"])
+    out = _waste_columns(out).reset_index()
     return _finish_waste(out, tables.credit_price_cents)
 
 
@@ -311,23 +322,19 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     led = _window_ledger(tables)
     led = led[led["kind"].isin(["spend", "expire"])]
     age = (_instants(led["time"]) - _instants(led["lot_issued_at"])) / DAY
-    frame = pd.DataFrame(
-        {
-            "event": np.where(led["kind"].to_numpy() == "spend", "spent", "expired"),
-            "lot_source": led["lot_source"].to_numpy(),
-            "age": age,
-            "quantity": led["quantity"].to_numpy(dtype=np.int64),
-        }
-    )
+    is_spend = (led["kind"] == "spend").to_numpy()
+    source_codes, sources = pd.factorize(led["lot_source"])
+    weights_all = led["quantity"].to_numpy(dtype=np.int64)
     rows = []
-    for event in ("spent", "expired"):
-        sub = frame[frame["event"] == event]
-        sources = [s for s in _SOURCES if (sub["lot_source"] == s).any()]
-        sources += sorted(set(sub["lot_source"]) - set(_SOURCES))
-        for source in [*sources, "all"]:
-            part = sub if source == "all" else sub[sub["lot_source"] == source]
-            values = part["age"].to_numpy(dtype=float)
-            weights = part["quantity"].to_numpy(dtype=np.int64)
+    for event, in_event in (("spent", is_spend), ("expired", ~is_spend)):
+        present = [str(s) for s in sources[np.unique(source_codes[in_event])]]
+        ordered = [s for s in _SOURCES if s in present]
+        ordered += sorted(s for s in present if s not in _SOURCES)
+        for source in [*ordered, "all"]:
+            mask = in_event
+            if source != "all":
+                mask = in_event & (source_codes == sources.get_loc(source))
+            values, weights = age[mask], weights_all[mask]
             total = int(weights.sum())
             row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
             row["mean_days"] = float(np.dot(values, weights) / total) if total else math.nan
@@ -375,47 +382,54 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
     Only combinations with at least one count are listed; no margin rows.
     """
     im = tables.inmails
-    keys = _inmail_keys(tables)
     led = _window_ledger(tables)
     flows = led[led["kind"].isin(["spend", "refund"])]
     pos = _inmail_positions(im, flows, "spend and refund entries")
-    flow_keys = keys.iloc[pos].reset_index(drop=True)
     qty = flows["quantity"].to_numpy(dtype=np.int64)
-    is_spend = flows["kind"].to_numpy() == "spend"
-    flow_keys["inmails_paid"] = np.where(is_spend, qty, 0)
-    flow_keys["refunds"] = np.where(is_spend, 0, qty)
+    is_spend = (flows["kind"] == "spend").to_numpy()
 
     sent = _instants(im["sent_at"])
     paid = im["paid"].to_numpy(dtype=bool) & _in_window(sent, tables)
-    window_end = _instants(im["window_end"])[paid]
-    responded = _instants(im["responded_at"])[paid]
+    window_end = _instants(im["window_end"])
+    responded = _instants(im["responded_at"])
     has_window = window_end != _NAT
     has_response = responded != _NAT
     if tables.refund_mode == "none":
-        settled = np.ones(paid.sum(), dtype=bool)
+        settled = paid
     else:
-        settled = has_window & (window_end <= tables.end)
-    refunded_ids = _refunded_inmails(tables)
-    was_refunded = pd.Index(im["inmail"].to_numpy()[paid]).isin(refunded_ids)
-    cohort = keys[paid].reset_index(drop=True)
-    cohort["responses_within_window"] = (
-        has_response & (~has_window | (responded <= window_end))
-    ).astype(np.int64)
-    cohort["late_responses"] = (has_response & has_window & (responded > window_end)).astype(
-        np.int64
-    )
-    cohort["settled"] = settled.astype(np.int64)
-    cohort["settled_refunds"] = (settled & was_refunded).astype(np.int64)
+        settled = paid & has_window & (window_end <= tables.end)
+    # A paid InMail sent in the window can only be refunded after it, so in the window.
+    refunded = np.zeros(len(im), dtype=bool)
+    refunded[pos[~is_spend]] = True
 
-    both = pd.concat([flow_keys, cohort], ignore_index=True)
-    for column in _REFUND_COUNTS:
-        both[column] = both[column].fillna(0).astype(np.int64)
-    out = both.groupby(_REFUND_KEYS, sort=False)[_REFUND_COUNTS].sum().reset_index()
+    # One integer per InMail row: its group; the InMails with any count are summed.
+    spent_on = np.zeros(len(im), dtype=np.int64)
+    np.add.at(spent_on, pos[is_spend], qty[is_spend])
+    refunds = np.zeros(len(im), dtype=np.int64)
+    np.add.at(refunds, pos[~is_spend], qty[~is_spend])
+    rows = np.flatnonzero(paid | (spent_on > 0) | (refunds > 0))
+    sub = im.iloc[rows]
+    counts = {
+        "inmails_paid": spent_on[rows],
+        "responses_within_window": (
+            paid & has_response & (~has_window | (responded <= window_end))
+        )[rows],
+        "late_responses": (paid & has_response & has_window & (responded > window_end))[rows],
+        "refunds": refunds[rows],
+        "settled": settled[rows],
+        "settled_refunds": (settled & refunded)[rows],
+    }
+    keys = {
+        "tier": sub["tier"],
+        "month": _month_codes(sub["sent_at"]),
+        "category": sub["category"],
+        "length_bucket": length_bucket(sub["body_chars"].to_numpy()),
+    }
+    out = _group_sums(keys, {k: v.astype(np.int64) for k, v in counts.items()})
     out["month"] = _month_labels(out["month"].to_numpy())
-    out = out[(out[_REFUND_COUNTS] != 0).any(axis=1)]
-    out = _sort(out, _REFUND_KEYS)
+    out = _sort(out, _REFUND_KEYS).reset_index(drop=True)
     out["refund_rate"] = _ratio(out["settled_refunds"], out["settled"])
-    return out.reset_index(drop=True)
+    return out
 
 
 def refund_cuts(rates: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -490,34 +504,27 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
     e.g. on basic).
     """
     led = _window_ledger(tables)
-    credits = (
-        led[led["kind"].isin(["grant", "purchase", "refund", "spend"])]
-        .groupby(["member", "tier", "kind"], sort=False)["quantity"]
-        .sum()
-        .unstack("kind", fill_value=0)
-    )
+    kinds = _kind_quantities(led)
     columns = {"grant": "granted", "purchase": "purchased", "refund": "refunded", "spend": "spent"}
-    credits = credits.reindex(columns=list(columns), fill_value=0).rename(columns=columns)
-
+    credits = _group_sums(
+        {"member": led["member"], "tier": led["tier"]},
+        {**{columns[k]: kinds[k] for k in columns}, "inmails_sent": np.zeros(len(led))},
+    )
     im = tables.inmails
     attempted = im[_in_window(_instants(im["sent_at"]), tables)]
-    accepted = attempted[attempted["rejection"].fillna("").to_numpy() == ""]
-    sends = accepted.groupby(["sender", "tier"], sort=False).size()
-    sends.index = sends.index.set_names(["member", "tier"])
-
-    touched = led.groupby(["member", "tier"], sort=False).size().index
-    tried = attempted.groupby(["sender", "tier"], sort=False).size().index
-    tried = tried.set_names(["member", "tier"])
-    roster = tables.members
-    quiet = roster[~roster["member"].isin(touched.get_level_values(0).union(tried.get_level_values(0)))]
-    quiet_index = pd.MultiIndex.from_arrays(
-        [quiet["member"].to_numpy(), quiet["final_tier"].to_numpy()], names=["member", "tier"]
+    accepted = (attempted["rejection"].fillna("") == "").to_numpy()
+    sends = _group_sums(
+        {"member": attempted["sender"], "tier": attempted["tier"]},
+        {**{c: np.zeros(len(attempted)) for c in columns.values()}, "inmails_sent": accepted},
     )
-    index = touched.append(tried).append(quiet_index).unique()
-    out = credits.reindex(index, fill_value=0)
-    out["inmails_sent"] = sends.reindex(index, fill_value=0)
-    out = out.astype(np.int64).reset_index()
-    out.columns.name = None
+    active = pd.concat([credits, sends], ignore_index=True)
+    roster = tables.members
+    quiet = roster[~roster["member"].isin(active["member"].unique())]
+    quiet = pd.DataFrame({"member": quiet["member"], "tier": quiet["final_tier"]})
+    out = pd.concat([active, quiet], ignore_index=True)
+    counts = [*columns.values(), "inmails_sent"]
+    out[counts] = out[counts].fillna(0).astype(np.int64)
+    out = _group_sums({"member": out["member"], "tier": out["tier"]}, out[counts].to_dict("series"))
     out = _sort(out, ["tier", "member"]).reset_index(drop=True)
     out["utilisation"] = _ratio(out["spent"], out["granted"])
     return out
@@ -567,33 +574,45 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     first_day = tables.measure_start // DAY
     n_days = tables.end // DAY - first_day + 1
     led = tables.ledger
+    roster = tables.members
     times = _instants(led["time"])
-    keep = times <= tables.end
-    order = np.lexsort((times[keep], led["member"].to_numpy()[keep]))
-    member = led["member"].to_numpy()[keep][order]
-    tier = led["tier"].to_numpy()[keep][order]
-    balance = led["balance_after"].to_numpy(dtype=np.int64)[keep][order]
-    day = np.maximum(times[keep][order] // DAY - first_day, 0)
+    keep = np.flatnonzero(times <= tables.end)
+    # Integer codes for members and tiers, so sorting and comparing never touch strings.
+    member_codes, member_names = pd.factorize(
+        pd.concat([roster["member"], led["member"]], ignore_index=True)
+    )
+    tier_codes, tier_uniques = pd.factorize(
+        pd.concat([roster["initial_tier"], led["tier"]], ignore_index=True)
+    )
+    tier_names = _ordered_tiers(pd.Series(tier_uniques, dtype=object))
+    tier_codes = pd.Index(tier_names).get_indexer(tier_uniques)[tier_codes]
+    n_roster = len(roster)
+    member = member_codes[n_roster:][keep]
+    tier = tier_codes[n_roster:][keep]
+    balance = led["balance_after"].to_numpy(dtype=np.int64)[keep]
+    day = np.maximum(times[keep] // DAY - first_day, 0)
+    # By member, then time, then table order (the engine's order within an instant).
+    order = np.lexsort((keep, times[keep], member))
+    member, tier, balance, day = member[order], tier[order], balance[order], day[order]
     last = np.ones(len(member), dtype=bool)
-    if len(member):
-        last[:-1] = (member[1:] != member[:-1]) | (day[1:] != day[:-1])
+    last[:-1] = (member[1:] != member[:-1]) | (day[1:] != day[:-1])
     member, tier, balance, day = member[last], tier[last], balance[last], day[last]
 
-    roster = tables.members[["member", "initial_tier"]]
-    first = pd.DataFrame({"member": member, "initial_tier": tier}).drop_duplicates("member")
-    roster = pd.concat([roster, first[~first["member"].isin(roster["member"])]])
-    tier_names = _ordered_tiers(pd.Series(np.concatenate([roster["initial_tier"], tier])))
-    tier_code = {name: i for i, name in enumerate(tier_names)}
-    start_tier = pd.Series(roster["initial_tier"].to_numpy(), index=roster["member"].to_numpy())
-    new_tier = pd.Series(tier).map(tier_code).to_numpy(dtype=np.int64)
     starts = np.ones(len(member), dtype=bool)
-    if len(member):
-        starts[1:] = member[1:] != member[:-1]
+    starts[1:] = member[1:] != member[:-1]
+    # Everyone starts on its initial tier at balance 0; a member missing from the
+    # members table starts on the tier of its first entry.
+    start_tier = np.full(len(member_names), -1, dtype=np.int64)
+    start_tier[member_codes[:n_roster]] = tier_codes[:n_roster]
+    unknown = start_tier[member[starts]] < 0
+    start_tier[member[starts][unknown]] = tier[starts][unknown]
+    new_tier = tier
     prev_tier = np.roll(new_tier, 1)
     prev_balance = np.roll(balance, 1)
-    prev_tier[starts] = start_tier.reindex(member[starts]).map(tier_code).to_numpy(dtype=np.int64)
+    prev_tier[starts] = start_tier[member[starts]]
     prev_balance[starts] = 0
-    initial_tiers = roster["initial_tier"].map(tier_code).to_numpy(dtype=np.int64)
+    initial_tiers = start_tier[start_tier >= 0]
+    tier_code = {name: i for i, name in enumerate(tier_names)}
 
     rows = []
     # Per tier: histogram of (tier, balance) states per day; "all": of balances alone.
@@ -729,13 +748,21 @@ def rejections(tables: RunTables) -> pd.DataFrame:
 # Headline metrics and replications
 
 
-def headline(tables: RunTables) -> dict[str, int | float]:
+def headline(
+    tables: RunTables,
+    *,
+    rates: pd.DataFrame | None = None,
+    members: pd.DataFrame | None = None,
+) -> dict[str, int | float]:
     """The run's headline metrics over the measured window, as one flat dict.
 
     Counts and cents are ints, rates floats (NaN when undefined):
     ``expiry_waste_rate`` = credits_expired / credits_issued,
     ``refund_rate`` = settled_refunds / settled, ``refund_share`` =
-    refunds / credits_spent, ``never_send_share`` over all members.
+    refunds / credits_spent, ``never_send_share`` over all members,
+    ``median_utilisation`` over member-tiers with grants. Pass ``rates``
+    (:func:`refund_rates`) and ``members`` (:func:`utilisation_members`) to
+    avoid recomputing them.
     """
     led = _window_ledger(tables)
     by_kind = led.groupby("kind")["quantity"].sum()
@@ -744,11 +771,13 @@ def headline(tables: RunTables) -> dict[str, int | float]:
     sent = _in_window(_instants(im["sent_at"]), tables)
     attempted = im[sent]
     accepted = attempted[attempted["rejection"].fillna("") == ""]
-    rates = refund_rates(tables)
+    if rates is None:
+        rates = refund_rates(tables)
     settled = int(rates["settled"].sum())
     settled_refunds = int(rates["settled_refunds"].sum())
     issued = k["grant"] + k["purchase"] + k["refund"]
-    members = utilisation_members(tables)
+    if members is None:
+        members = utilisation_members(tables)
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
     n_members = int(pd.concat([tables.members["member"], led["member"]]).nunique())
     senders = accepted["sender"].nunique()
@@ -904,17 +933,12 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     """
     from simulator import plots
 
-    ext = _FORMATS.get(fmt)
-    if ext is None:
-        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    _extension(fmt)
     root = Path(run_dir)
     tables = load_run_tables(root)
     frames = _report_frames(tables)
     written: list[Path] = []
-    report_dir = root / "reports"
-    report_dir.mkdir(exist_ok=True)
-    for name, frame in frames.items():
-        written.append(_write_table(frame, report_dir / f"{name}.{ext}", fmt))
+    written.extend(write_tables(frames, root / "reports", fmt))
 
     figures = {
         "expiry_waste": plots.plot_expiry_waste(frames["expiry_waste"]),
@@ -945,9 +969,7 @@ def write_replications(
     """
     from simulator import plots
 
-    ext = _FORMATS.get(fmt)
-    if ext is None:
-        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    _extension(fmt)
     summaries, scenarios, seeds = [], set(), []
     for run_dir in run_dirs:
         root = Path(run_dir)
@@ -958,15 +980,18 @@ def write_replications(
     if not summaries:
         raise InputError("replications: no run directories given")
     if len(scenarios) > 1:
-        raise InputError(f"replications: runs of different scenarios: {', '.join(sorted(scenarios))}")
+        raise InputError(
+            f"replications: runs of different scenarios: {', '.join(sorted(scenarios))}"
+        )
     if len(set(map(str, seeds))) < len(seeds):
         raise InputError("replications: two runs share a seed")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "reports").mkdir(exist_ok=True)
     frame = replications(summaries)
-    written = [_write_table(frame, out / "reports" / f"replications.{ext}", fmt)]
-    images = _write_figures({"replications": plots.plot_replications(frame)}, out / "plots", written)
+    written = write_tables({"replications": frame}, out / "reports", fmt)
+    images = _write_figures(
+        {"replications": plots.plot_replications(frame)}, out / "plots", written
+    )
     title = f"creditsim replications: {scenarios.pop()} ({len(summaries)} seeds)"
     page = _html_page(title, {"seeds": ", ".join(map(str, seeds))}, {"replications": frame}, images)
     written.append(_atomic_write(out / "replications.html", page.encode("utf-8")))
@@ -977,10 +1002,30 @@ _FORMATS = {"csv": "csv", "parquet": "parquet", "markdown": "md"}
 _HTML_MAX_ROWS = 200
 
 
+def write_tables(
+    frames: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str], fmt: str = "csv"
+) -> list[Path]:
+    """Write each frame as OUT_DIR/<name>.<csv|parquet|md>, atomically; return the paths.
+
+    CSV has no index and leaves NaN cells empty; Markdown is a GitHub table.
+    """
+    ext = _extension(fmt)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [_write_table(frame, out / f"{name}.{ext}", fmt) for name, frame in frames.items()]
+
+
+def _extension(fmt: str) -> str:
+    ext = _FORMATS.get(fmt)
+    if ext is None:
+        raise InputError(f"unknown report format {fmt!r}: use one of {', '.join(_FORMATS)}")
+    return ext
+
+
 def _report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
     rates = refund_rates(tables)
     members = utilisation_members(tables)
-    facts = headline(tables)
+    facts = headline(tables, rates=rates, members=members)
     return {
         "headline": pd.DataFrame(
             {"metric": list(facts), "value": [float(v) for v in facts.values()]}
@@ -1100,7 +1145,9 @@ def _html_page(
         parts.append("<h2>Plots</h2>")
     for name, png in images.items():
         data = base64.b64encode(png).decode("ascii")
-        parts.append(f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,{data}">')
+        parts.append(
+            f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
+        )
     parts.append("<h2>Tables</h2>")
     for name, frame in frames.items():
         parts.append(f'<h3 id="{esc(name)}">{esc(name)}</h3>')
@@ -1157,24 +1204,55 @@ def _in_window(instants: np.ndarray, tables: RunTables) -> np.ndarray:
 
 
 def _window_ledger(tables: RunTables) -> pd.DataFrame:
-    led = tables.ledger
-    return led[_in_window(_instants(led["time"]), tables)]
+    return tables.window_ledger
 
 
 def _credit_entries(tables: RunTables) -> pd.DataFrame:
-    """Window ledger entries that move credits, with an integer month code ``_month``."""
+    """Window ledger entries that move credits (every kind but ``reject``)."""
     led = _window_ledger(tables)
-    led = led[led["kind"] != "reject"]
-    return pd.DataFrame(
-        {
-            "member": led["member"].to_numpy(),
-            "tier": led["tier"].to_numpy(),
-            "kind": led["kind"].to_numpy(),
-            "lot_source": led["lot_source"].to_numpy(),
-            "quantity": led["quantity"].to_numpy(dtype=np.int64),
-            "_month": _month_codes(led["time"]),
-        }
-    )
+    return led[(led["kind"] != "reject").to_numpy()]
+
+
+def _kind_quantities(led: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per ledger kind, the entry's quantity where the entry is of that kind, else 0."""
+    kind = led["kind"]
+    qty = led["quantity"].to_numpy(dtype=np.int64)
+    return {k: np.where((kind == k).to_numpy(), qty, 0) for k in _KIND_COLUMNS}
+
+
+def _group_sums(
+    keys: Mapping[str, pd.Series | np.ndarray], values: Mapping[str, np.ndarray]
+) -> pd.DataFrame:
+    """Sum integer ``values`` over the distinct combinations of ``keys``, exactly.
+
+    Keys are factorized to integer codes and values summed with ``np.add.at``
+    in int64, so large tables cost no Python loop over rows and no float sum.
+    Returns one row per combination seen, key columns first, in no set order.
+    """
+    names = list(keys)
+    codes, uniques = [], []
+    for name in names:
+        c, u = pd.factorize(keys[name], use_na_sentinel=False)
+        codes.append(np.asarray(c, dtype=np.int64))
+        uniques.append(u)
+    n = len(codes[0]) if codes else 0
+    if n == 0:
+        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+        for name in values:
+            frame[name] = pd.Series(dtype=np.int64)
+        return frame
+    dims = tuple(max(len(u), 1) for u in uniques)
+    group, first = pd.factorize(np.ravel_multi_index(codes, dims), use_na_sentinel=False)
+    first_row = np.empty(len(first), dtype=np.int64)
+    first_row[group[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each group
+    out = {
+        name: np.asarray(u)[c[first_row]] for name, c, u in zip(names, codes, uniques, strict=True)
+    }
+    for name, column in values.items():
+        sums = np.zeros(len(first), dtype=np.int64)
+        np.add.at(sums, group, np.asarray(column, dtype=np.int64))
+        out[name] = sums
+    return pd.DataFrame(out)
 
 
 def _month_codes(series: pd.Series) -> np.ndarray:
@@ -1220,12 +1298,6 @@ def _inmail_positions(im: pd.DataFrame, entries: pd.DataFrame, what: str) -> np.
             + ", ".join(repr(str(m)) for m in missing)
         )
     return pos
-
-
-def _refunded_inmails(tables: RunTables) -> np.ndarray:
-    led = tables.ledger
-    refunds = led[(led["kind"] == "refund") & (_instants(led["time"]) <= tables.end)]
-    return pd.unique(refunds["inmail"].to_numpy())
 
 
 def _waste_columns(sums: pd.DataFrame) -> pd.DataFrame:

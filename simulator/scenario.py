@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import copy
 import csv
+import datetime
 import difflib
 import io
 import numbers
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path as FilePath
 from typing import Any, TypeVar
 
 from simulator.engine.policy import RESPONSES, Policy, resolve_policy
-from simulator.engine.schema import MISSING, Checker, Path, show
+from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
 from simulator.errors import PolicyError, ScenarioError, format_path
 from simulator.timeutil import DAY, format_instant, parse_date_or_instant
 from simulator.yamlio import load_yaml_file, load_yaml_text
@@ -150,33 +151,6 @@ DEFAULT_RESPONSE_KINDS = {"accept": 0.5, "decline": 0.2, "reply": 0.3}
 DEFAULT_DELAY = {"kind": "lognormal", "median_days": 2.0, "sigma": 1.0}
 
 _V = TypeVar("_V")
-
-
-class FrozenMap(Mapping[str, _V]):
-    """An immutable, picklable mapping that keeps its insertion order."""
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Mapping[str, _V] | None = None) -> None:
-        self._data: dict[str, _V] = dict(data or {})
-
-    def __getitem__(self, key: str) -> _V:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({self._data!r})"
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._data.items()))
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (FrozenMap, (self._data,))
 
 
 def normalised(weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -464,8 +438,11 @@ class Scenario:
             except ValueError as exc:
                 check.fail((), str(exc))
                 continue
-            if not path:
-                check.fail((), "an override needs a key path")
+            if not path or not all(
+                isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool) and p >= 0)
+                for p in path
+            ):
+                check.fail((), f"an override needs a key path of names and indices, got {key!r}")
                 continue
             if resolved is None:
                 resolved = self.to_dict()
@@ -562,8 +539,8 @@ def _build(
         raise ScenarioError(*check.problems)
     check.known_keys((), doc, _TOP_KEYS)
 
-    name = _name(check, ("name",), doc.get("name", default_name or "scenario"))
-    description = doc.get("description", "")
+    name = _name(check, ("name",), _opt(doc, "name", default_name or "scenario"))
+    description = _opt(doc, "description", "")
     if not isinstance(description, str):
         check.bad(("description",), "text", description)
     seed = check.integer(("seed",), doc["seed"], minimum=0) if "seed" in doc else None
@@ -573,7 +550,9 @@ def _build(
     if "start" not in doc:
         check.fail(("start",), "is required")
     end = _end(check, doc, start)
-    warmup = check.integer(("warmup_days",), doc.get("warmup_days", 0), minimum=0, maximum=MAX_DAYS)
+    warmup = check.integer(
+        ("warmup_days",), _opt(doc, "warmup_days", 0), minimum=0, maximum=MAX_DAYS
+    )
 
     policy: Policy | None = None
     policy_problems: list[str] = []
@@ -583,9 +562,9 @@ def _build(
         policy_problems = list(exc.problems)
         check.problems.extend(policy_problems)
 
-    pricing = _pricing(check, doc.get("pricing", {}), policy)
-    population = _population(check, doc.get("population", MISSING), policy)
-    recipients = _recipients(check, doc.get("recipients", {}), policy, base_dir)
+    pricing = _pricing(check, _opt(doc, "pricing", {}), policy)
+    population = _population(check, _opt(doc, "population", MISSING), policy)
+    recipients = _recipients(check, _opt(doc, "recipients", {}), policy, base_dir)
 
     if check.problems:
         if check.problems == policy_problems:
@@ -707,11 +686,11 @@ def _pricing(check: Checker, value: Any, policy: Policy | None) -> Pricing | Non
     if raw is None:
         return None
     check.known_keys(path, raw, _PRICING_KEYS)
-    currency = raw.get("currency", DEFAULT_CURRENCY)
+    currency = _opt(raw, "currency", DEFAULT_CURRENCY)
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
         check.bad((*path, "currency"), "a three-letter ISO 4217 code like USD", currency)
-    credit = _money(check, (*path, "credit_price"), raw.get("credit_price", DEFAULT_CREDIT_PRICE))
-    monthly_raw = check.mapping((*path, "monthly_price"), raw.get("monthly_price", {}))
+    credit = _money(check, (*path, "credit_price"), _opt(raw, "credit_price", DEFAULT_CREDIT_PRICE))
+    monthly_raw = check.mapping((*path, "monthly_price"), _opt(raw, "monthly_price", {}))
     if monthly_raw is None:
         return None
     for tier, price in monthly_raw.items():
@@ -793,19 +772,19 @@ def _cohort(check: Checker, path: Path, value: Any, policy: Policy | None) -> Co
         )
     spread = check.integer(
         (*path, "subscription_spread_days"),
-        raw.get("subscription_spread_days", DEFAULT_SPREAD_DAYS),
+        _opt(raw, "subscription_spread_days", DEFAULT_SPREAD_DAYS),
         minimum=0,
         maximum=MAX_DAYS,
     )
     cancel = check.number(
         (*path, "monthly_cancel_probability"),
-        raw.get("monthly_cancel_probability", 0.0),
+        _opt(raw, "monthly_cancel_probability", 0.0),
         minimum=0,
         maximum=1,
     )
     change = check.number(
         (*path, "monthly_change_probability"),
-        raw.get("monthly_change_probability", 0.0),
+        _opt(raw, "monthly_change_probability", 0.0),
         minimum=0,
         maximum=1,
     )
@@ -822,7 +801,7 @@ def _cohort(check: Checker, path: Path, value: Any, policy: Policy | None) -> Co
             f" got {show(cancel)}",
         )
     change_to = _weights(
-        check, (*path, "change_to"), raw.get("change_to", {}), _tiers(policy), "tier"
+        check, (*path, "change_to"), _opt(raw, "change_to", {}), _tiers(policy), "tier"
     )
     if change_to is not None and tier is not None and tier in change_to:
         check.fail((*path, "change_to", tier), "must not be the cohort's own tier")
@@ -865,31 +844,33 @@ def _sending(
     if shape is not None:
         shape = check.number((*path, "rate_shape"), shape, minimum=0, exclusive_minimum=True)
     weekdays = _weekday_weights(
-        check, (*path, "weekday_weights"), raw.get("weekday_weights", list(DEFAULT_WEEKDAY_WEIGHTS))
+        check,
+        (*path, "weekday_weights"),
+        _opt(raw, "weekday_weights", list(DEFAULT_WEEKDAY_WEIGHTS)),
     )
     body = _length(
         check,
         (*path, "body_chars"),
-        raw.get("body_chars", DEFAULT_BODY),
+        _opt(raw, "body_chars", DEFAULT_BODY),
         policy.max_body_chars if policy is not None else None,
     )
     subject = _length(
         check,
         (*path, "subject_chars"),
-        raw.get("subject_chars", DEFAULT_SUBJECT),
+        _opt(raw, "subject_chars", DEFAULT_SUBJECT),
         policy.max_subject_chars if policy is not None else None,
     )
     known = _categories(policy)
     # Default: every category of the policy, equally likely.
     default = dict.fromkeys(known, 1.0) if known is not None else {"?": 1.0}
     categories = _weights(
-        check, (*path, "categories"), raw.get("categories", default), known, "category"
+        check, (*path, "categories"), _opt(raw, "categories", default), known, "category"
     )
     if categories is not None and not any(categories.values()):
         check.fail((*path, "categories"), "must give some category a weight > 0")
-    free = check.number((*path, "free_share"), raw.get("free_share", 0.0), minimum=0, maximum=1)
+    free = check.number((*path, "free_share"), _opt(raw, "free_share", 0.0), minimum=0, maximum=1)
     ooc = _out_of_credit(
-        check, (*path, "out_of_credit"), raw.get("out_of_credit", {}), policy, tier
+        check, (*path, "out_of_credit"), _opt(raw, "out_of_credit", {}), policy, tier
     )
     if len(check.problems) > before:
         return None
@@ -964,16 +945,16 @@ def _out_of_credit(
     check.known_keys(path, raw, _OOC_KEYS)
     before = len(check.problems)
     buy = check.number(
-        (*path, "buy_probability"), raw.get("buy_probability", 0.0), minimum=0, maximum=1
+        (*path, "buy_probability"), _opt(raw, "buy_probability", 0.0), minimum=0, maximum=1
     )
     qty = check.integer(
         (*path, "buy_quantity"),
-        raw.get("buy_quantity", DEFAULT_BUY_QUANTITY),
+        _opt(raw, "buy_quantity", DEFAULT_BUY_QUANTITY),
         minimum=1,
         maximum=MAX_BUY_QUANTITY,
     )
     upgrade = check.number(
-        (*path, "upgrade_probability"), raw.get("upgrade_probability", 0.0), minimum=0, maximum=1
+        (*path, "upgrade_probability"), _opt(raw, "upgrade_probability", 0.0), minimum=0, maximum=1
     )
     if buy is not None and upgrade is not None and buy + upgrade > 1:
         check.fail(
@@ -1012,34 +993,34 @@ def _recipients(
     before = len(check.problems)
     p = check.number(
         (*path, "response_probability"),
-        raw.get("response_probability", DEFAULT_RESPONSE_PROBABILITY),
+        _opt(raw, "response_probability", DEFAULT_RESPONSE_PROBABILITY),
         minimum=0,
         maximum=1,
     )
     lengths = _weights(
         check,
         (*path, "length_multipliers"),
-        raw.get("length_multipliers", {}),
+        _opt(raw, "length_multipliers", {}),
         LENGTH_BUCKETS,
         "length bucket",
     )
     cats = _weights(
         check,
         (*path, "category_multipliers"),
-        raw.get("category_multipliers", {}),
+        _opt(raw, "category_multipliers", {}),
         _categories(policy),
         "category",
     )
     kinds = _weights(
         check,
         (*path, "response_kinds"),
-        raw.get("response_kinds", DEFAULT_RESPONSE_KINDS),
+        _opt(raw, "response_kinds", DEFAULT_RESPONSE_KINDS),
         RESPONSES,
         "response",
     )
     if kinds is not None and not any(kinds.values()):
         check.fail((*path, "response_kinds"), "must give some response a weight > 0")
-    delay = _delay(check, (*path, "delay"), raw.get("delay", DEFAULT_DELAY), base_dir)
+    delay = _delay(check, (*path, "delay"), _opt(raw, "delay", DEFAULT_DELAY), base_dir)
     if len(check.problems) > before or policy is None:
         return None
     assert p is not None and lengths is not None and cats is not None
@@ -1196,6 +1177,12 @@ def _delay_cell(cell: str, factor: int) -> int | None:
 # -- shared helpers -----------------------------------------------------------
 
 
+def _opt(raw: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``raw[key]``, or ``default`` when the key is missing or null (null means the default)."""
+    value = raw.get(key)
+    return default if value is None else value
+
+
 def _positive(check: Checker, path: Path, value: Any, maximum: float) -> float | None:
     """A finite number > 0 and <= ``maximum`` (the bound is a typo guard, named apart)."""
     number = check.number(path, value, minimum=0, exclusive_minimum=True)
@@ -1270,7 +1257,11 @@ def _weights(
 
 
 def _plain(value: Any) -> Any:
-    """A deep copy as plain YAML data: numpy numbers become int/float, tuples lists."""
+    """A deep copy as plain YAML data.
+
+    numpy numbers become int or float, tuples lists, Decimals text, and dates
+    (from a loader that parses timestamps) the ISO text this module reads.
+    """
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -1281,6 +1272,13 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, datetime.datetime):
+        # A YAML timestamp read by a loader that parses them: without a zone it is UTC.
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
     if isinstance(value, numbers.Real):
         return float(value)
     return value

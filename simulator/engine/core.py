@@ -114,11 +114,15 @@ class Account:
         "pending",
         "purchased",
         "tier",
+        "tier_log",
     )
 
     def __init__(self, member_id: Any, basic: Tier) -> None:
         self.id = member_id
         self.tier = basic
+        # (instant, tier name) at each change of plan, for reports: which tier
+        # a ledger entry belongs to. Rare, so cheap.
+        self.tier_log: list[tuple[int, str]] = []
         self.lots: list[Lot] = []
         self.n_lots = 0
         self.balance = 0
@@ -191,6 +195,7 @@ class Engine:
         self._forfeit(a, t)
         a.cancel_at = NEVER
         a.tier = tier
+        a.tier_log.append((t, tier.name))
         a.anchor = t
         a.grant_k = 0
         a.next_grant = t  # written in step 5, once, for the tier held then
@@ -464,6 +469,7 @@ class Engine:
         """R8: a cancel takes effect; grant and refund credits are forfeit."""
         self._forfeit(a, t)
         a.tier = self._basic
+        a.tier_log.append((t, "basic"))
         a.next_grant = NEVER
         a.cancel_at = NEVER
 

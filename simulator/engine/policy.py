@@ -22,10 +22,9 @@ import copy
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
-from simulator.engine.schema import Checker, Path, show
+from simulator.engine.schema import Checker, FrozenMap, Path, show
 from simulator.errors import PolicyError
 
 __all__ = [
@@ -111,7 +110,7 @@ def _inmail_2015() -> dict[str, Any]:
     return p
 
 
-PRESETS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+PRESETS: Mapping[str, Mapping[str, Any]] = FrozenMap(
     {"inmail-2014": _INMAIL_2014, "inmail-2015": _inmail_2015()}
 )
 DEFAULT_PRESET = "inmail-2014"
@@ -327,7 +326,7 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
         premium_buys_only_when_empty=only_empty,
         cancel_effective=cancel,
         refund=refund,
-        tiers=MappingProxyType(tiers),
+        tiers=FrozenMap(tiers),
     )
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from simulator.errors import format_path
 
-__all__ = ["MISSING", "Checker", "Path", "show"]
+__all__ = ["MISSING", "Checker", "FrozenMap", "Path", "show"]
+
+_V = TypeVar("_V")
 
 Path = tuple[str | int, ...]
 
@@ -29,6 +31,33 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+class FrozenMap(Mapping[str, _V]):
+    """An immutable, picklable mapping that keeps its insertion order."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, _V] | None = None) -> None:
+        self._data: dict[str, _V] = dict(data or {})
+
+    def __getitem__(self, key: str) -> _V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._data.items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (self._data,))
 
 
 def show(value: Any) -> str:
@@ -193,6 +222,8 @@ def _bounded(
     kind: str, minimum: float | None, maximum: float | None, exclusive: bool = False
 ) -> str:
     if minimum is not None and maximum is not None:
+        if exclusive:
+            return f"{kind} > {_num(minimum)} and <= {_num(maximum)}"
         return f"{kind} from {_num(minimum)} to {_num(maximum)}"
     if minimum is not None:
         return f"{kind} {'>' if exclusive else '>='} {_num(minimum)}"

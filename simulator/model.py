@@ -1,0 +1,297 @@
+"""The SimPy model: member processes that feed the credit rules engine.
+
+SimPy decides *when*, the engine decides *what* (DESIGN.md). Each member is
+one SimPy process. It wakes at the start of each of its months (the monthly
+anniversaries of the instant it joined), takes that month's decisions
+(cancel, change tier) and sends that month's InMails, each at its exact
+instant, through the engine. The engine answers (spent, rejected, no credit)
+and the member reacts: with no credit it buys, upgrades or waits for its next
+grant (``out_of_credit`` in the scenario).
+
+What needs no decision costs no SimPy event: grants, expiries and refund
+deadlines are settled lazily and exactly by the engine; a recipient's
+response, drawn when the InMail is sent (:mod:`simulator.behaviour`), is
+handed to the engine at its instant, in time order with the member's other
+actions, before the member's next action or at the end of the run. So the
+event count is one per member-month, not one per InMail.
+
+A shard (:func:`simulate_shard`) runs any subset of members in one process;
+members share no credits and each draws from its own generator, so splitting
+members over processes changes nothing in the tables (tests prove it).
+
+Where the issue leaves room (documented in scenarios/README.md too):
+
+* A member's decisions are monthly: in each of its months it cancels with
+  ``monthly_cancel_probability`` or else changes tier with
+  ``monthly_change_probability`` (to a tier drawn from ``change_to``), at a
+  uniformly drawn instant of that month, while it believes it is subscribed.
+* A send refused for ``no_credit`` is recorded as a rejected InMail; then,
+  drawing one uniform: with ``buy_probability`` the member buys
+  ``buy_quantity`` credits at the same instant and sends the message again
+  (a new InMail id); with ``upgrade_probability`` it changes to ``upgrade_to``
+  one second later and sends again then; otherwise it waits, attempting
+  nothing until its next grant (a member without a subscription waits until
+  its next month).
+* Responses after the end of the run are not simulated.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simulator.behaviour import RESPONSE_KINDS, MemberPlan, PlanSampler
+from simulator.engine.core import NEVER, STEP_RESPOND, STEP_SEND, STEP_TIER, Engine, gc_paused
+from simulator.scenario import Scenario
+from simulator.timeutil import monthly_anniversary
+
+__all__ = ["REASON_CODES", "ShardResult", "member_ids", "simulate_shard"]
+
+REASON_CODES = {None: 0, "body_length": 1, "subject_length": 2, "category": 3, "no_credit": 4}
+_SEQ_BITS = 24  # InMail id = member index << 24 | attempt number within the member
+
+# Codes of the actions in the shard's action log (history.csv rows other
+# than sends and responses).
+ACT_SUBSCRIBE, ACT_CHANGE, ACT_CANCEL, ACT_PURCHASE = 0, 1, 2, 3
+ACTION_NAMES = ("subscribe", "change_tier", "cancel", "purchase")
+
+
+def member_ids(scenario: Scenario) -> list[str]:
+    """The member id of each global member index: ``m0000042`` (width fits the population)."""
+    n = scenario.members
+    width = max(6, len(str(n - 1)))
+    return [f"m{i:0{width}d}" for i in range(n)]
+
+
+def cohort_of(scenario: Scenario) -> np.ndarray:
+    """The cohort index of each global member index."""
+    return np.repeat(np.arange(len(scenario.population)), [c.members for c in scenario.population])
+
+
+@dataclass
+class ShardResult:
+    """The raw, columnar output of one shard (see :mod:`simulator.tables`)."""
+
+    ledger: list[tuple[Any, ...]]
+    # one row per attempted InMail
+    inmail_id: list[int] = field(default_factory=list)
+    inmail_order: list[int] = field(default_factory=list)  # application order
+    inmail_plan_row: list[int] = field(default_factory=list)  # index into the member's plan
+    inmail_time: list[int] = field(default_factory=list)
+    inmail_reason: list[int] = field(default_factory=list)
+    inmail_responded_at: list[int] = field(default_factory=list)  # -1: no response by the end
+    inmail_response_order: list[int] = field(default_factory=list)
+    # tier actions and purchases: (time, step, member index, order, action code, tier, quantity)
+    actions: list[tuple[int, int, int, int, int, str, int]] = field(default_factory=list)
+    # per member (in shard order)
+    members: list[int] = field(default_factory=list)
+    member_rate: list[float] = field(default_factory=list)
+    member_subscribed_at: list[int] = field(default_factory=list)
+    member_final_tier: list[str] = field(default_factory=list)
+    tier_logs: list[list[tuple[int, str]]] = field(default_factory=list)
+    plans: dict[int, MemberPlan] = field(default_factory=dict)
+    events: int = 0
+
+
+class _Shard:
+    """One SimPy environment and one engine for a subset of members."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.sc = scenario
+        self.engine = Engine(scenario.policy)
+        self.env = simpy.Environment(initial_time=scenario.sim_start)
+        self.out = ShardResult(ledger=self.engine.ledger)
+        self.order = 0
+        cats = scenario.policy.categories
+        self.categories = cats
+        self.samplers = [
+            PlanSampler(
+                c, scenario.recipients, cats, scenario.sim_start, scenario.end, scenario.seed
+            )
+            for c in scenario.population
+        ]
+
+    def member(self, index: int, cohort_index: int) -> Any:
+        """The SimPy process of one member."""
+        sc, engine, env, out = self.sc, self.engine, self.env, self.out
+        cohort = sc.population[cohort_index]
+        plan = self.samplers[cohort_index].plan(index)
+        out.plans[index] = plan
+        a = engine.account(index)
+        end = sc.end
+        ooc = cohort.sending.out_of_credit
+        buy_p, upgrade_p = ooc.buy_probability, ooc.upgrade_probability
+        change_tiers = list(cohort.change_to)
+        cancel_p, change_p = cohort.monthly_cancel_probability, cohort.monthly_change_probability
+        cats = self.categories
+        send = engine.send
+        rec_id, rec_order, rec_row = out.inmail_id, out.inmail_order, out.inmail_plan_row
+        rec_time, rec_reason = out.inmail_time, out.inmail_reason
+        rec_resp, rec_resp_order = out.inmail_responded_at, out.inmail_response_order
+        responses: list[tuple[int, int, int, int]] = []  # (time, seq, record row, kind)
+        seq = 0  # attempts so far: the low bits of InMail ids
+        base_id = index << _SEQ_BITS
+
+        joined = plan.subscribe_at
+        if joined > env.now:
+            yield env.timeout(joined - env.now)
+        subscribed = cohort.tier != "basic"
+        tier = cohort.tier
+        if subscribed:
+            self.act(joined, STEP_TIER, index, ACT_SUBSCRIBE, tier)
+            engine.subscribe(a, joined, tier)
+
+        def feed(t: int) -> None:
+            # Responses due at or before t, in time order, before the member's
+            # next action (R10 step 1 comes first within an instant).
+            while responses and responses[0][0] <= t:
+                rt, _, row, kind = heapq.heappop(responses)
+                rec_resp[row] = rt
+                rec_resp_order[row] = self.next_order()
+                engine.respond(a, rt, base_id | rec_id_seq[row], RESPONSE_KINDS[kind])
+
+        rec_id_seq: dict[int, int] = {}
+        send_at = plan.send_at.tolist()
+        cat_l, subj_l, body_l = (
+            plan.category.tolist(),
+            plan.subject_chars.tolist(),
+            plan.body_chars.tolist(),
+        )
+        free_l, resp_l, kind_l = (
+            plan.free.tolist(),
+            plan.responds.tolist(),
+            plan.response_kind.tolist(),
+        )
+        delay_l, choice_l = plan.response_delay.tolist(), plan.choice.tolist()
+        i, n = 0, len(send_at)
+        k = 0
+        wait_until = -1
+        while True:
+            month_start = monthly_anniversary(joined, k) if k else joined
+            month_end = monthly_anniversary(joined, k + 1)  # exclusive
+            decision_at = NEVER
+            if subscribed and k < len(plan.month_offset):
+                u_cancel, u_change = plan.month_cancel[k], plan.month_change[k]
+                if u_cancel < cancel_p or u_change < change_p:
+                    decision_at = month_start + int(
+                        plan.month_offset[k] * (month_end - month_start)
+                    )
+            while True:
+                t = send_at[i] if i < n else NEVER
+                if decision_at <= t and decision_at < month_end and decision_at <= end:
+                    # A tier decision (R10 step 4) comes before sends at its instant.
+                    feed(decision_at)
+                    if u_cancel < cancel_p:
+                        self.act(decision_at, STEP_TIER, index, ACT_CANCEL, "")
+                        engine.cancel(a, decision_at)
+                        subscribed = False
+                    else:
+                        target = change_tiers[int(plan.month_target[k])]
+                        if target != tier:
+                            self.act(decision_at, STEP_TIER, index, ACT_CHANGE, target)
+                            engine.subscribe(a, decision_at, target)
+                            tier = target
+                            subscribed = target != "basic"
+                    decision_at = NEVER
+                    continue
+                if t >= month_end or t > end:
+                    break
+                j = i
+                i += 1
+                if t < wait_until:
+                    continue
+                feed(t)
+                while True:
+                    seq += 1
+                    row = len(rec_id)
+                    rec_id.append(base_id | seq)
+                    rec_id_seq[row] = seq
+                    rec_order.append(self.next_order())
+                    rec_row.append(j)
+                    rec_time.append(t)
+                    rec_resp.append(-1)
+                    rec_resp_order.append(-1)
+                    reason = send(
+                        a, t, base_id | seq, cats[cat_l[j]], subj_l[j], body_l[j], free_l[j]
+                    )
+                    rec_reason.append(REASON_CODES[reason])
+                    if reason is None:
+                        if resp_l[j]:
+                            rt = t + delay_l[j]
+                            if rt <= end:
+                                heapq.heappush(responses, (rt, seq, row, kind_l[j]))
+                        break
+                    if reason != "no_credit":
+                        break
+                    u = choice_l[j]
+                    if u < buy_p:
+                        self.act(t, STEP_SEND, index, ACT_PURCHASE, "", ooc.buy_quantity)
+                        if engine.purchase(a, t, ooc.buy_quantity) is not None:
+                            break  # the purchase was refused: give up this message
+                    elif u < buy_p + upgrade_p and ooc.upgrade_to != tier and t + 1 <= end:
+                        t += 1
+                        feed(t)
+                        self.act(t, STEP_TIER, index, ACT_CHANGE, ooc.upgrade_to)
+                        engine.subscribe(a, t, ooc.upgrade_to)
+                        tier = ooc.upgrade_to
+                        subscribed = True
+                    else:
+                        # Wait for the next grant (the engine's state is exact
+                        # right after a call at t), or the next month.
+                        nxt = a.next_grant if a.cancel_at > a.next_grant else NEVER
+                        wait_until = min(nxt, month_end)
+                        break
+            k += 1
+            if month_end > end:
+                break
+            self.out.events += 1
+            yield env.timeout(month_end - env.now)
+        feed(end)
+        engine.settle(a, end)
+        out.members.append(index)
+        out.member_rate.append(plan.rate)
+        out.member_subscribed_at.append(joined if cohort.tier != "basic" else -1)
+        out.member_final_tier.append(a.tier.name)
+        out.tier_logs.append(list(a.tier_log))
+
+    def next_order(self) -> int:
+        self.order += 1
+        return self.order
+
+    def act(self, t: int, step: int, index: int, code: int, tier: str, qty: int = 0) -> None:
+        self.out.actions.append((t, step, index, self.next_order(), code, tier, qty))
+
+
+def simulate_shard(
+    scenario: Scenario, indices: list[int] | range, progress: Any = None
+) -> ShardResult:
+    """Simulate the members with the given global indices; return their raw tables.
+
+    ``progress``, if given, is called with the simulated seconds advanced.
+    """
+    shard = _Shard(scenario)
+    cohorts = cohort_of(scenario)
+    for index in indices:
+        shard.env.process(shard.member(index, int(cohorts[index])))
+    env = shard.env
+    with gc_paused():
+        if progress is None:
+            env.run()
+        else:
+            # Advance a week of simulated time at a time, reporting each step.
+            step = 7 * 86_400
+            now = scenario.sim_start
+            while now <= scenario.end:
+                nxt = min(now + step, scenario.end + 1)
+                env.run(until=nxt)
+                progress(nxt - now)
+                now = nxt
+            env.run()
+    return shard.out
+
+
+STEPS = {"respond": STEP_RESPOND, "send": STEP_SEND}

@@ -1,0 +1,223 @@
+"""Running a scenario: shard members over workers, assemble tables, summarise, write.
+
+:func:`run` is what ``creditsim run`` and the Python API call. Members are
+split round-robin over ``workers`` local processes (or run in this process
+for ``workers=1``); every member draws from its own generator, so the tables
+are identical for any number of workers. :func:`write_run` writes a
+self-describing run directory (see README) atomically: files go to a
+temporary folder beside it that is renamed into place at the end, so an
+interrupted run never leaves a directory that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from simulator.model import member_ids, simulate_shard
+from simulator.outputs import atomic_write_text, current_umask
+from simulator.scenario import Scenario
+from simulator.tables import RunTables, assemble, shard_columns
+from simulator.timeutil import format_instant
+from simulator.yamlio import dump_yaml
+
+__all__ = ["FORMAT_VERSION", "RunResult", "run", "summarise", "write_run"]
+
+FORMAT_VERSION = 1
+SEND_REASONS = ("body_length", "subject_length", "category", "no_credit")
+
+
+@dataclass
+class RunResult:
+    """A finished run: its scenario, tables, summary and metadata."""
+
+    scenario: Scenario
+    seed: int
+    tables: RunTables
+    summary: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def _shard(args: tuple[Scenario, int, int]) -> dict[str, Any]:
+    scenario, k, n = args
+    indices = range(k, scenario.members, n)
+    return shard_columns(simulate_shard(scenario, indices), scenario)
+
+
+def run(
+    scenario: Scenario,
+    seed: int | None = None,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> RunResult:
+    """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
+
+    ``progress``, if given, is called with simulated seconds as they pass.
+    """
+    if seed is not None and seed != scenario.seed:
+        scenario = scenario.with_overrides({"seed": seed})
+    started = time.perf_counter()
+    if workers <= 1:
+        shards = [shard_columns(simulate_shard(scenario, range(scenario.members), progress),
+                                scenario)]  # fmt: skip
+    else:
+        ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            shards = list(pool.map(_shard, [(scenario, k, workers) for k in range(workers)]))
+        if progress is not None:
+            progress(scenario.end + 1 - scenario.sim_start)
+    simulated = time.perf_counter() - started
+    tables = assemble(shards, scenario, member_ids(scenario))
+    summary = summarise(tables, scenario)
+    wall = time.perf_counter() - started
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "scenario": scenario.name,
+        "sim_start": format_instant(scenario.sim_start),
+        "measure_start": format_instant(scenario.start),
+        "end": format_instant(scenario.end),
+        "seed": scenario.seed,
+        "workers": workers,
+        "refund_mode": scenario.policy.refund.mode,
+        "refund_window_days": scenario.policy.refund.window_days,
+        "credit_price_cents": scenario.pricing.credit_price_cents,
+        "currency": scenario.pricing.currency,
+        "versions": _versions(),
+        "timings": {"simulate_s": round(simulated, 3), "total_s": round(wall, 3)},
+        "counts": {
+            "members": scenario.members,
+            "ledger_entries": len(tables.ledger),
+            "inmails_attempted": len(tables.inmails),
+            "history_rows": tables.history.num_rows,
+            "simpy_events": tables.events,
+        },
+    }
+    return RunResult(scenario, scenario.seed, tables, summary, meta)
+
+
+def _versions() -> dict[str, str]:
+    import simpy
+
+    from simulator import __version__
+
+    return {
+        "creditsim": __version__, "python": platform.python_version(), "simpy": simpy.__version__,
+        "numpy": np.__version__, "pandas": pd.__version__, "pyarrow": pa.__version__,
+    }  # fmt: skip
+
+
+def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
+    """Headline metrics over the measured window ``[start, end]`` (warm-up excluded)."""
+    start = pd.Timestamp(scenario.start, unit="s", tz="UTC")
+    end = pd.Timestamp(scenario.end, unit="s", tz="UTC")
+    led = tables.ledger[tables.ledger["time"] >= start]
+    inm = tables.inmails[tables.inmails["sent_at"] >= start]
+    qty = led.groupby("kind")["quantity"].sum()
+
+    def credits(kind: str) -> int:
+        return int(qty.get(kind, 0))
+
+    accepted = inm["rejection"] == ""
+    paid = inm[inm["paid"]]
+    settled = paid[paid["window_end"].notna() & (paid["window_end"] <= end)]
+    responded = accepted & (inm["response"] != "")
+    late = paid["responded_at"].notna() & (paid["responded_at"] > paid["window_end"])
+    issued = credits("grant") + credits("purchase") + credits("refund")
+    expired_grants = int(led.loc[(led["kind"] == "expire") & (led["lot_source"] == "grant"),
+                                 "quantity"].sum())  # fmt: skip
+    purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
+    bill = tables.billing[tables.billing["time"] >= start]
+    subscription_cents = int(bill["amount_cents"].sum())
+    hist = tables.history
+    actions = hist.column("action").to_numpy(zero_copy_only=False)
+    htime = pd.to_datetime(hist.column("time").to_numpy(zero_copy_only=False), utc=True)
+    in_window = np.asarray(htime >= start)
+    sent = int(accepted.sum())
+    out: dict[str, Any] = {
+        "members": scenario.members,
+        "inmails_attempted": len(inm),
+        "inmails_sent": sent,
+        "inmails_paid": len(paid),
+        "inmails_free": int((accepted & inm["free"]).sum()),
+        "inmails_rejected": int((~accepted).sum()),
+    }
+    for reason in SEND_REASONS:
+        out[f"inmails_rejected_{reason}"] = int((inm["rejection"] == reason).sum())
+    out.update({
+        "responses": int(responded.sum()),
+        "response_rate": _ratio(int(responded.sum()), sent),
+        "refunds": int((led["kind"] == "refund").sum()),
+        "refund_rate": _ratio(int(settled["refunded_at"].notna().sum()), len(settled)),
+        "refund_rate_settled_inmails": len(settled),
+        "late_responses": int(late.sum()),
+        "credits_granted": credits("grant"),
+        "credits_purchased": credits("purchase"),
+        "credits_refunded": credits("refund"),
+        "credits_spent": credits("spend"),
+        "credits_expired": credits("expire"),
+        "credits_capped": credits("cap"),
+        "credits_forfeited": credits("forfeit"),
+        "expiry_waste_rate": _ratio(credits("expire"), issued),
+        "grant_expiry_rate": _ratio(expired_grants, credits("grant")),
+        "purchase_revenue_cents": purchase_cents,
+        "purchase_revenue": purchase_cents / 100,
+        "subscription_revenue_cents": subscription_cents,
+        "subscription_revenue": subscription_cents / 100,
+        "cancellations": int(((actions == "cancel") & in_window).sum()),
+        "tier_changes": int(((actions == "change_tier") & in_window).sum()),
+    })  # fmt: skip
+    return out
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return a / b if b else None
+
+
+def write_run(result: RunResult, out: str | Path) -> Path:
+    """Write the run directory ``out`` (created; its parent must exist or is made)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        tmp.chmod(0o777 & ~current_umask())
+        t = result.tables
+        atomic_write_text(tmp / "scenario.yaml", dump_yaml(result.scenario.to_dict()))
+        pq.write_table(pa.Table.from_pandas(t.ledger, preserve_index=False), tmp / "ledger.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(t.inmails, preserve_index=False), tmp / "inmails.parquet"
+        )
+        pq.write_table(
+            pa.Table.from_pandas(t.members, preserve_index=False), tmp / "members.parquet"
+        )
+        pq.write_table(
+            pa.Table.from_pandas(t.billing, preserve_index=False), tmp / "billing.parquet"
+        )
+        pacsv.write_csv(t.history, tmp / "history.csv",
+                        pacsv.WriteOptions(quoting_style="needed"))  # fmt: skip
+        atomic_write_text(tmp / "summary.json", json.dumps(result.summary, indent=2) + "\n")
+        # run.json last: its presence marks a complete run directory.
+        atomic_write_text(tmp / "run.json", json.dumps(result.meta, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
