@@ -20,7 +20,6 @@ from simulator.errors import CreditsimError, UsageError
 __all__ = ["main"]
 
 _PLANNED = {
-    "report": "write reports and plots for a run (issue #4)",
     "sweep": "sweep parameters with replications (issue #5)",
     "compare": "compare two scenarios on common random numbers (issue #5)",
 }
@@ -83,6 +82,22 @@ def _build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an earlier run directory at --out"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--no-report", action="store_true", help="skip reports/, plots/ and report.html"
+    )
+
+    rep = sub.add_parser(
+        "report",
+        help="write reports, plots and report.html for a run directory",
+        description="Write RUN_DIR/reports/, RUN_DIR/plots/*.png and RUN_DIR/report.html.",
+    )
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.add_argument(
+        "--format",
+        choices=("csv", "parquet", "markdown"),
+        default="csv",
+        help="format of the report tables (default csv)",
+    )
 
     for name, text in _PLANNED.items():
         p = sub.add_parser(name, help=f"{text} [not built yet]", add_help=False)
@@ -119,7 +134,21 @@ def _main(argv: list[str]) -> int:
         return 2
     if args.command == "run":
         return _run(args)
+    if args.command == "report":
+        return _report(args)
     return _replay(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from simulator.errors import InputError
+    from simulator.reports import write_reports
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise InputError(f"{run_dir}: not a creditsim run directory (no run.json)")
+    written = write_reports(run_dir, args.format)
+    print(f"wrote {len(written)} files under {run_dir}/ (open {run_dir / 'report.html'})")
+    return 0
 
 
 def _int_arg(text: str) -> int:
@@ -183,6 +212,10 @@ def _run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     write_run(result, out)
+    if not args.no_report:
+        from simulator.reports import write_reports
+
+        write_reports(out)
     s = result.summary
     print(f"{scenario.name}: {s['members']:,} members, seed {scenario.seed}, "
           f"{result.meta['measure_start']} to {result.meta['end']} "
@@ -199,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
           f"{s['credits_expired']:,} expired")  # fmt: skip
     print(f"  revenue: {s['purchase_revenue']:,.2f} {result.meta['currency']} from credits, "
           f"{s['subscription_revenue']:,.2f} from subscriptions")  # fmt: skip
-    print(f"wrote {out}/")
+    print(f"wrote {out}/" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
 
 
