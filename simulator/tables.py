@@ -56,13 +56,11 @@ def shard_columns(result: ShardResult, scenario: Scenario) -> dict[str, Any]:
         t, m, kind, lot, qty, inm, reason, bal = zip(*led, strict=True)
         cols["l_time"] = np.fromiter(t, np.int64, n)
         cols["l_member"] = np.fromiter(m, np.int64, n)
-        kc = _KIND_CODE
-        cols["l_kind"] = np.fromiter((kc[k] for k in kind), np.int8, n)
+        cols["l_kind"] = np.fromiter(map(_KIND_CODE.__getitem__, kind), np.int8, n)
         cols["l_lot"] = np.fromiter(lot, np.int64, n)
         cols["l_qty"] = np.fromiter(qty, np.int64, n)
-        cols["l_inmail"] = np.fromiter((-1 if x is None else x for x in inm), np.int64, n)
-        rc = _REASON_CODE
-        cols["l_reason"] = np.fromiter((rc[r] for r in reason), np.int8, n)
+        cols["l_inmail"] = pa.array(inm, pa.int64()).fill_null(-1).to_numpy()
+        cols["l_reason"] = np.fromiter(map(_REASON_CODE.__getitem__, reason), np.int8, n)
         cols["l_balance"] = np.fromiter(bal, np.int64, n)
     else:
         for name, dt in (("l_time", np.int64), ("l_member", np.int64), ("l_kind", np.int8),

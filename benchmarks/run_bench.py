@@ -1,0 +1,96 @@
+"""Benchmark: ``creditsim run`` end to end against the bare SimPy kernel (issue #3).
+
+Measures, in one process run:
+
+1. the bare SimPy kernel's event rate: N processes each looping
+   ``yield env.timeout(...)`` (N = the scenario's members), events/s;
+2. ``creditsim run SCENARIO --no-report`` end to end (every table written,
+   history.csv included) with ``--workers 1`` and ``--workers 2``:
+   InMails/s, InMails/s per core, the speed-up, and peak memory per process.
+
+    python benchmarks/run_bench.py [--scenario scenarios/bench.yaml] [--members N]
+
+``--members`` scales every cohort down proportionally for a quicker look.
+Record results in benchmarks/RESULTS.md (machine, date).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import simpy
+
+
+def bare_simpy(processes: int, events: int = 2_000_000) -> float:
+    """Events/s of ``processes`` SimPy processes each yielding timeouts in a loop."""
+
+    def proc(env: simpy.Environment, dt: int):  # type: ignore[no-untyped-def]
+        while True:
+            yield env.timeout(dt)
+
+    env = simpy.Environment()
+    for i in range(processes):
+        env.process(proc(env, 1 + i % 7))
+    per_unit = sum(1 / (1 + i % 7) for i in range(processes))
+    start = time.perf_counter()
+    env.run(until=events / per_unit)
+    return events / (time.perf_counter() - start)
+
+
+def run_cli(scenario: str, workers: int, extra: list[str]) -> tuple[float, dict, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "run"
+        cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-report", "--no-progress",
+               "--workers", str(workers), "--out", str(out), *extra]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        secs = time.perf_counter() - start
+        summary = json.loads((out / "run.json").read_text())
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return secs, summary, peak_kib
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scenario", default="scenarios/bench.yaml")
+    ap.add_argument("--members", type=int, help="scale the population to about this many")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args()
+    from simulator.scenario import load_scenario
+
+    sc = load_scenario(args.scenario)
+    extra: list[str] = []
+    if args.members:
+        factor = args.members / sc.members
+        for i, c in enumerate(sc.population):
+            extra += ["--set", f"population[{i}].members={max(1, round(c.members * factor))}"]
+        members = sum(max(1, round(c.members * factor)) for c in sc.population)
+    else:
+        members = sc.members
+    print(f"machine: {platform.machine()} cores={os.cpu_count()} python={platform.python_version()}"
+          f" simpy={simpy.__version__} date={time.strftime('%Y-%m-%d')}")  # fmt: skip
+    rate = bare_simpy(members)
+    print(f"bare SimPy kernel: {rate:,.0f} events/s with {members:,} processes")
+    base = None
+    for w in args.workers:
+        secs, meta, peak = run_cli(args.scenario, w, extra)
+        n = meta["counts"]["inmails_attempted"]
+        per_core = n / secs / w
+        base = base or n / secs
+        print(f"run --workers {w}: {secs:.1f} s, {n:,} InMails -> {n / secs:,.0f} InMails/s "
+              f"({per_core:,.0f} per core; ratio to bare SimPy {n / secs / w / rate:.3f}); "
+              f"speed-up {n / secs / base:.2f}x; peak RSS of a child process "
+              f"{peak / 1024:,.0f} MiB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
