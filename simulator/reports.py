@@ -9,8 +9,8 @@ reads no file, draws no random number, mutates no input, and is tested on
 tables written by hand.
 
 Boundary: the simulator writes the tables; this module only reads them.
-:func:`load_run_tables` and :func:`write_reports` are the only functions that
-touch the file system; drawing belongs to :mod:`simulator.plots`.
+Only :func:`load_run_tables` and the ``write_*`` functions touch the file
+system; drawing belongs to :mod:`simulator.plots`.
 
 Conventions shared by every report:
 
@@ -183,19 +183,23 @@ class RunTables:
 
     @property
     def credit_price_cents(self) -> int:
+        """Price of one purchased credit, in cents of ``currency``."""
         return int(self.meta["credit_price_cents"])
 
     @property
     def refund_mode(self) -> str:
+        """``no_response_within``, ``response_within`` or ``none`` (RULES.md R6)."""
         return str(self.meta.get("refund_mode", "no_response_within"))
 
     @property
     def refund_window_days(self) -> int | None:
+        """Length of the refund window in days (None: no window)."""
         days = self.meta.get("refund_window_days", 7)
         return None if days is None else int(days)
 
     @property
     def currency(self) -> str:
+        """Currency of all amounts (default USD)."""
         return str(self.meta.get("currency", "USD"))
 
     @cached_property
@@ -465,9 +469,10 @@ def response_delays(
 
     Bins are ``window / bins_per_window`` days wide (the refund window is a
     bin edge) up to ``windows`` refund windows; bins are right-closed
-    (a, b], and the last one is open (``bin_end_days`` is inf). Columns: ``bin_start_days``, ``bin_end_days``,
-    ``responses``, ``within_window`` (the bin ends at or before the window).
-    With no refund window the bins span 7 days.
+    (a, b], and the last one is open (``bin_end_days`` is inf). Columns:
+    ``bin_start_days``, ``bin_end_days``, ``responses``, ``within_window``
+    (the bin ends at or before the window). With no refund window the bins
+    span 7 days.
     """
     im = tables.inmails
     sent = _instants(im["sent_at"])
@@ -953,7 +958,18 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
         "utilisation": plots.plot_utilisation(frames["utilisation"]),
     }
     images = _write_figures(figures, root / "plots", written)
-    page = _html_page(_run_title(tables), _run_facts(tables), frames, images)
+    shown = dict(frames)
+    if tables.summary:
+        # The simulator's own summary.json, beside the headline recomputed from the tables.
+        pairs = [(k, v) for k, v in _flatten(tables.summary) if not isinstance(v, dict)]
+        shown = {
+            "headline": frames["headline"],
+            "summary.json": pd.DataFrame(
+                {"metric": [k for k, _ in pairs], "value": [str(v) for _, v in pairs]}
+            ),
+            **frames,
+        }
+    page = _html_page(_run_title(tables), _run_facts(tables), shown, images)
     written.append(_atomic_write(root / "report.html", page.encode("utf-8")))
     return written
 
@@ -1106,6 +1122,13 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _html_number(x: float) -> str:
+    """Whole numbers in full (12,345), others to 4 significant digits."""
+    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
+        return f"{int(x):,}"
+    return f"{x:.4g}"
+
+
 def _run_title(tables: RunTables) -> str:
     scenario = tables.meta.get("scenario", "run")
     return f"creditsim run: {scenario} (seed {tables.meta.get('seed', '?')})"
@@ -1158,7 +1181,7 @@ def _html_page(
             )
         parts.append(
             frame.head(_HTML_MAX_ROWS).to_html(
-                index=False, na_rep="", float_format=lambda x: f"{x:.4g}", border=0
+                index=False, na_rep="", float_format=_html_number, border=0
             )
         )
     parts.append("</body></html>")
@@ -1354,8 +1377,9 @@ def _sort(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         else:
             order = sorted(values, key=str)
         ranked[name] = pd.Index([*order, "all"]).get_indexer(column.to_numpy())
-    positions = np.lexsort([ranked[name] for name in reversed(keys)]) if keys else []
-    return frame.iloc[positions]
+    if not keys:
+        return frame
+    return frame.iloc[np.lexsort([ranked[name] for name in reversed(keys)])]
 
 
 def _weighted_percentiles(

@@ -1,0 +1,837 @@
+"""Reports on a tiny run written by hand, with every expected number worked out below.
+
+The run (``small_run``): warm-up from 2023-10-01, measured window 2024-01-01 ..
+2024-02-29T23:59:59Z (months 2024-01 and 2024-02), refunds ``no_response_within``
+7 days, credits at 1000 cents, 90-day grant expiry.
+
+- a: premium_career ("pc") since 2023-10-15 09:00, 5 credits on the 15th at
+  09:00. Lot a:1 (10-15) expires 2024-01-13 09:00 (Oct 15 + 16 + 30 + 31 + 13
+  days = 90), a:2 (11-15) on 2024-02-13 09:00. InMails: m1 (warm-up, 12-28,
+  no response, refunded 01-04 in the window), m2 (01-10, reply after 1 day),
+  m3 (01-20, refunded 01-27), m4 (02-25, window ends 03-03: unsettled).
+- b: basic. 01-05 10:00 send m5 rejected no_credit; buys 3 at 10:05; m6 at
+  10:10 (accept after 10 days: late, refunded 01-12); a purchase of 11
+  rejected (quantity) 02-02; m7 02-03 from the refund lot (decline after 1 day);
+  m8 02-10 free (Open Profile, no ledger entry).
+- c: subscribes to sales_navigator at 2024-01-01 00:00 (50 credits), changes to
+  premium_business at 02-01 00:00 (forfeits 50, is granted 15). Never sends.
+- d: basic, does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulator.errors import InputError
+from simulator.reports import (
+    RunTables,
+    balance_distribution,
+    credit_age,
+    expiry_waste,
+    expiry_waste_by_source,
+    headline,
+    length_bucket,
+    load_run_tables,
+    purchases_revenue,
+    refund_cuts,
+    refund_rates,
+    refund_totals,
+    rejections,
+    replications,
+    response_delays,
+    student_t_quantile,
+    utilisation,
+    utilisation_members,
+    write_replications,
+    write_reports,
+    write_tables,
+)
+
+NAN = math.nan
+PC, PB, SN = "premium_career", "premium_business", "sales_navigator"
+
+# The run's tables as text: "|" separates cells, an empty cell is "" (or NaT for an
+# instant), times are UTC to the second (ISO 8601 without the "Z"), and tiers are
+# abbreviated: pc = premium_career, pb = premium_business, sn = sales_navigator.
+LEDGER = """
+time                | member | tier  | kind     | lot | lot_source | lot_issued_at       | quantity | inmail | reason    | balance_after
+2023-10-15T09:00:00 | a      | pc    | grant    | a:1 | grant      | 2023-10-15T09:00:00 | 5        |        |           | 5
+2023-11-15T09:00:00 | a      | pc    | grant    | a:2 | grant      | 2023-11-15T09:00:00 | 5        |        |           | 10
+2023-12-15T09:00:00 | a      | pc    | grant    | a:3 | grant      | 2023-12-15T09:00:00 | 5        |        |           | 15
+2023-12-28T10:00:00 | a      | pc    | spend    | a:1 | grant      | 2023-10-15T09:00:00 | 1        | m1     |           | 14
+2024-01-01T00:00:00 | c      | sn    | grant    | c:1 | grant      | 2024-01-01T00:00:00 | 50       |        |           | 50
+2024-01-04T10:00:00 | a      | pc    | refund   | a:4 | refund     | 2024-01-04T10:00:00 | 1        | m1     |           | 15
+2024-01-05T10:00:00 | b      | basic | reject   |     |            |                     | 0        | m5     | no_credit | 0
+2024-01-05T10:05:00 | b      | basic | purchase | b:1 | purchase   | 2024-01-05T10:05:00 | 3        |        |           | 3
+2024-01-05T10:10:00 | b      | basic | spend    | b:1 | purchase   | 2024-01-05T10:05:00 | 1        | m6     |           | 2
+2024-01-10T08:00:00 | a      | pc    | spend    | a:1 | grant      | 2023-10-15T09:00:00 | 1        | m2     |           | 14
+2024-01-12T10:10:00 | b      | basic | refund   | b:2 | refund     | 2024-01-12T10:10:00 | 1        | m6     |           | 3
+2024-01-13T09:00:00 | a      | pc    | expire   | a:1 | grant      | 2023-10-15T09:00:00 | 3        |        |           | 11
+2024-01-15T09:00:00 | a      | pc    | grant    | a:5 | grant      | 2024-01-15T09:00:00 | 5        |        |           | 16
+2024-01-20T12:00:00 | a      | pc    | spend    | a:2 | grant      | 2023-11-15T09:00:00 | 1        | m3     |           | 15
+2024-01-27T12:00:00 | a      | pc    | refund   | a:6 | refund     | 2024-01-27T12:00:00 | 1        | m3     |           | 16
+2024-02-01T00:00:00 | c      | sn    | forfeit  | c:1 | grant      | 2024-01-01T00:00:00 | 50       |        |           | 0
+2024-02-01T00:00:00 | c      | pb    | grant    | c:2 | grant      | 2024-02-01T00:00:00 | 15       |        |           | 15
+2024-02-02T09:00:00 | b      | basic | reject   |     |            |                     | 0        |        | quantity  | 3
+2024-02-03T09:00:00 | b      | basic | spend    | b:2 | refund     | 2024-01-12T10:10:00 | 1        | m7     |           | 2
+2024-02-13T09:00:00 | a      | pc    | expire   | a:2 | grant      | 2023-11-15T09:00:00 | 4        |        |           | 12
+2024-02-15T09:00:00 | a      | pc    | grant    | a:7 | grant      | 2024-02-15T09:00:00 | 5        |        |           | 17
+2024-02-25T10:00:00 | a      | pc    | spend    | a:3 | grant      | 2023-12-15T09:00:00 | 1        | m4     |           | 16
+"""  # noqa: E501
+
+INMAILS = """
+inmail | sender | tier  | sent_at             | category           | subject_chars | body_chars | free  | paid  | rejection | response | responded_at        | refunded_at         | window_end
+m1     | a      | pc    | 2023-12-28T10:00:00 | job_inquiry        | 40            | 300        | False | True  |           |          |                     | 2024-01-04T10:00:00 | 2024-01-04T10:00:00
+m2     | a      | pc    | 2024-01-10T08:00:00 | career_opportunity | 50            | 350        | False | True  |           | reply    | 2024-01-11T08:00:00 |                     | 2024-01-17T08:00:00
+m3     | a      | pc    | 2024-01-20T12:00:00 | career_opportunity | 60            | 900        | False | True  |           |          |                     | 2024-01-27T12:00:00 | 2024-01-27T12:00:00
+m4     | a      | pc    | 2024-02-25T10:00:00 | job_inquiry        | 30            | 1500       | False | True  |           |          |                     |                     | 2024-03-03T10:00:00
+m5     | b      | basic | 2024-01-05T10:00:00 | career_opportunity | 20            | 200        | False | False | no_credit |          |                     |                     |
+m6     | b      | basic | 2024-01-05T10:10:00 | business_deal      | 25            | 600        | False | True  |           | accept   | 2024-01-15T10:10:00 | 2024-01-12T10:10:00 | 2024-01-12T10:10:00
+m7     | b      | basic | 2024-02-03T09:00:00 | business_deal      | 25            | 600        | False | True  |           | decline  | 2024-02-04T09:00:00 |                     | 2024-02-10T09:00:00
+m8     | b      | basic | 2024-02-10T12:00:00 | get_back_in_touch  | 10            | 100        | True  | False |           | reply    | 2024-02-11T12:00:00 |                     |
+"""  # noqa: E501
+
+MEMBERS = """
+member | cohort | initial_tier | final_tier | subscribed_at       | sends_per_month
+a      | c1     | pc           | pc         | 2023-10-15T09:00:00 | 3.0
+b      | c2     | basic        | basic      |                     | 2.0
+c      | c1     | basic        | pb         | 2024-01-01T00:00:00 | 0.0
+d      | c2     | basic        | basic      |                     | 0.0
+"""
+
+BILLING = """
+member | tier | time                | amount_cents
+a      | pc   | 2023-10-15T09:00:00 | 2999
+a      | pc   | 2023-11-15T09:00:00 | 2999
+a      | pc   | 2023-12-15T09:00:00 | 2999
+a      | pc   | 2024-01-15T09:00:00 | 2999
+a      | pc   | 2024-02-15T09:00:00 | 2999
+c      | sn   | 2024-01-01T00:00:00 | 9999
+c      | pb   | 2024-02-01T00:00:00 | 5999
+"""
+
+_TIERS = {"pc": PC, "pb": PB, "sn": SN, "basic": "basic"}
+_INSTANTS = {
+    "time",
+    "lot_issued_at",
+    "sent_at",
+    "responded_at",
+    "refunded_at",
+    "window_end",
+    "subscribed_at",
+}
+_INTS = {"quantity", "balance_after", "subject_chars", "body_chars", "amount_cents"}
+
+
+def parse_table(text: str) -> pd.DataFrame:
+    """A table written as "|"-separated text, with the column types of the run tables."""
+    header, *lines = [line for line in text.strip().splitlines()]
+    names = [cell.strip() for cell in header.split("|")]
+    rows = [[cell.strip() for cell in line.split("|")] for line in lines]
+    out = pd.DataFrame(rows, columns=names)
+    for name in names:
+        column = out[name]
+        if name in _INSTANTS:
+            out[name] = pd.to_datetime(column.replace("", None), utc=True).astype(
+                "datetime64[s, UTC]"
+            )
+        elif name in _INTS:
+            out[name] = column.astype(np.int64)
+        elif name in ("free", "paid"):
+            out[name] = column == "True"
+        elif name == "sends_per_month":
+            out[name] = column.astype(float)
+        elif "tier" in name:
+            out[name] = column.map(_TIERS)
+    return out
+
+
+def small_run(measure_start: str = "2024-01-01T00:00:00Z", **meta) -> RunTables:
+    """The hand-written run of the module docstring, as the simulator's tables."""
+    run = {
+        "format_version": 1,
+        "sim_start": "2023-10-01T00:00:00Z",
+        "measure_start": measure_start,
+        "end": "2024-02-29T23:59:59Z",
+        "seed": 7,
+        "scenario": "hand",
+        "refund_mode": "no_response_within",
+        "refund_window_days": 7,
+        "credit_price_cents": 1000,
+        "currency": "USD",
+        **meta,
+    }
+    return RunTables(
+        ledger=parse_table(LEDGER),
+        inmails=parse_table(INMAILS),
+        members=parse_table(MEMBERS),
+        billing=parse_table(BILLING),
+        meta=run,
+    )
+
+
+def write_run(tables: RunTables, root: Path, summary: dict | None = None) -> Path:
+    """Write ``tables`` as a run directory."""
+    root.mkdir(parents=True, exist_ok=True)
+    tables.ledger.to_parquet(root / "ledger.parquet")
+    tables.inmails.to_parquet(root / "inmails.parquet")
+    tables.members.to_parquet(root / "members.parquet")
+    tables.billing.to_parquet(root / "billing.parquet")
+    (root / "run.json").write_text(json.dumps(dict(tables.meta)))
+    (root / "summary.json").write_text(json.dumps(summary or {"refund_rate": 0.5}))
+    return root
+
+
+def columns(text: str) -> list[str]:
+    """Column names written as one space-separated string."""
+    return text.split()
+
+
+def frame(rows, names) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=names)
+
+
+def check(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        actual.reset_index(drop=True), expected, check_dtype=False, rtol=1e-9, atol=1e-9
+    )
+
+
+WASTE = columns(
+    "granted purchased refunded credits_issued spent credits_expired capped "
+    "forfeited waste_rate lost_rate expired_value_cents"
+)
+
+
+# -- expiry waste -----------------------------------------------------------
+
+
+def test_expiry_waste_per_tier_and_month():
+    """Expiry waste has one row per tier and window month with hand-computed flows."""
+    expected = frame(
+        [
+            # b bought 3 and got m6's refund (issued 4), spent m6; nothing expired.
+            ("basic", "2024-01", 0, 3, 1, 4, 1, 0, 0, 0, 0 / 4, 0 / 4, 0),
+            # b spent m7 only: nothing issued, so the rates are undefined.
+            ("basic", "2024-02", 0, 0, 0, 0, 1, 0, 0, 0, NAN, NAN, 0),
+            # a: grant 01-15 (5) + refunds of m1, m3 (2) = 7; spent m2, m3; a:1 expired 3;
+            # 3 x 1000 cents.
+            (PC, "2024-01", 5, 0, 2, 7, 2, 3, 0, 0, 3 / 7, 3 / 7, 3000),
+            # a: grant 02-15 (5); spent m4; a:2 expired 4 (5 - m3).
+            (PC, "2024-02", 5, 0, 0, 5, 1, 4, 0, 0, 4 / 5, 4 / 5, 4000),
+            (PB, "2024-01", 0, 0, 0, 0, 0, 0, 0, 0, NAN, NAN, 0),
+            (PB, "2024-02", 15, 0, 0, 15, 0, 0, 0, 0, 0.0, 0.0, 0),
+            (SN, "2024-01", 50, 0, 0, 50, 0, 0, 0, 0, 0.0, 0.0, 0),
+            # c's 50 forfeited at the tier change, on the old tier.
+            (SN, "2024-02", 0, 0, 0, 0, 0, 0, 0, 50, NAN, NAN, 0),
+        ],
+        ["tier", "month", *WASTE],
+    )
+    check(expiry_waste(small_run()), expected)
+
+
+def test_expiry_waste_counts_are_int64():
+    """Credit counts and cents in the expiry waste report are exact int64."""
+    out = expiry_waste(small_run())
+    ints = [c for c in WASTE if not c.endswith("_rate")]
+    assert all(out[c].dtype == np.int64 for c in ints)
+
+
+def test_expiry_waste_by_source_with_margins():
+    """Waste per tier and lot source, with 'all' margins, matches the hand totals."""
+    expected = frame(
+        [
+            ("basic", "purchase", 0, 3, 0, 3, 1, 0, 0, 0, 0.0, 0.0, 0),  # m6 from b:1
+            ("basic", "refund", 0, 0, 1, 1, 1, 0, 0, 0, 0.0, 0.0, 0),  # m7 from b:2
+            ("basic", "all", 0, 3, 1, 4, 2, 0, 0, 0, 0.0, 0.0, 0),
+            # grants 01-15, 02-15; spends m2 (a:1), m3 (a:2), m4 (a:3); expired 3 + 4.
+            (PC, "grant", 10, 0, 0, 10, 3, 7, 0, 0, 0.7, 0.7, 7000),
+            (PC, "refund", 0, 0, 2, 2, 0, 0, 0, 0, 0.0, 0.0, 0),
+            (PC, "all", 10, 0, 2, 12, 3, 7, 0, 0, 7 / 12, 7 / 12, 7000),
+            (PB, "grant", 15, 0, 0, 15, 0, 0, 0, 0, 0.0, 0.0, 0),
+            (PB, "all", 15, 0, 0, 15, 0, 0, 0, 0, 0.0, 0.0, 0),
+            (SN, "grant", 50, 0, 0, 50, 0, 0, 0, 50, 0.0, 1.0, 0),
+            (SN, "all", 50, 0, 0, 50, 0, 0, 0, 50, 0.0, 1.0, 0),
+            # 10 + 15 + 50 granted; lost 7 expired + 50 forfeited.
+            ("all", "grant", 75, 0, 0, 75, 3, 7, 0, 50, 7 / 75, 57 / 75, 7000),
+            ("all", "purchase", 0, 3, 0, 3, 1, 0, 0, 0, 0.0, 0.0, 0),
+            ("all", "refund", 0, 0, 3, 3, 1, 0, 0, 0, 0.0, 0.0, 0),
+            ("all", "all", 75, 3, 3, 81, 5, 7, 0, 50, 7 / 81, 57 / 81, 7000),
+        ],
+        ["tier", "lot_source", *WASTE],
+    )
+    check(expiry_waste_by_source(small_run()), expected)
+
+
+def test_credit_age_when_spent_and_expired():
+    """Credit ages are weighted inverted-CDF percentiles of (entry time - lot issue) in days."""
+    m2 = 86 + 23 / 24  # 2024-01-10 08:00 - 2023-10-15 09:00: 87 days less 1 hour
+    m3 = 66 + 3 / 24  # 2024-01-20 12:00 - 2023-11-15 09:00
+    m4 = 72 + 1 / 24  # 2024-02-25 10:00 - 2023-12-15 09:00
+    m6 = 5 / 1440  # 10:10 - 10:05, bought 5 minutes before
+    m7 = 22 - 70 / 1440  # 2024-02-03 09:00 - 2024-01-12 10:10
+    cols = columns(
+        "event lot_source credits mean_days p10_days p25_days p50_days p75_days p90_days max_days"
+    )
+    expected = frame(
+        [
+            # sorted m3 < m4 < m2; p10, p25 need 0.3, 0.75 credits; p50 1.5; p75, p90 2.25, 2.7
+            ("spent", "grant", 3, (m2 + m3 + m4) / 3, m3, m3, m4, m2, m2, m2),
+            ("spent", "purchase", 1, m6, m6, m6, m6, m6, m6, m6),
+            ("spent", "refund", 1, m7, m7, m7, m7, m7, m7, m7),
+            # sorted m6 < m7 < m3 < m4 < m2; cumulative 1..5 against 0.5, 1.25, 2.5, 3.75, 4.5
+            ("spent", "all", 5, (m2 + m3 + m4 + m6 + m7) / 5, m6, m7, m3, m4, m2, m2),
+            # a:1 (3 credits) and a:2 (4 credits) both expired at exactly 90 days
+            ("expired", "grant", 7, 90.0, 90.0, 90.0, 90.0, 90.0, 90.0, 90.0),
+            ("expired", "all", 7, 90.0, 90.0, 90.0, 90.0, 90.0, 90.0, 90.0),
+        ],
+        cols,
+    )
+    check(credit_age(small_run()), expected)
+
+
+# -- refunds ----------------------------------------------------------------
+
+REFUND_COLS = columns(
+    "tier month category length_bucket inmails_paid responses_within_window "
+    "late_responses refunds settled settled_refunds refund_rate"
+)
+
+
+def test_refund_rates_per_tier_month_category_bucket():
+    """Refund rates are keyed by the InMail's tier, month sent, category and body bucket."""
+    expected = frame(
+        [
+            # m6: accepted after 10 days (late), refunded at day 7, window closed 01-12
+            ("basic", "2024-01", "business_deal", "401-800", 1, 0, 1, 1, 1, 1, 1.0),
+            # m7: declined after 1 day, window closed 02-10
+            ("basic", "2024-02", "business_deal", "401-800", 1, 1, 0, 0, 1, 0, 0.0),
+            # m1: sent in the warm-up, refunded 01-04 in the window: a refund, no paid InMail
+            (PC, "2023-12", "job_inquiry", "1-400", 0, 0, 0, 1, 0, 0, NAN),
+            # m2: replied after 1 day (350 chars)
+            (PC, "2024-01", "career_opportunity", "1-400", 1, 1, 0, 0, 1, 0, 0.0),
+            # m3: no response, refunded 01-27 (900 chars)
+            (PC, "2024-01", "career_opportunity", "801-1200", 1, 0, 0, 1, 1, 1, 1.0),
+            # m4: window ends 2024-03-03, after the end: not settled (1500 chars)
+            (PC, "2024-02", "job_inquiry", "1201-2000", 1, 0, 0, 0, 0, 0, NAN),
+        ],
+        REFUND_COLS,
+    )
+    check(refund_rates(small_run()), expected)
+
+
+def test_refund_cuts_by_tier_and_category():
+    """Refund cuts sum the counts and recompute both rates."""
+    out = refund_cuts(refund_rates(small_run()), ["tier", "category"])
+    assert out[
+        ["tier", "category", "inmails_paid", "refunds", "settled", "settled_refunds"]
+    ].values.tolist() == [
+        ["basic", "business_deal", 2, 1, 2, 1],  # m6 + m7
+        [PC, "career_opportunity", 2, 1, 2, 1],  # m2 + m3
+        [PC, "job_inquiry", 1, 1, 0, 0],  # m4 paid; m1's refund
+    ]
+    assert out["refund_rate"].tolist()[:2] == [0.5, 0.5]  # 1 / 2 settled each
+    assert math.isnan(out["refund_rate"].iloc[2])
+    assert out["refund_share"].tolist() == [0.5, 0.5, 1.0]  # refunds / paid
+
+
+def test_refund_totals_per_tier_and_overall():
+    """Refund totals give each tier and 'all', with the share of spending refunded."""
+    out = refund_totals(refund_rates(small_run()))
+    got = out[["tier", "inmails_paid", "refunds", "settled", "settled_refunds"]].values.tolist()
+    # basic: m6, m7 paid and settled, m6 refunded; pc: m2, m3, m4 paid, m2, m3 settled,
+    # refunds of m1 and m3.
+    assert got == [["basic", 2, 1, 2, 1], [PC, 3, 2, 2, 1], ["all", 5, 3, 4, 2]]
+    assert out["refund_rate"].tolist() == [0.5, 0.5, 0.5]
+    assert out["refund_share"].tolist() == pytest.approx([1 / 2, 2 / 3, 3 / 5])
+
+
+def test_refund_mode_none_settles_every_paid_inmail():
+    """With refund mode none, every paid InMail is settled (there is no window)."""
+    tables = small_run(refund_mode="none")
+    tables.inmails["window_end"] = pd.NaT
+    # Keep the ledger's refunds: the report must not depend on the window to count them.
+    out = refund_rates(tables)
+    assert out["settled"].sum() == 5  # m2, m3, m4, m6, m7
+
+
+def test_response_delays_histogram():
+    """Response delays of paid InMails fall in right-closed half-day bins up to 14 days."""
+    out = response_delays(small_run())
+    assert len(out) == 29  # 28 bins of 7/14 = 0.5 day up to 2 windows, then one open bin
+    # m2 and m7 after exactly 1 day: bin (0.5, 1.0]; m6 after 10 days: bin (9.5, 10.0]
+    assert out.loc[out["responses"] > 0, ["bin_start_days", "responses"]].values.tolist() == [
+        [0.5, 2],
+        [9.5, 1],
+    ]
+    assert out["within_window"].sum() == 14  # the bins ending at or before day 7
+
+
+def test_response_at_window_end_is_within():
+    """A response exactly at the end of the refund window falls in a bin within it."""
+    tables = small_run()
+    tables.inmails.loc[tables.inmails["inmail"] == "m6", "responded_at"] = pd.Timestamp(
+        "2024-01-12T10:10:00Z"
+    )
+    out = response_delays(tables)
+    assert out.loc[
+        out["bin_start_days"] == 6.5, ["responses", "within_window"]
+    ].values.tolist() == [[1, True]]
+
+
+# -- utilisation and balances -------------------------------------------------
+
+
+def test_utilisation_members():
+    """Each member appears per tier held in the window, quiet members on their final tier."""
+    expected = frame(
+        [
+            ("b", "basic", 0, 3, 1, 2, 3, NAN),  # bought 3, m6 refunded; sent m6, m7, m8
+            ("d", "basic", 0, 0, 0, 0, 0, NAN),  # no entries: final tier
+            ("a", PC, 10, 0, 2, 3, 3, 3 / 10),  # grants 01-15, 02-15; m2, m3, m4
+            ("c", PB, 15, 0, 0, 0, 0, 0.0),
+            ("c", SN, 50, 0, 0, 0, 0, 0.0),
+        ],
+        columns("member tier granted purchased refunded spent inmails_sent utilisation"),
+    )
+    check(utilisation_members(small_run()), expected)
+
+
+def test_utilisation_distribution_per_tier():
+    """Utilisation percentiles are over members with grants; never-send over all."""
+    expected = frame(
+        [
+            ("basic", 2, 1 / 2, 0, NAN, NAN, NAN, NAN, NAN, NAN),  # d never sent
+            (PC, 1, 0.0, 1, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3),
+            (PB, 1, 1.0, 1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+            (SN, 1, 1.0, 1, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+        ],
+        columns(
+            "tier members never_send_share members_with_grants mean_utilisation p10 p25 p50 p75 p90"
+        ),
+    )
+    check(utilisation(small_run()), expected)
+
+
+BALANCE_COLS = columns("date tier members mean_balance p10 p25 p50 p75 p90 max_balance")
+
+
+def test_balance_distribution_first_day():
+    """On 2024-01-01 balances carry over from the warm-up: a 14, b 0, c 50, d 0."""
+    out = balance_distribution(small_run())
+    expected = frame(
+        [
+            # sorted 0, 0, 14, 50; mean 64 / 4; p75 needs 3 members, p90 3.6
+            ("2024-01-01", "all", 4, 16.0, 0, 0, 0, 14, 50, 50),
+            ("2024-01-01", "basic", 2, 0.0, 0, 0, 0, 0, 0, 0),  # b, d
+            ("2024-01-01", PC, 1, 14.0, 14, 14, 14, 14, 14, 14),  # a after m1's spend
+            ("2024-01-01", SN, 1, 50.0, 50, 50, 50, 50, 50, 50),  # c's grant at 00:00
+        ],
+        BALANCE_COLS,
+    )
+    got = out[out["date"] == "2024-01-01"]
+    check(got.set_index("tier").loc[["all", "basic", PC, SN]].reset_index()[BALANCE_COLS], expected)
+
+
+def test_balance_distribution_after_tier_change():
+    """On 2024-02-01 c is on premium_business (15): a 16, b 3, c 15, d 0."""
+    out = balance_distribution(small_run())
+    got = out[(out["date"] == "2024-02-01") & (out["tier"] == "all")]
+    # sorted 0, 3, 15, 16; mean 34 / 4; p10 0.4, p25 1, p50 2, p75 3, p90 3.6 members
+    check(got, frame([("2024-02-01", "all", 4, 8.5, 0, 0, 3, 15, 16, 16)], BALANCE_COLS))
+
+
+def test_balance_distribution_days_per_tier():
+    """Every window day has a row per tier held that day (60 days in Jan-Feb 2024)."""
+    out = balance_distribution(small_run())
+    # c: sales_navigator in January (31 days), premium_business in February (29 days)
+    assert out.groupby("tier").size().to_dict() == {"all": 60, "basic": 60, PC: 60, SN: 31, PB: 29}
+
+
+# -- purchases, revenue and rejections ---------------------------------------
+
+
+def test_purchases_revenue_per_tier_and_month():
+    """Purchases at 1000 cents a credit, subscription charges and no-credit failures."""
+    expected = frame(
+        [
+            # b bought 3 credits (3 x 1000 cents); m5 failed for lack of credit
+            ("basic", "2024-01", 1, 3, 3000, 0, 0, 3000, 1),
+            ("basic", "2024-02", 0, 0, 0, 0, 0, 0, 0),
+            (PC, "2024-01", 0, 0, 0, 1, 2999, 2999, 0),
+            (PC, "2024-02", 0, 0, 0, 1, 2999, 2999, 0),
+            (PB, "2024-01", 0, 0, 0, 0, 0, 0, 0),
+            (PB, "2024-02", 0, 0, 0, 1, 5999, 5999, 0),
+            (SN, "2024-01", 0, 0, 0, 1, 9999, 9999, 0),
+            (SN, "2024-02", 0, 0, 0, 0, 0, 0, 0),
+        ],
+        columns(
+            "tier month purchases credits_bought purchase_revenue_cents "
+            "subscription_charges subscription_revenue_cents revenue_cents "
+            "sends_failed_no_credit"
+        ),
+    )
+    check(purchases_revenue(small_run()), expected)
+
+
+def test_rejections_by_reason():
+    """Rejections split into sends (naming an InMail) and purchases, by reason."""
+    expected = frame(
+        [
+            ("basic", "2024-01", "send", "no_credit", 1),
+            ("basic", "2024-02", "purchase", "quantity", 1),
+        ],
+        ["tier", "month", "action", "reason", "rejections"],
+    )
+    check(rejections(small_run()), expected)
+
+
+def test_headline_metrics():
+    """Headline metrics of the window match the hand totals."""
+    got = headline(small_run())
+    assert got == pytest.approx(
+        {
+            "members": 4,
+            "inmails_attempted": 7,  # m2, m3, m4, m5, m6, m7, m8
+            "inmails_sent": 6,  # less m5
+            "inmails_paid": 5,  # less m8 (free)
+            "inmails_free": 1,
+            "inmails_rejected": 1,
+            "sends_failed_no_credit": 1,
+            "purchases_rejected": 1,
+            "credits_granted": 75,  # a 5 + 5, c 50 + 15
+            "credits_purchased": 3,
+            "credits_refunded": 3,  # m1, m3, m6
+            "credits_issued": 81,
+            "credits_spent": 5,
+            "credits_expired": 7,  # 3 + 4
+            "credits_capped": 0,
+            "credits_forfeited": 50,
+            "expiry_waste_rate": 7 / 81,
+            "expired_value_cents": 7000,
+            "refunds": 3,
+            "refund_share": 3 / 5,
+            "settled": 4,  # m2, m3, m6, m7
+            "settled_refunds": 2,  # m3, m6
+            "refund_rate": 2 / 4,
+            "late_responses": 1,  # m6
+            "purchases": 1,
+            "purchase_revenue_cents": 3000,
+            "subscription_revenue_cents": 2 * 2999 + 9999 + 5999,
+            "never_send_share": 2 / 4,  # c, d
+            "median_utilisation": 0.0,  # 0.0 (c, pb), 0.0 (c, sn), 0.3 (a)
+        }
+    )
+
+
+# -- the totals agree with the ledger ------------------------------------------
+
+STARTS = [
+    "2023-10-01T00:00:00Z",  # the whole run
+    "2024-01-01T00:00:00Z",
+    "2024-01-13T09:00:00Z",  # exactly at a:1's expiry: it is in the window
+    "2024-01-13T09:00:01Z",
+    "2024-02-26T00:00:00Z",  # nothing happens after
+]
+
+
+def _ledger_total(tables: RunTables, kind: str, start: str) -> int:
+    led = tables.ledger
+    mask = (led["kind"] == kind) & (led["time"] >= pd.Timestamp(start))
+    return int(led.loc[mask, "quantity"].sum())
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_expired_total_matches_ledger(start):
+    """Credits expired summed over expiry_waste equal the ledger's expiries in the window."""
+    tables = small_run(start)
+    assert expiry_waste(tables)["credits_expired"].sum() == _ledger_total(tables, "expire", start)
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_refund_total_matches_ledger(start):
+    """Refunds summed over refund_rates equal the ledger's refunds in the window."""
+    tables = small_run(start)
+    assert refund_rates(tables)["refunds"].sum() == _ledger_total(tables, "refund", start)
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_paid_total_matches_ledger(start):
+    """Paid InMails summed over refund_rates equal the ledger's spends in the window."""
+    tables = small_run(start)
+    assert refund_rates(tables)["inmails_paid"].sum() == _ledger_total(tables, "spend", start)
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_issued_total_matches_ledger(start):
+    """Credits issued summed over expiry_waste equal grants + purchases + refunds in the window."""
+    tables = small_run(start)
+    want = sum(_ledger_total(tables, k, start) for k in ("grant", "purchase", "refund"))
+    assert expiry_waste(tables)["credits_issued"].sum() == want
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_purchased_total_matches_ledger(start):
+    """Credits bought summed over purchases_revenue equal the ledger's purchases in the window."""
+    tables = small_run(start)
+    want = _ledger_total(tables, "purchase", start)
+    assert purchases_revenue(tables)["credits_bought"].sum() == want
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_member_spends_match_ledger(start):
+    """Credits spent summed over utilisation_members equal the ledger's spends in the window."""
+    tables = small_run(start)
+    assert utilisation_members(tables)["spent"].sum() == _ledger_total(tables, "spend", start)
+
+
+def test_warm_up_is_excluded():
+    """Moving measure_start past an expiry removes it from the report."""
+    tables = small_run("2024-01-13T09:00:01Z")
+    # only a:2's 4 credits on 02-13 remain
+    assert expiry_waste(tables)["credits_expired"].sum() == 4
+
+
+def test_refund_of_unknown_inmail_is_an_error():
+    """A refund naming an InMail missing from the inmails table is reported by id."""
+    tables = small_run()
+    tables.ledger.loc[tables.ledger["inmail"] == "m3", "inmail"] = "zz"
+    with pytest.raises(InputError) as err:
+        refund_rates(tables)
+    assert (
+        str(err.value)
+        == "ledger: 2 spend and refund entries name InMails missing from inmails: 'zz'"
+    )
+
+
+def test_missing_columns_are_named():
+    """Building RunTables without a required column names the table and the column."""
+    tables = small_run()
+    with pytest.raises(InputError) as err:
+        RunTables(
+            ledger=tables.ledger.drop(columns=["lot_source"]),
+            inmails=tables.inmails,
+            members=tables.members,
+            billing=tables.billing,
+            meta=tables.meta,
+        )
+    assert str(err.value) == "ledger: missing columns: lot_source"
+
+
+@pytest.mark.parametrize(
+    ("body", "bucket"),
+    [
+        (0, "0"),
+        (1, "1-400"),
+        (400, "1-400"),
+        (401, "401-800"),
+        (800, "401-800"),
+        (801, "801-1200"),
+        (1200, "801-1200"),
+        (1201, "1201-2000"),
+        (2000, "1201-2000"),
+        (2001, "over-2000"),
+    ],
+)
+def test_length_bucket_edges(body, bucket):
+    """Body lengths fall in the buckets of CALIBRATION.md, edges included."""
+    assert length_bucket([body]).tolist() == [bucket]
+
+
+# -- replications ---------------------------------------------------------------
+
+
+def test_replications_mean_std_and_interval():
+    """Replications give the sample mean, std and 95 % t-interval of each metric."""
+    out = replications([{"x": 1, "y": 2.0}, {"x": 3, "y": 2.0}, {"x": 5}]).set_index("metric")
+    # x: mean 3, std sqrt((4 + 0 + 4) / 2) = 2, half-width t(0.975, 2) * 2 / sqrt(3)
+    # with t(0.975, 2) = 4.302652729749464 (closed form 0.95 * sqrt(2 / (1 - 0.95**2)))
+    half = 4.302652729749464 * 2 / math.sqrt(3)
+    assert out.loc["x"].tolist() == pytest.approx([3, 3.0, 2.0, 3 - half, 3 + half])
+    # y: two equal values: std 0, the interval collapses on the mean
+    assert out.loc["y"].tolist() == pytest.approx([2, 2.0, 0.0, 2.0, 2.0])
+
+
+def test_replications_single_run_has_no_interval():
+    """With one run a metric has a mean but no std or interval."""
+    out = replications([{"x": 4}])
+    assert out.iloc[0]["n"] == 1 and out.iloc[0]["mean"] == 4.0
+    assert out[["std", "ci_low", "ci_high"]].isna().all(axis=None)
+
+
+def test_replications_flatten_and_skip_non_numbers():
+    """Nested metrics are flattened with dots; booleans, text and NaN are skipped."""
+    out = replications(
+        [{"a": {"b": 1}, "flag": True, "name": "s", "c": float("nan")}, {"a": {"b": 3}}]
+    )
+    assert out["metric"].tolist() == ["a.b"]
+
+
+@pytest.mark.parametrize(
+    ("df", "expected", "tol"),
+    [
+        (1, math.tan(0.475 * math.pi), 1e-9),  # closed form for df = 1: tan(pi (p - 1/2))
+        (2, 0.95 * math.sqrt(2 / (1 - 0.95**2)), 1e-9),  # closed form for df = 2
+        # NIST/SEMATECH e-Handbook 1.3.6.7.2, upper critical values, alpha = 0.025
+        (5, 2.571, 5e-4),
+        (10, 2.228, 5e-4),
+        (30, 2.042, 5e-4),
+        (100, 1.984, 5e-4),
+        (1000, 1.962, 5e-4),
+        (10**6, 1.959966, 1e-6),  # tends to the normal 1.959964: z + (z^3 + z) / 4 / df
+    ],
+)
+def test_student_t_quantile(df, expected, tol):
+    """The t quantile matches closed forms and the published table."""
+    assert student_t_quantile(0.975, df) == pytest.approx(expected, abs=tol)
+
+
+def test_student_t_quantile_is_continuous_at_the_switch():
+    """The exact series (df 1000) and the expansion (df 1001) differ by the expected step."""
+    # A&S 26.7.5: t(p, df) ~ z + (z^3 + z) / (4 df), z = 1.959964 (the 0.975 normal
+    # quantile), so going from df 1000 to 1001 lowers t by (z^3 + z) / 4 * (1/1000 - 1/1001),
+    # about 2.37e-6; the next term changes it by under 1e-8.
+    z = 1.959964
+    step = (z**3 + z) / 4 * (1 / 1000 - 1 / 1001)
+    gap = student_t_quantile(0.975, 1000) - student_t_quantile(0.975, 1001)
+    assert gap == pytest.approx(step, abs=1e-8)
+
+
+def test_student_t_quantile_is_symmetric():
+    """The lower quantile is minus the upper one."""
+    assert student_t_quantile(0.025, 7) == -student_t_quantile(0.975, 7)
+
+
+# -- files ------------------------------------------------------------------------
+
+
+def test_load_run_tables_round_trip(tmp_path):
+    """A run written to Parquet and read back gives the same report."""
+    tables = small_run()
+    loaded = load_run_tables(write_run(tables, tmp_path / "run"))
+    check(expiry_waste(loaded), expiry_waste(tables))
+    check(refund_rates(loaded), refund_rates(tables))
+
+
+def test_load_run_tables_names_missing_file(tmp_path):
+    """A run directory without a ledger is an error naming the file."""
+    root = write_run(small_run(), tmp_path / "run")
+    (root / "ledger.parquet").unlink()
+    with pytest.raises(InputError) as err:
+        load_run_tables(root)
+    assert str(err.value) == f"{root / 'ledger.parquet'}: missing"
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    """A hand-written run directory after write_reports (CSV)."""
+    root = write_run(small_run(), tmp_path_factory.mktemp("reports") / "run")
+    return root, write_reports(root)
+
+
+def test_write_reports_required_files(written):
+    """write_reports writes the two checked tables, at least four plots and the page."""
+    root, paths = written
+    names = {p.relative_to(root).as_posix() for p in paths}
+    assert {"reports/expiry_waste.csv", "reports/refund_rates.csv", "report.html"} <= names
+    assert len(list((root / "plots").glob("*.png"))) >= 4
+    assert all(p.exists() for p in paths)
+
+
+def test_written_expiry_waste_matches_ledger(written):
+    """expiry_waste.csv has the required columns, no margins, and the ledger's expiries."""
+    root, _ = written
+    csv = pd.read_csv(root / "reports" / "expiry_waste.csv")
+    assert {"tier", "month", "credits_issued", "credits_expired", "waste_rate"} <= set(csv)
+    assert not (csv["tier"] == "all").any()
+    assert not csv.duplicated(["tier", "month"]).any()
+    assert csv["credits_expired"].sum() == 7  # 3 + 4 in the window
+
+
+def test_written_refund_rates_match_ledger(written):
+    """refund_rates.csv has the required columns and the ledger's refunds and spends."""
+    root, _ = written
+    csv = pd.read_csv(root / "reports" / "refund_rates.csv")
+    required = columns(
+        "tier month category length_bucket inmails_paid refunds settled settled_refunds refund_rate"
+    )
+    assert set(required) <= set(csv)
+    assert not csv.duplicated(["tier", "month", "category", "length_bucket"]).any()
+    assert (csv["refunds"].sum(), csv["inmails_paid"].sum()) == (3, 5)  # m1, m3, m6; 5 spends
+
+
+def test_report_html_is_self_contained(written):
+    """report.html embeds its images and fetches nothing."""
+    root, _ = written
+    page = (root / "report.html").read_text()
+    assert page.count('src="data:image/png;base64,') >= 4
+    assert "http://" not in page and "https://" not in page
+    assert "<link" not in page and "<script" not in page
+
+
+def test_write_reports_leaves_no_temporary_files(written):
+    """Atomic writes leave no temporary files behind."""
+    root, _ = written
+    assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_write_tables_parquet(tmp_path):
+    """Tables written as Parquet read back equal."""
+    out = expiry_waste(small_run())
+    (path,) = write_tables({"expiry_waste": out}, tmp_path, fmt="parquet")
+    assert path.name == "expiry_waste.parquet"
+    check(pd.read_parquet(path), out)
+
+
+def test_write_tables_markdown(tmp_path):
+    """Tables written as Markdown have a header, a rule and one line per row; NaN is empty."""
+    out = pd.DataFrame({"tier": ["basic", "a|b"], "n": [1, 2], "rate": [0.5, NAN]})
+    (path,) = write_tables({"t": out}, tmp_path, fmt="markdown")
+    assert path.read_text().splitlines() == [
+        "| tier | n | rate |",
+        "|:---|---:|---:|",
+        "| basic | 1 | 0.5 |",
+        "| a\\|b | 2 |  |",
+    ]
+
+
+def test_write_reports_rejects_unknown_format(tmp_path):
+    """An unknown format is an error that lists the known ones."""
+    with pytest.raises(InputError) as err:
+        write_reports(tmp_path, fmt="xlsx")
+    assert str(err.value) == "unknown report format 'xlsx': use one of csv, parquet, markdown"
+
+
+def test_write_replications(tmp_path):
+    """Replicated runs of one scenario give a table, a plot and a page."""
+    roots = []
+    for seed, rate in ((1, 0.4), (2, 0.5), (3, 0.6)):
+        root = tmp_path / f"run{seed}"
+        root.mkdir()
+        (root / "run.json").write_text(json.dumps({"scenario": "s", "seed": seed}))
+        (root / "summary.json").write_text(json.dumps({"refund_rate": rate}))
+        roots.append(root)
+    paths = write_replications(roots, tmp_path / "out")
+    table = pd.read_csv(tmp_path / "out" / "reports" / "replications.csv")
+    assert table.loc[0, "mean"] == pytest.approx(0.5)  # (0.4 + 0.5 + 0.6) / 3
+    assert {p.name for p in paths} == {"replications.csv", "replications.png", "replications.html"}
+
+
+def test_write_replications_refuses_mixed_scenarios(tmp_path):
+    """Runs of different scenarios are not replications."""
+    roots = []
+    for seed, name in ((1, "a"), (2, "b")):
+        root = tmp_path / f"run{seed}"
+        root.mkdir()
+        (root / "run.json").write_text(json.dumps({"scenario": name, "seed": seed}))
+        (root / "summary.json").write_text("{}")
+        roots.append(root)
+    with pytest.raises(InputError) as err:
+        write_replications(roots, tmp_path / "out")
+    assert str(err.value) == "replications: runs of different scenarios: a, b"
