@@ -245,7 +245,7 @@ def _replay(args: argparse.Namespace) -> int:
     from simulator.engine.history import balances_rows, ledger_rows
     from simulator.engine.policy import policy_from_yaml_block, resolve_policy
     from simulator.errors import PolicyError
-    from simulator.outputs import atomic_write_text, csv_text
+    from simulator.outputs import atomic_write_many, csv_text
     from simulator.timeutil import format_instant, parse_instant
     from simulator.yamlio import load_yaml_file
 
@@ -270,8 +270,7 @@ def _replay(args: argparse.Namespace) -> int:
     balances_csv = csv_text(BALANCE_COLUMNS, balances_rows(result))
     try:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "ledger.csv", ledger_csv)
-        atomic_write_text(out / "balances.csv", balances_csv)
+        atomic_write_many(out, {"ledger.csv": ledger_csv, "balances.csv": balances_csv})
     except OSError as exc:
         raise UsageError(
             f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"

@@ -33,11 +33,30 @@ __all__ = [
     "write_scenario",
 ]
 
-HISTORY_COLUMNS = ["time", "member", "action", "tier", "quantity", "inmail", "category",
-                   "subject_chars", "body_chars", "free", "response"]
+HISTORY_COLUMNS = [
+    "time",
+    "member",
+    "action",
+    "tier",
+    "quantity",
+    "inmail",
+    "category",
+    "subject_chars",
+    "body_chars",
+    "free",
+    "response",
+]
 PREMIUM_TIERS = ["premium_career", "premium_business", "sales_navigator", "recruiter_lite"]
-CATEGORIES = ["career_opportunity", "consulting_offer", "new_venture", "job_inquiry",
-              "expertise_request", "business_deal", "reference_request", "get_back_in_touch"]
+CATEGORIES = [
+    "career_opportunity",
+    "consulting_offer",
+    "new_venture",
+    "job_inquiry",
+    "expertise_request",
+    "business_deal",
+    "reference_request",
+    "get_back_in_touch",
+]
 RESPONSES = ["accept", "decline", "reply"]
 MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
@@ -49,19 +68,34 @@ def _instant(year: int, month: int, day: int, second_of_day: int) -> int:
     return parse_instant(f"{year:04d}-{month:02d}-{day:02d}T00:00:00Z") + second_of_day
 
 
-def _random_start(rng: random.Random) -> int:
-    year = rng.choices([2023, 2024, 2025, 2000, 2099, 2100], [3, 6, 2, 1, 1, 1])[0]
+def _random_year(rng: random.Random) -> int:
+    return rng.choices([2023, 2024, 2025, 2000, 2099, 2100], [3, 6, 2, 1, 1, 1])[0]
+
+
+def _random_start(rng: random.Random, year: int) -> int:
     if rng.random() < 0.3:
-        month, day = rng.choice([(1, 29), (1, 30), (1, 31), (2, 29), (2, 28), (3, 31),
-                                 (5, 31), (8, 31), (10, 31), (12, 31), (11, 30)])
+        month, day = rng.choice(
+            [
+                (1, 29),
+                (1, 30),
+                (1, 31),
+                (2, 29),
+                (2, 28),
+                (3, 31),
+                (5, 31),
+                (8, 31),
+                (10, 31),
+                (12, 31),
+                (11, 30),
+            ]
+        )
     else:
         month = rng.randint(1, 12)
         day = rng.choice([1, 28, 29, 30, 31, rng.randint(1, 31)])
     leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     last = 29 if month == 2 and leap else MONTH_DAYS[month - 1]
     day = min(day, last)
-    second = rng.choice([0, 0, 9 * 3600, 86_399, 12 * 3600 + 34 * 60 + 56,
-                         rng.randint(0, 86_399)])
+    second = rng.choice([0, 0, 9 * 3600, 86_399, 12 * 3600 + 34 * 60 + 56, rng.randint(0, 86_399)])
     return _instant(year, month, day, second)
 
 
@@ -129,8 +163,7 @@ def random_history(
     rows: list[tuple[int, float, dict[str, str]]] = []
     counter = {"inmail": 0, "seq": 0}
 
-    def emit(member: _Member, t: int, action: str, seq: float | None = None,
-             **cells: str) -> None:
+    def emit(member: _Member, t: int, action: str, seq: float | None = None, **cells: str) -> None:
         row = {c: "" for c in HISTORY_COLUMNS}
         row.update(time=format_instant(t), member=member.id, action=action, **cells)
         if seq is None:
@@ -142,21 +175,38 @@ def random_history(
         counter["inmail"] += 1
         ident = rng.choice(["im", "x", "mail-"]) + str(counter["inmail"])
         r = rng.random()
-        body = (rng.choice([0, 2001, 1, 2000, 5000]) if r < 0.12
-                else rng.choice([1, 2000, rng.randint(1, 2000), rng.randint(1, 300)]))
+        body = (
+            rng.choice([0, 2001, 1, 2000, 5000])
+            if r < 0.12
+            else rng.choice([1, 2000, rng.randint(1, 2000), rng.randint(1, 300)])
+        )
         r = rng.random()
-        subject = (rng.choice([0, 201, 1, 200]) if r < 0.12
-                   else rng.choice([1, 200, rng.randint(1, 200), rng.randint(1, 60)]))
-        category = (rng.choice(unknown_categories) if rng.random() < 0.06
-                    else rng.choice(categories))
+        subject = (
+            rng.choice([0, 201, 1, 200])
+            if r < 0.12
+            else rng.choice([1, 200, rng.randint(1, 200), rng.randint(1, 60)])
+        )
+        category = rng.choice(unknown_categories) if rng.random() < 0.06 else rng.choice(categories)
         free = "true" if rng.random() < 0.15 else "false"
-        emit(member, t, "send", inmail=ident, body_chars=str(body),
-             subject_chars=str(subject), category=category, free=free)
+        emit(
+            member,
+            t,
+            "send",
+            inmail=ident,
+            body_chars=str(body),
+            subject_chars=str(subject),
+            category=category,
+            free=free,
+        )
         member.sends.append((ident, t))
         member.after_send(t, day_counts)
 
     def purchase(member: _Member, t: int) -> None:
-        q = rng.choice([0, 1, 10, 11, 1, 10, rng.randint(1, 10), rng.randint(2, 9), 25])
+        q = (
+            rng.choice([0, 11, 25])
+            if rng.random() < 0.2
+            else rng.choice([1, 10, rng.randint(1, 10), rng.randint(1, 5)])
+        )
         emit(member, t, "purchase", quantity=str(q))
         member.after_purchase(t, day_counts)
 
@@ -169,9 +219,10 @@ def random_history(
     def cancel(member: _Member, t: int) -> None:
         emit(member, t, "cancel")
 
+    year = _random_year(rng)
     for m in range(n_members):
         member = _Member(rng.choice(["m", "u", "member_", "acct-"]) + str(m + 1))
-        t = _random_start(rng)
+        t = _random_start(rng, year)
         # most members start by subscribing; some stay basic and buy or send
         if rng.random() < 0.75:
             subscribe(member, t)
@@ -188,8 +239,9 @@ def random_history(
                 else:
                     t += rng.randint(1, 20 * DAY)
             else:
-                t += rng.choice([1, 59, 3600, DAY, rng.randint(1, 3 * DAY),
-                                 rng.randint(1, 40 * DAY)])
+                t += rng.choice(
+                    [1, 59, 3600, DAY, rng.randint(1, 3 * DAY), rng.randint(1, 40 * DAY)]
+                )
             # the action(s)
             r = rng.random()
             if r < 0.30:
@@ -209,8 +261,9 @@ def random_history(
                 # a cancel, often exactly at a grant instant
                 k = bisect.bisect_left(member.grant_instants, t)
                 if rng.random() < 0.5 and k < len(member.grant_instants):
-                    t = member.grant_instants[min(len(member.grant_instants) - 1,
-                                                  k + rng.randint(0, 2))]
+                    t = member.grant_instants[
+                        min(len(member.grant_instants) - 1, k + rng.randint(0, 2))
+                    ]
                 cancel(member, t)
             else:
                 # a same-instant group, often at a grant instant, in varied order
@@ -229,12 +282,29 @@ def random_history(
             if rng.random() >= response_prob:
                 continue
             d = rng.choice(day_counts)
-            offset = rng.choice([d * DAY, d * DAY, d * DAY + 1, d * DAY - 1, 7 * DAY,
-                                 7 * DAY + 1, 90 * DAY, 90 * DAY + 1, 1,
-                                 rng.randint(1, 100 * DAY)])
+            offset = rng.choice(
+                [
+                    d * DAY,
+                    d * DAY,
+                    d * DAY + 1,
+                    d * DAY - 1,
+                    7 * DAY,
+                    7 * DAY + 1,
+                    90 * DAY,
+                    90 * DAY + 1,
+                    1,
+                    rng.randint(1, 100 * DAY),
+                ]
+            )
             offset = max(1, offset)
-            emit(member, s + offset, "respond", seq=rng.uniform(0, last_seq + 1),
-                 inmail=ident, response=rng.choice(RESPONSES))
+            emit(
+                member,
+                s + offset,
+                "respond",
+                seq=rng.uniform(0, last_seq + 1),
+                inmail=ident,
+                response=rng.choice(RESPONSES),
+            )
     rows.sort(key=lambda x: (x[0], x[1]))
     return [row for _, _, row in rows]
 
@@ -273,7 +343,7 @@ def write_history_csv(
     positions: dict[int, list[int]] = defaultdict(list)
     for pos, idx in enumerate(perm):
         positions[times[idx]].append(pos)
-    for t, poss in positions.items():
+    for _t, poss in positions.items():
         idxs = sorted(perm[p] for p in poss)
         for p, idx in zip(poss, idxs, strict=True):
             perm[p] = idx
@@ -297,8 +367,15 @@ _NEEDS = {
     "send": {"inmail", "category", "subject_chars", "body_chars", "free"},
     "respond": {"inmail", "response"},
 }
-_FILLERS = {"tier": "premium_career", "quantity": "3", "category": "job_inquiry",
-            "subject_chars": "5", "body_chars": "7", "free": "false", "response": "accept"}
+_FILLERS = {
+    "tier": "premium_career",
+    "quantity": "3",
+    "category": "job_inquiry",
+    "subject_chars": "5",
+    "body_chars": "7",
+    "free": "false",
+    "response": "accept",
+}
 
 
 def _fill_unneeded(row: dict[str, str], rng: random.Random) -> None:
@@ -325,9 +402,11 @@ def random_policy(rng: random.Random) -> dict[str, Any]:
 
     if maybe(0.3):
         block["spend_order"] = rng.choice(["fifo", "earliest_expiry"])
-    for key, choices in (("grant_expiry_days", [None, 1, 7, 30, 31, 60, 90, 365]),
-                         ("refund_expiry_days", [None, 1, 7, 30, 90]),
-                         ("purchase_expiry_days", [None, 1, 7, 30, 90, 91])):
+    for key, choices in (
+        ("grant_expiry_days", [None, 1, 7, 30, 31, 60, 90, 365]),
+        ("refund_expiry_days", [None, 1, 7, 30, 90]),
+        ("purchase_expiry_days", [None, 1, 7, 30, 90, 91]),
+    ):
         if maybe(0.25):
             block[key] = rng.choice(choices)
     refund: dict[str, Any] = {}
@@ -354,13 +433,15 @@ def random_policy(rng: random.Random) -> dict[str, Any]:
     if maybe(0.1):
         block["categories"] = rng.sample(CATEGORIES, rng.randint(1, 5))
     tiers: dict[str, Any] = {}
-    for name in PREMIUM_TIERS + ["basic"]:
+    for name in [*PREMIUM_TIERS, "basic"]:
         if maybe(0.15):
             over: dict[str, Any] = {}
             if name != "basic" and maybe(0.5):
-                over["monthly_credits"] = rng.choice([0, 1, 2, 5, 60])
+                over["monthly_credits"] = rng.choice([0, 0, 1, 2, 5, 60])
             if maybe(0.5):
                 over["cap"] = rng.choice([None, 1, 4, 12, 100])
+            elif over.get("monthly_credits") == 0 and maybe(0.7):
+                over["cap"] = rng.choice([1, 2])
             if name != "basic" and maybe(0.4):
                 over["grant_schedule"] = rng.choice(["anniversary", "calendar_month"])
             if maybe(0.4):
@@ -369,9 +450,11 @@ def random_policy(rng: random.Random) -> dict[str, Any]:
                 tiers[name] = over
     if maybe(0.3):
         new: dict[str, Any] = {"monthly_credits": rng.choice([0, 3, 20])}
-        for key, choices in (("cap", [None, 2, 25]),
-                             ("grant_schedule", ["anniversary", "calendar_month"]),
-                             ("purchasable", [True, False])):
+        for key, choices in (
+            ("cap", [None, 2, 25]),
+            ("grant_schedule", ["anniversary", "calendar_month"]),
+            ("purchasable", [True, False]),
+        ):
             if maybe(0.4):
                 new[key] = rng.choice(choices)
         tiers[rng.choice(["gold", "team_pro"])] = new
@@ -384,8 +467,11 @@ def history_params_for(policy: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments for :func:`random_history` from a *resolved* policy
     (``reference.resolve_policy``): its premium tiers, categories, day counts."""
     days = [policy["refund"]["window_days"]]
-    days += [policy[k] for k in ("grant_expiry_days", "refund_expiry_days",
-                                 "purchase_expiry_days") if policy[k] is not None]
+    days += [
+        policy[k]
+        for k in ("grant_expiry_days", "refund_expiry_days", "purchase_expiry_days")
+        if policy[k] is not None
+    ]
     return {
         "tiers": [t for t in policy["tiers"] if t != "basic"],
         "categories": list(policy["categories"]),

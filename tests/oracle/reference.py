@@ -24,12 +24,13 @@ __all__ = [
     "add_months",
     "format_instant",
     "parse_instant",
+    "reference_balances",
     "reference_replay",
     "resolve_policy",
 ]
 
 DAY = 86_400
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LEDGER_COLUMNS = ["time", "member", "kind", "lot", "quantity", "inmail", "reason", "balance_after"]
 
 # --------------------------------------------------------------------------- time (section 1)
@@ -70,9 +71,7 @@ def first_of_next_month(instant: int) -> int:
     the first 1st-of-month midnight strictly after ``instant``."""
     d = to_datetime(instant)
     year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
-    return (dt.datetime(year, month, 1, tzinfo=dt.timezone.utc) - EPOCH) // dt.timedelta(
-        seconds=1
-    )
+    return (dt.datetime(year, month, 1, tzinfo=dt.UTC) - EPOCH) // dt.timedelta(seconds=1)
 
 
 def next_grant_after(anchor: int, schedule: str, t: int) -> int:
@@ -81,7 +80,12 @@ def next_grant_after(anchor: int, schedule: str, t: int) -> int:
     if schedule == "calendar_month":
         return first_of_next_month(max(t, anchor))
     assert schedule == "anniversary", schedule
-    k = 1
+    # Start the search one month before t's month (a shortcut only: the
+    # anniversaries strictly increase with k, and the (k-1)-th falls in an
+    # earlier calendar month than t, hence before t).
+    a, b = to_datetime(anchor), to_datetime(t)
+    k = max(1, (b.year - a.year) * 12 + (b.month - a.month))
+    assert k == 1 or add_months(anchor, k - 1) <= t
     while add_months(anchor, k) <= t:
         k += 1
     return add_months(anchor, k)
@@ -145,8 +149,12 @@ def preset(name: str) -> dict[str, Any]:
     if name == "inmail-2015":
         p["refund"]["mode"] = "response_within"
         p["refund"]["window_days"] = 90
-        caps = {"premium_career": 15, "premium_business": 45, "sales_navigator": 150,
-                "recruiter_lite": 120}
+        caps = {
+            "premium_career": 15,
+            "premium_business": 45,
+            "sales_navigator": 150,
+            "recruiter_lite": 120,
+        }
         for tier, cap in caps.items():
             p["tiers"][tier]["cap"] = cap
         p["tiers"]["sales_navigator"]["grant_schedule"] = "calendar_month"
@@ -245,23 +253,28 @@ class Member:
 
     def live(self, t: int, sources: tuple[str, ...] = ("grant", "purchase", "refund")) -> list[Lot]:
         return [
-            lot for lot in self.lots
-            if lot.source in sources and lot.remaining > 0
+            lot
+            for lot in self.lots
+            if lot.source in sources
+            and lot.remaining > 0
             and (lot.expires is None or t < lot.expires)
         ]
 
-    def write(self, t: int, kind: str, lot: Lot | None, qty: int, inmail: str = "",
-              reason: str = "") -> None:
-        self.ledger.append({
-            "time": format_instant(t),
-            "member": self.id,
-            "kind": kind,
-            "lot": f"{self.id}:{lot.n}" if lot is not None else "",
-            "quantity": str(qty),
-            "inmail": inmail,
-            "reason": reason,
-            "balance_after": str(self.balance()),
-        })
+    def write(
+        self, t: int, kind: str, lot: Lot | None, qty: int, inmail: str = "", reason: str = ""
+    ) -> None:
+        self.ledger.append(
+            {
+                "time": format_instant(t),
+                "member": self.id,
+                "kind": kind,
+                "lot": f"{self.id}:{lot.n}" if lot is not None else "",
+                "quantity": str(qty),
+                "inmail": inmail,
+                "reason": reason,
+                "balance_after": str(self.balance()),
+            }
+        )
 
     def new_lot(self, t: int, source: str, qty: int, expiry_days: int | None) -> Lot:
         expires = None if expiry_days is None else t + expiry_days * DAY
@@ -325,8 +338,12 @@ class Member:
             mail.response_at = t
             if mail.status != "paid":
                 continue  # free or rejected: a response changes nothing
-            if (refund["mode"] == "response_within" and mail.response in counts
-                    and t <= mail.sent_at + window and not mail.refunded):
+            if (
+                refund["mode"] == "response_within"
+                and mail.response in counts
+                and t <= mail.sent_at + window
+                and not mail.refunded
+            ):
                 self.refund(t, mail)
 
         # 2. no_response_within refunds due now, in the order sent
@@ -334,8 +351,11 @@ class Member:
             for mail in self.inmails:
                 if mail.status != "paid" or mail.refunded or mail.sent_at + window != t:
                     continue
-                answered = (mail.response in counts and mail.response_at is not None
-                            and mail.response_at <= t)
+                answered = (
+                    mail.response in counts
+                    and mail.response_at is not None
+                    and mail.response_at <= t
+                )
                 if not answered:
                     self.refund(t, mail)
 
@@ -452,24 +472,28 @@ def read_history(path: str) -> list[dict[str, str]]:
     return rows
 
 
-def reference_replay(
+def replay_members(
     history_csv_path: str, policy_yaml_path_or_None: str | None, until_iso_or_None: str | None
-) -> list[dict[str, str]]:
-    """Replay a (valid) history; return the ledger rows, grouped by member in
-    order of first appearance, each member's rows in ledger order."""
+) -> tuple[list[Member], int | None]:
+    """Replay a (valid) history; return each member named in a row at or before
+    ``until`` (in order of first appearance, in time order) with its final
+    state, and the ``until`` instant used."""
     policy = load_policy(policy_yaml_path_or_None)
     rows = read_history(str(history_csv_path))
     if not rows:
-        return []
-    until = (parse_instant(until_iso_or_None) if until_iso_or_None is not None
-             else max(r["_t"] for r in rows))
+        return [], None
+    until = (
+        parse_instant(until_iso_or_None)
+        if until_iso_or_None is not None
+        else max(r["_t"] for r in rows)
+    )
     # Stable sort: rows with the same instant keep their file order.
     rows = sorted((r for r in rows if r["_t"] <= until), key=lambda r: r["_t"])
     members: dict[str, list[dict[str, str]]] = {}
     for r in rows:
         members.setdefault(r["member"], []).append(r)
 
-    out: list[dict[str, str]] = []
+    out: list[Member] = []
     for ident, mrows in members.items():
         m = Member(ident, policy)
         i = 0
@@ -491,5 +515,34 @@ def reference_replay(
                 now.append(mrows[i])
                 i += 1
             m.run_instant(t, now)
-        out.extend(m.ledger)
+        out.append(m)
+    return out, until
+
+
+def reference_replay(
+    history_csv_path: str, policy_yaml_path_or_None: str | None, until_iso_or_None: str | None
+) -> list[dict[str, str]]:
+    """Replay a (valid) history; return the ledger rows, grouped by member in
+    order of first appearance, each member's rows in ledger order."""
+    members, _ = replay_members(history_csv_path, policy_yaml_path_or_None, until_iso_or_None)
+    return [row for m in members for row in m.ledger]
+
+
+def reference_balances(
+    history_csv_path: str, policy_yaml_path_or_None: str | None, until_iso_or_None: str | None
+) -> dict[str, dict[str, str]]:
+    """``balances.csv`` rows (section 8) keyed by member: balance, allotted and
+    purchased credits at ``until``, for every member named in a row at or
+    before ``until``."""
+    members, until = replay_members(history_csv_path, policy_yaml_path_or_None, until_iso_or_None)
+    out = {}
+    for m in members:
+        allotted = sum(lot.remaining for lot in m.live(until, ("grant", "refund")))
+        purchased = sum(lot.remaining for lot in m.live(until, ("purchase",)))
+        out[m.id] = {
+            "member": m.id,
+            "balance": str(m.balance()),
+            "allotted": str(allotted),
+            "purchased": str(purchased),
+        }
     return out

@@ -21,7 +21,7 @@ UNIT_LENGTH = {"1-400": 1.0, "401-800": 1.0, "801-1200": 1.0, "1201-2000": 1.0}
 
 
 def _scenario(p: float, mean_days: float, mode: str = "no_response_within", window: int = 7):
-    """Ample credits (Sales Navigator, 50 a month, sending ~8), Poisson sends, exponential delays."""
+    """Ample credits (Sales Navigator: 50 a month, ~8 sent), Poisson sends, exponential delays."""
     return scenario_from_dict({
         "name": "closed-form",
         "seed": 5,
