@@ -19,11 +19,11 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,15 @@ from simulator.tables import RunTables, assemble, shard_columns
 from simulator.timeutil import format_instant
 from simulator.yamlio import dump_yaml
 
-__all__ = ["FORMAT_VERSION", "RunResult", "run", "summarise", "write_run"]
+__all__ = [
+    "FORMAT_VERSION",
+    "RunResult",
+    "ShardExecutor",
+    "run",
+    "run_shard",
+    "summarise",
+    "write_run",
+]
 
 FORMAT_VERSION = 1
 SEND_REASONS = ("body_length", "subject_length", "category", "no_credit")
@@ -55,10 +63,17 @@ class RunResult:
     meta: dict[str, Any]
 
 
-def _shard(args: tuple[Scenario, int, int]) -> dict[str, Any]:
+def run_shard(args: tuple[Scenario, int, int]) -> dict[str, Any]:
+    """Shard ``k`` of ``n`` of a scenario's members, as typed columns (picklable)."""
     scenario, k, n = args
     indices = range(k, scenario.members, n)
     return shard_columns(simulate_shard(scenario, indices), scenario)
+
+
+class ShardExecutor(Protocol):
+    """Anything that maps a picklable function over items, results in order."""
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> Iterable[Any]: ...
 
 
 def run(
@@ -66,21 +81,29 @@ def run(
     seed: int | None = None,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    executor: ShardExecutor | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
+    Members are split round-robin into ``workers`` shards, run on local
+    processes, or on ``executor`` (for example a Dask cluster) when given.
     ``progress``, if given, is called with simulated seconds as they pass.
     """
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
     started = time.perf_counter()
-    if workers <= 1:
+    if executor is not None:
+        jobs = [(scenario, k, workers) for k in range(max(1, workers))]
+        shards = list(executor.map(run_shard, jobs))
+        if progress is not None:
+            progress(scenario.end + 1 - scenario.sim_start)
+    elif workers <= 1:
         shards = [shard_columns(simulate_shard(scenario, range(scenario.members), progress),
                                 scenario)]  # fmt: skip
     else:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            shards = list(pool.map(_shard, [(scenario, k, workers) for k in range(workers)]))
+            shards = list(pool.map(run_shard, [(scenario, k, workers) for k in range(workers)]))
         if progress is not None:
             progress(scenario.end + 1 - scenario.sim_start)
     simulated = time.perf_counter() - started
