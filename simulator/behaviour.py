@@ -107,6 +107,15 @@ class MemberPlan:
     month_target: np.ndarray  # int16 index into the cohort's change_to tiers
     month_offset: np.ndarray  # float64 in [0, 1): when in the month a decision falls
 
+    def slim(self) -> MemberPlan:
+        """The plan without the draws only the run itself needs (kept for the tables)."""
+        empty = np.zeros(0)
+        return MemberPlan(
+            self.index, self.rate, self.subscribe_at, self.send_at, self.category,
+            self.subject_chars, self.body_chars, self.free, self.responds, self.response_kind,
+            self.response_delay, empty, empty, empty, empty, empty,
+        )  # fmt: skip
+
 
 class PlanSampler:
     """Draws :class:`MemberPlan` for the members of one cohort."""

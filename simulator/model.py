@@ -38,6 +38,7 @@ Where the issue leaves room (documented in scenarios/README.md too):
 from __future__ import annotations
 
 import heapq
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,14 +46,30 @@ import numpy as np
 import simpy
 
 from simulator.behaviour import RESPONSE_KINDS, MemberPlan, PlanSampler
-from simulator.engine.core import NEVER, STEP_RESPOND, STEP_SEND, STEP_TIER, Engine, gc_paused
+from simulator.engine.core import NEVER, STEP_SEND, STEP_TIER, Engine, gc_paused
 from simulator.scenario import Scenario
 from simulator.timeutil import monthly_anniversary
 
-__all__ = ["REASON_CODES", "ShardResult", "member_ids", "simulate_shard"]
+__all__ = [
+    "ACTION_NAMES",
+    "LEDGER_DTYPE",
+    "REASON_CODES",
+    "ShardResult",
+    "cohort_of",
+    "member_ids",
+    "simulate_shard",
+]
 
 REASON_CODES = {None: 0, "body_length": 1, "subject_length": 2, "category": 3, "no_credit": 4}
-_SEQ_BITS = 24  # InMail id = member index << 24 | attempt number within the member
+SEQ_BITS = 24  # InMail id = member index << 24 | attempt number within the member (from 1)
+SKIPPED = -1  # a planned send the member did not attempt (it was waiting for credit)
+# An attempted send is recorded as one integer: order << 11 | tier code << 4 | reason code.
+ORDER_SHIFT, TIER_SHIFT = 11, 4
+LEDGER_CHUNK = 1 << 18  # entries turned into typed columns at a time (bounds memory)
+LEDGER_DTYPE = np.dtype([
+    ("time", "i8"), ("member", "i8"), ("kind", "i1"), ("lot", "i8"), ("quantity", "i8"),
+    ("inmail", "i8"), ("reason", "i1"), ("balance", "i8"), ("tier", "i1"),
+])  # fmt: skip
 
 # Codes of the actions in the shard's action log (history.csv rows other
 # than sends and responses).
@@ -74,17 +91,15 @@ def cohort_of(scenario: Scenario) -> np.ndarray:
 
 @dataclass
 class ShardResult:
-    """The raw, columnar output of one shard (see :mod:`simulator.tables`)."""
+    """The raw output of one shard, compact (see :mod:`simulator.tables`)."""
 
-    ledger: list[tuple[Any, ...]]
-    # one row per attempted InMail
-    inmail_id: list[int] = field(default_factory=list)
-    inmail_order: list[int] = field(default_factory=list)  # application order
-    inmail_plan_row: list[int] = field(default_factory=list)  # index into the member's plan
-    inmail_time: list[int] = field(default_factory=list)
-    inmail_reason: list[int] = field(default_factory=list)
-    inmail_responded_at: list[int] = field(default_factory=list)  # -1: no response by the end
-    inmail_response_order: list[int] = field(default_factory=list)
+    ledger_chunks: list[np.ndarray] = field(default_factory=list)  # LEDGER_DTYPE
+    # per member index: its plan (the InMails it meant to send) and one code per
+    # planned send (SKIPPED, or the packed outcome of the attempt)
+    plans: dict[int, MemberPlan] = field(default_factory=dict)
+    codes: dict[int, np.ndarray] = field(default_factory=dict)
+    # sends tried again after buying or upgrading: (member, plan row, time, seq, code)
+    retries: list[tuple[int, int, int, int, int]] = field(default_factory=list)
     # tier actions and purchases: (time, step, member index, order, action code, tier, quantity)
     actions: list[tuple[int, int, int, int, int, str, int]] = field(default_factory=list)
     # per member (in shard order)
@@ -92,8 +107,7 @@ class ShardResult:
     member_rate: list[float] = field(default_factory=list)
     member_subscribed_at: list[int] = field(default_factory=list)
     member_final_tier: list[str] = field(default_factory=list)
-    tier_logs: list[list[tuple[int, str]]] = field(default_factory=list)
-    plans: dict[int, MemberPlan] = field(default_factory=dict)
+    tier_names: tuple[str, ...] = ()
     events: int = 0
 
 
@@ -104,7 +118,7 @@ class _Shard:
         self.sc = scenario
         self.engine = Engine(scenario.policy)
         self.env = simpy.Environment(initial_time=scenario.sim_start)
-        self.out = ShardResult(ledger=self.engine.ledger)
+        self.out = ShardResult(tier_names=self.engine.tier_names)
         self.order = 0
         cats = scenario.policy.categories
         self.categories = cats
@@ -115,12 +129,18 @@ class _Shard:
             for c in scenario.population
         ]
 
+    def flush(self) -> None:
+        """Move the engine's ledger tuples into a typed chunk."""
+        ledger = self.engine.ledger
+        if ledger:
+            self.out.ledger_chunks.append(np.fromiter(ledger, LEDGER_DTYPE, len(ledger)))
+            ledger.clear()
+
     def member(self, index: int, cohort_index: int) -> Any:
         """The SimPy process of one member."""
         sc, engine, env, out = self.sc, self.engine, self.env, self.out
         cohort = sc.population[cohort_index]
         plan = self.samplers[cohort_index].plan(index)
-        out.plans[index] = plan
         a = engine.account(index)
         end = sc.end
         ooc = cohort.sending.out_of_credit
@@ -129,12 +149,13 @@ class _Shard:
         cancel_p, change_p = cohort.monthly_cancel_probability, cohort.monthly_change_probability
         cats = self.categories
         send = engine.send
-        rec_id, rec_order, rec_row = out.inmail_id, out.inmail_order, out.inmail_plan_row
-        rec_time, rec_reason = out.inmail_time, out.inmail_reason
-        rec_resp, rec_resp_order = out.inmail_responded_at, out.inmail_response_order
-        responses: list[tuple[int, int, int, int]] = []  # (time, seq, record row, kind)
-        seq = 0  # attempts so far: the low bits of InMail ids
-        base_id = index << _SEQ_BITS
+        respond = engine.respond
+        reasons = REASON_CODES
+        responses: list[tuple[int, int, str]] = []  # (time, InMail id, kind) due to the engine
+        base_id = index << SEQ_BITS
+        n = len(plan.send_at)
+        codes = array("q", bytes(8 * n)) if n else array("q")
+        retry_seq = n  # retries take ids after the planned sends'
 
         joined = plan.subscribe_at
         if joined > env.now:
@@ -149,25 +170,15 @@ class _Shard:
             # Responses due at or before t, in time order, before the member's
             # next action (R10 step 1 comes first within an instant).
             while responses and responses[0][0] <= t:
-                rt, _, row, kind = heapq.heappop(responses)
-                rec_resp[row] = rt
-                rec_resp_order[row] = self.next_order()
-                engine.respond(a, rt, base_id | rec_id_seq[row], RESPONSE_KINDS[kind])
+                rt, inmail, kind = heapq.heappop(responses)
+                respond(a, rt, inmail, kind)
 
-        rec_id_seq: dict[int, int] = {}
         send_at = plan.send_at.tolist()
-        cat_l, subj_l, body_l = (
-            plan.category.tolist(),
-            plan.subject_chars.tolist(),
-            plan.body_chars.tolist(),
-        )
-        free_l, resp_l, kind_l = (
-            plan.free.tolist(),
-            plan.responds.tolist(),
-            plan.response_kind.tolist(),
-        )
+        cat_l, subj_l = plan.category.tolist(), plan.subject_chars.tolist()
+        body_l, free_l = plan.body_chars.tolist(), plan.free.tolist()
+        resp_l, kind_l = plan.responds.tolist(), plan.response_kind.tolist()
         delay_l, choice_l = plan.response_delay.tolist(), plan.choice.tolist()
-        i, n = 0, len(send_at)
+        i = 0
         k = 0
         wait_until = -1
         while True:
@@ -177,9 +188,8 @@ class _Shard:
             if subscribed and k < len(plan.month_offset):
                 u_cancel, u_change = plan.month_cancel[k], plan.month_change[k]
                 if u_cancel < cancel_p or u_change < change_p:
-                    decision_at = month_start + int(
-                        plan.month_offset[k] * (month_end - month_start)
-                    )
+                    span = month_end - month_start
+                    decision_at = month_start + int(plan.month_offset[k] * span)
             while True:
                 t = send_at[i] if i < n else NEVER
                 if decision_at <= t and decision_at < month_end and decision_at <= end:
@@ -203,27 +213,25 @@ class _Shard:
                 j = i
                 i += 1
                 if t < wait_until:
+                    codes[j] = SKIPPED
                     continue
-                feed(t)
+                if responses and responses[0][0] <= t:
+                    feed(t)
+                seq = j + 1
                 while True:
-                    seq += 1
-                    row = len(rec_id)
-                    rec_id.append(base_id | seq)
-                    rec_id_seq[row] = seq
-                    rec_order.append(self.next_order())
-                    rec_row.append(j)
-                    rec_time.append(t)
-                    rec_resp.append(-1)
-                    rec_resp_order.append(-1)
-                    reason = send(
-                        a, t, base_id | seq, cats[cat_l[j]], subj_l[j], body_l[j], free_l[j]
-                    )
-                    rec_reason.append(REASON_CODES[reason])
+                    inmail = base_id | seq
+                    self.order += 1
+                    reason = send(a, t, inmail, cats[cat_l[j]], subj_l[j], body_l[j], free_l[j])
+                    code = self.order << ORDER_SHIFT | a.tcode << TIER_SHIFT | reasons[reason]
+                    if seq <= n:
+                        codes[j] = code
+                    else:
+                        out.retries.append((index, j, t, seq, code))
                     if reason is None:
                         if resp_l[j]:
                             rt = t + delay_l[j]
                             if rt <= end:
-                                heapq.heappush(responses, (rt, seq, row, kind_l[j]))
+                                heapq.heappush(responses, (rt, inmail, RESPONSE_KINDS[kind_l[j]]))
                         break
                     if reason != "no_credit":
                         break
@@ -245,25 +253,28 @@ class _Shard:
                         nxt = a.next_grant if a.cancel_at > a.next_grant else NEVER
                         wait_until = min(nxt, month_end)
                         break
+                    retry_seq += 1
+                    seq = retry_seq
             k += 1
+            if len(engine.ledger) >= LEDGER_CHUNK:
+                self.flush()
             if month_end > end:
                 break
-            self.out.events += 1
+            out.events += 1
             yield env.timeout(month_end - env.now)
         feed(end)
         engine.settle(a, end)
+        out.plans[index] = plan.slim()
+        out.codes[index] = np.frombuffer(codes, dtype=np.int64) if n else np.zeros(0, np.int64)
         out.members.append(index)
         out.member_rate.append(plan.rate)
         out.member_subscribed_at.append(joined if cohort.tier != "basic" else -1)
         out.member_final_tier.append(a.tier.name)
-        out.tier_logs.append(list(a.tier_log))
-
-    def next_order(self) -> int:
-        self.order += 1
-        return self.order
+        del engine.accounts[index]  # settled for good: free its state
 
     def act(self, t: int, step: int, index: int, code: int, tier: str, qty: int = 0) -> None:
-        self.out.actions.append((t, step, index, self.next_order(), code, tier, qty))
+        self.order += 1
+        self.out.actions.append((t, step, index, self.order, code, tier, qty))
 
 
 def simulate_shard(
@@ -291,7 +302,5 @@ def simulate_shard(
                 progress(nxt - now)
                 now = nxt
             env.run()
+        shard.flush()
     return shard.out
-
-
-STEPS = {"respond": STEP_RESPOND, "send": STEP_SEND}

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -126,8 +127,8 @@ def run(
         "timings": {"simulate_s": round(simulated, 3), "total_s": round(wall, 3)},
         "counts": {
             "members": scenario.members,
-            "ledger_entries": len(tables.ledger),
-            "inmails_attempted": len(tables.inmails),
+            "ledger_entries": tables.arrow["ledger"].num_rows,
+            "inmails_attempted": tables.arrow["inmails"].num_rows,
             "history_rows": tables.history.num_rows,
             "simpy_events": tables.events,
         },
@@ -147,48 +148,67 @@ def _versions() -> dict[str, str]:
 
 
 def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
-    """Headline metrics over the measured window ``[start, end]`` (warm-up excluded)."""
-    start = pd.Timestamp(scenario.start, unit="s", tz="UTC")
-    end = pd.Timestamp(scenario.end, unit="s", tz="UTC")
-    led = tables.ledger[tables.ledger["time"] >= start]
-    inm = tables.inmails[tables.inmails["sent_at"] >= start]
-    qty = led.groupby("kind")["quantity"].sum()
+    """Headline metrics over the measured window ``[start, end]`` (warm-up excluded).
 
-    def credits(kind: str) -> int:
-        return int(qty.get(kind, 0))
+    Computed on the Arrow columns with numpy (no per-row Python), so it stays
+    cheap for tens of millions of ledger entries.
+    """
+    start, end = scenario.start, scenario.end
+    led, inm = tables.arrow["ledger"], tables.arrow["inmails"]
+    lt = _seconds(led.column("time"))
+    in_window = lt >= start
+    kind = _codes(led.column("kind"))
+    kind_names = _names(led.column("kind"))
+    qty = led.column("quantity").to_numpy()
 
-    accepted = inm["rejection"] == ""
-    paid = inm[inm["paid"]]
-    settled = paid[paid["window_end"].notna() & (paid["window_end"] <= end)]
-    responded = accepted & (inm["response"] != "")
-    late = paid["responded_at"].notna() & (paid["responded_at"] > paid["window_end"])
+    def credits(name: str) -> int:
+        code = kind_names.index(name)
+        return int(qty[in_window & (kind == code)].sum())
+
+    sent_at = _seconds(inm.column("sent_at"))
+    w = sent_at >= start
+    rejection = _text(inm.column("rejection"))[w]
+    accepted = rejection == ""
+    free = inm.column("free").to_numpy(zero_copy_only=False)[w]
+    paid = inm.column("paid").to_numpy(zero_copy_only=False)[w]
+    response = _text(inm.column("response"))[w]
+    responded_at = _seconds(inm.column("responded_at"))[w]
+    refunded_at = _seconds(inm.column("refunded_at"))[w]
+    window_end = _seconds(inm.column("window_end"))[w]
+    settled = paid & (window_end != _NONE) & (window_end <= end)
+    responded = accepted & (response != "")
+    late = paid & (responded_at != _NONE) & (window_end != _NONE) & (responded_at > window_end)
     issued = credits("grant") + credits("purchase") + credits("refund")
-    expired_grants = int(led.loc[(led["kind"] == "expire") & (led["lot_source"] == "grant"),
-                                 "quantity"].sum())  # fmt: skip
+    src = _text(led.column("lot_source"))
+    expired_grants = int(qty[in_window & (kind == kind_names.index("expire")) & (src == "grant")]
+                         .sum())  # fmt: skip
     purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
-    bill = tables.billing[tables.billing["time"] >= start]
-    subscription_cents = int(bill["amount_cents"].sum())
+    bill = tables.arrow["billing"]
+    subscription_cents = int(
+        bill.column("amount_cents").to_numpy()[_seconds(bill.column("time")) >= start].sum()
+    )
     hist = tables.history
-    actions = hist.column("action").to_numpy(zero_copy_only=False)
-    htime = pd.to_datetime(hist.column("time").to_numpy(zero_copy_only=False), utc=True)
-    in_window = np.asarray(htime >= start)
+    actions = _text(hist.column("action"))
+    htime = _parse_iso(hist.column("time"))
+    h_window = htime >= start
     sent = int(accepted.sum())
     out: dict[str, Any] = {
         "members": scenario.members,
-        "inmails_attempted": len(inm),
+        "inmails_attempted": int(w.sum()),
         "inmails_sent": sent,
-        "inmails_paid": len(paid),
-        "inmails_free": int((accepted & inm["free"]).sum()),
+        "inmails_paid": int(paid.sum()),
+        "inmails_free": int((accepted & free).sum()),
         "inmails_rejected": int((~accepted).sum()),
     }
     for reason in SEND_REASONS:
-        out[f"inmails_rejected_{reason}"] = int((inm["rejection"] == reason).sum())
+        out[f"inmails_rejected_{reason}"] = int((rejection == reason).sum())
+    refunds = int((in_window & (kind == kind_names.index("refund"))).sum())
     out.update({
         "responses": int(responded.sum()),
         "response_rate": _ratio(int(responded.sum()), sent),
-        "refunds": int((led["kind"] == "refund").sum()),
-        "refund_rate": _ratio(int(settled["refunded_at"].notna().sum()), len(settled)),
-        "refund_rate_settled_inmails": len(settled),
+        "refunds": refunds,
+        "refund_rate": _ratio(int((settled & (refunded_at != _NONE)).sum()), int(settled.sum())),
+        "refund_rate_settled_inmails": int(settled.sum()),
         "late_responses": int(late.sum()),
         "credits_granted": credits("grant"),
         "credits_purchased": credits("purchase"),
@@ -203,10 +223,40 @@ def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
         "purchase_revenue": purchase_cents / 100,
         "subscription_revenue_cents": subscription_cents,
         "subscription_revenue": subscription_cents / 100,
-        "cancellations": int(((actions == "cancel") & in_window).sum()),
-        "tier_changes": int(((actions == "change_tier") & in_window).sum()),
+        "cancellations": int(((actions == "cancel") & h_window).sum()),
+        "tier_changes": int(((actions == "change_tier") & h_window).sum()),
     })  # fmt: skip
     return out
+
+
+_NONE = np.iinfo(np.int64).min
+
+
+def _seconds(col: pa.ChunkedArray) -> np.ndarray:
+    """A timestamp column as int64 Unix seconds, nulls as _NONE."""
+    return col.cast(pa.int64()).fill_null(_NONE).to_numpy()
+
+
+def _codes(col: pa.ChunkedArray) -> np.ndarray:
+    return col.combine_chunks().indices.to_numpy()
+
+
+def _names(col: pa.ChunkedArray) -> list[str]:
+    return col.combine_chunks().dictionary.to_pylist()
+
+
+def _text(col: pa.ChunkedArray) -> np.ndarray:
+    """A text column (plain or dictionary) as a numpy array of str."""
+    arr = col.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        names = np.asarray(arr.dictionary.to_pylist(), dtype=object)
+        return names[arr.indices.to_numpy()]
+    return np.asarray(arr.to_pylist(), dtype=object)
+
+
+def _parse_iso(col: pa.ChunkedArray) -> np.ndarray:
+    ts = pc.strptime(col, format="%Y-%m-%dT%H:%M:%SZ", unit="s")
+    return ts.cast(pa.int64()).to_numpy()
 
 
 def _ratio(a: int, b: int) -> float | None:

@@ -49,13 +49,17 @@ from simulator.engine.policy import Policy, Tier
 from simulator.timeutil import DAY, first_of_month_after, monthly_anniversary
 
 __all__ = [
+    "KINDS",
     "NEVER",
+    "NO_INMAIL",
+    "REASONS",
     "STEP_RESPOND",
     "STEP_SEND",
     "STEP_TIER",
     "Account",
     "Engine",
     "EngineOrderError",
+    "Entry",
     "LedgerRow",
     "gc_paused",
 ]
@@ -75,7 +79,19 @@ STEP_SEND = 7
 _ALL = 8  # settle every phase of an instant
 _TICK = 16  # clock = t * _TICK + phase
 
-LedgerRow = tuple[int, Any, str, int, int, Any, str, int]
+# Ledger entries are flat tuples of numbers (plus the driver's member and
+# InMail ids): (time, member, kind, lot_no, quantity, inmail, reason,
+# balance_after, tier), with kind, reason and tier as small codes, so a
+# driver can turn millions of them into typed columns in one numpy call.
+# :meth:`Engine.entries` decodes them.
+KINDS = ("grant", "purchase", "spend", "refund", "expire", "cap", "forfeit", "reject")
+GRANT, PURCHASE, SPEND, REFUND, EXPIRE, CAP, FORFEIT, REJECT = range(8)
+REASONS = ("", "body_length", "subject_length", "category", "no_credit",
+           "quantity", "not_purchasable", "purchased_cap", "allotment_left")  # fmt: skip
+_REASON = {r: i for i, r in enumerate(REASONS)}
+NO_INMAIL = -1
+LedgerRow = tuple[int, Any, int, int, int, Any, int, int, int]
+Entry = tuple[int, Any, str, int, int, Any, str, int]
 
 
 class EngineOrderError(RuntimeError):
@@ -113,13 +129,15 @@ class Account:
         "next_grant",
         "pending",
         "purchased",
+        "tcode",
         "tier",
         "tier_log",
     )
 
-    def __init__(self, member_id: Any, basic: Tier) -> None:
+    def __init__(self, member_id: Any, basic: Tier, basic_code: int) -> None:
         self.id = member_id
         self.tier = basic
+        self.tcode = basic_code  # the tier's index in Engine.tier_names
         # (instant, tier name) at each change of plan, for reports: which tier
         # a ledger entry belongs to. Rare, so cheap.
         self.tier_log: list[tuple[int, str]] = []
@@ -156,6 +174,8 @@ class Engine:
         self.ledger: list[LedgerRow] = []
         self.accounts: dict[Any, Account] = {}
         self._basic = policy.tiers["basic"]
+        self.tier_names: tuple[str, ...] = tuple(policy.tiers)
+        self._tier_code = {name: i for i, name in enumerate(self.tier_names)}
         self._fifo = policy.spend_order == "fifo"
         self._grant_life = _life(policy.grant_expiry_days)
         self._refund_life = _life(policy.refund_expiry_days)
@@ -179,7 +199,9 @@ class Engine:
         """The account of ``member_id``, created on ``basic`` at first use."""
         acct = self.accounts.get(member_id)
         if acct is None:
-            acct = self.accounts[member_id] = Account(member_id, self._basic)
+            acct = self.accounts[member_id] = Account(
+                member_id, self._basic, self._tier_code["basic"]
+            )
         return acct
 
     # -- actions --------------------------------------------------------------
@@ -195,6 +217,7 @@ class Engine:
         self._forfeit(a, t)
         a.cancel_at = NEVER
         a.tier = tier
+        a.tcode = self._tier_code[tier.name]
         a.tier_log.append((t, tier.name))
         a.anchor = t
         a.grant_k = 0
@@ -233,12 +256,13 @@ class Engine:
         elif p.premium_buys_only_when_empty and not a.tier.is_basic and a.allotted != 0:
             reason = "allotment_left"
         if reason is not None:
-            self.ledger.append((t, a.id, "reject", 0, 0, None, reason, a.balance))
+            entry = (t, a.id, REJECT, 0, 0, NO_INMAIL, _REASON[reason], a.balance, a.tcode)
+            self.ledger.append(entry)
             return reason
         no = self._new_lot(a, "purchase", t, self._purchase_life, quantity)
         a.purchased += quantity
         a.balance += quantity
-        self.ledger.append((t, a.id, "purchase", no, quantity, None, "", a.balance))
+        self.ledger.append((t, a.id, PURCHASE, no, quantity, NO_INMAIL, 0, a.balance, a.tcode))
         return None
 
     def send(
@@ -278,7 +302,7 @@ class Engine:
             else:
                 a.allotted -= 1
             a.balance -= 1
-            self.ledger.append((t, a.id, "spend", lot[_NO], 1, inmail, "", a.balance))
+            self.ledger.append((t, a.id, SPEND, lot[_NO], 1, inmail, 0, a.balance, a.tcode))
             if self._refunds:
                 deadline = t + self._window
                 a.pending.append((deadline, inmail))
@@ -286,7 +310,7 @@ class Engine:
                 if deadline < a.due and self._no_response:
                     a.due = deadline
             return None
-        self.ledger.append((t, a.id, "reject", 0, 0, inmail, reason, a.balance))
+        self.ledger.append((t, a.id, REJECT, 0, 0, inmail, _REASON[reason], a.balance, a.tcode))
         return reason
 
     def respond(self, a: Account, t: int, inmail: Any, response: str) -> None:
@@ -313,6 +337,16 @@ class Engine:
         """Settle every account up to and including ``t``."""
         for a in self.accounts.values():
             self._enter(a, t, _ALL)
+
+    def entries(self, start: int = 0) -> list[Entry]:
+        """The ledger from entry ``start`` on, decoded: ``(time, member, kind,
+        lot_no, quantity, inmail or None, reason, balance_after)`` with text
+        kinds and reasons (RULES.md section 5)."""
+        return [
+            (t, m, KINDS[k], lot, q, None if i == NO_INMAIL else i,
+             REASONS[r], bal)
+            for t, m, k, lot, q, i, r, bal, _ in self.ledger[start:]
+        ]  # fmt: skip
 
     # -- internals ------------------------------------------------------------
 
@@ -410,7 +444,7 @@ class Engine:
             insort(lots, [key, 1, no, expires, "refund"])
         a.allotted += 1
         a.balance += 1
-        self.ledger.append((tau, a.id, "refund", no, 1, inmail, "", a.balance))
+        self.ledger.append((tau, a.id, REFUND, no, 1, inmail, 0, a.balance, a.tcode))
 
     def _refund(self, a: Account, t: int, inmail: Any) -> None:
         # R8 (chosen): a refund due while the member holds no premium plan is
@@ -418,7 +452,7 @@ class Engine:
         no = self._new_lot(a, "refund", t, self._refund_life, 1)
         a.allotted += 1
         a.balance += 1
-        self.ledger.append((t, a.id, "refund", no, 1, inmail, "", a.balance))
+        self.ledger.append((t, a.id, REFUND, no, 1, inmail, 0, a.balance, a.tcode))
 
     def _expire(self, a: Account, tau: int) -> None:
         lots = a.lots
@@ -441,9 +475,9 @@ class Engine:
             else:
                 a.allotted -= q
             a.balance -= q
-            ledger.append((tau, a.id, "expire", lot[_NO], q, None, "", a.balance))
+            ledger.append((tau, a.id, EXPIRE, lot[_NO], q, NO_INMAIL, 0, a.balance, a.tcode))
 
-    def _remove_allotted(self, a: Account, t: int, kind: str, limit: int) -> None:
+    def _remove_allotted(self, a: Account, t: int, kind: int, limit: int) -> None:
         """Remove up to ``limit`` credits from grant and refund lots, in spend order."""
         keep: list[Lot] = []
         ledger = self.ledger
@@ -456,19 +490,20 @@ class Engine:
             limit -= q
             a.allotted -= q
             a.balance -= q
-            ledger.append((t, a.id, kind, lot[_NO], q, None, "", a.balance))
+            ledger.append((t, a.id, kind, lot[_NO], q, NO_INMAIL, 0, a.balance, a.tcode))
             if lot[_REM]:
                 keep.append(lot)
         a.lots = keep
 
     def _forfeit(self, a: Account, t: int) -> None:
         if a.allotted:
-            self._remove_allotted(a, t, "forfeit", a.allotted)
+            self._remove_allotted(a, t, FORFEIT, a.allotted)
 
     def _end_subscription(self, a: Account, t: int) -> None:
         """R8: a cancel takes effect; grant and refund credits are forfeit."""
         self._forfeit(a, t)
         a.tier = self._basic
+        a.tcode = self._tier_code["basic"]
         a.tier_log.append((t, "basic"))
         a.next_grant = NEVER
         a.cancel_at = NEVER
@@ -487,9 +522,9 @@ class Engine:
             no = self._new_lot(a, "grant", tau, self._grant_life, n)
             a.allotted += n
             a.balance += n
-            self.ledger.append((tau, a.id, "grant", no, n, None, "", a.balance))
+            self.ledger.append((tau, a.id, GRANT, no, n, NO_INMAIL, 0, a.balance, a.tcode))
         if tier.cap is not None and a.allotted > tier.cap:  # R7, even after a 0 grant
-            self._remove_allotted(a, tau, "cap", a.allotted - tier.cap)
+            self._remove_allotted(a, tau, CAP, a.allotted - tier.cap)
         a.grant_k += 1
         a.next_grant = self._grant_instant(a, a.grant_k)
 

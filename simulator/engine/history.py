@@ -332,23 +332,15 @@ def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
     stamps: dict[int, str] = {}
     out = []
     for t, member, kind, lot_no, qty, inmail, reason, bal in sorted(
-        engine.ledger, key=lambda r: r[0]
+        engine.entries(), key=lambda r: r[0]
     ):
         stamp = stamps.get(t)
         if stamp is None:
             stamp = stamps[t] = format_instant(t)
-        out.append(
-            (
-                stamp,
-                str(member),
-                kind,
-                f"{member}:{lot_no}" if lot_no else "",
-                str(qty),
-                "" if inmail is None else str(inmail),
-                reason,
-                str(bal),
-            )
-        )
+        out.append((
+            stamp, str(member), kind, f"{member}:{lot_no}" if lot_no else "", str(qty),
+            "" if inmail is None else str(inmail), reason, str(bal),
+        ))  # fmt: skip
     return out
 
 

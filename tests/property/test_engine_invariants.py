@@ -52,20 +52,22 @@ from hypothesis.stateful import (
 )
 
 from simulator.engine import NEVER, Engine, Policy, ledger_rows, resolve_policy
-from simulator.timeutil import DAY, parse_instant
+from simulator.timeutil import DAY, first_of_month_after, monthly_anniversary, parse_instant
 
 # -- policies --------------------------------------------------------------------
 
 POLICY_BLOCKS: dict[str, dict[str, Any]] = {
     "inmail-2014": {},
     "inmail-2015": {"preset": "inmail-2015"},
-    # fifo with short lives so grants, refunds and purchases all expire and collide
+    # fifo with short lives so grants, refunds and purchases all expire and collide;
+    # a cap below one grant caps at every grant, with purchases often first in line
     "fifo-short-lives": {
         "spend_order": "fifo",
         "grant_expiry_days": 30,
         "refund_expiry_days": 7,
         "purchase_expiry_days": 31,
         "premium_buys_only_when_empty": False,
+        "tiers": {"premium_career": {"cap": 3}, "recruiter_lite": {"cap": 40}},
     },
     "response-within-7d-reply-only": {
         "refund": {"mode": "response_within", "window_days": 7, "counts_as_response": ["reply"]},
@@ -82,6 +84,7 @@ POLICY_BLOCKS: dict[str, dict[str, Any]] = {
     # calendar-month premium_career, and expiry of 61 days (two grants overlap)
     "custom-capped-tiers": {
         "grant_expiry_days": 61,
+        "purchase_expiry_days": 20,  # purchases come first in spend order: caps must skip them
         "max_purchased_balance": 20,
         "premium_buys_only_when_empty": False,
         "tiers": {
@@ -125,6 +128,7 @@ INFLOW = ("grant", "purchase", "refund")
 OUTFLOW = ("spend", "expire", "cap", "forfeit")
 # Entries written after R10 step 3: no lot expiring at or before their instant may remain.
 AFTER_EXPIRIES = ("forfeit", "grant", "cap", "purchase", "spend", "reject")
+CANCEL = "(cancel)"
 
 
 # -- the audit: everything re-derived from the ledger --------------------------------
@@ -141,11 +145,15 @@ class _Lot:
 
 @dataclass
 class _Member:
-    lots: dict[int, _Lot] = field(default_factory=dict)
+    lots: dict[int, _Lot] = field(default_factory=dict)  # held lots (remaining > 0)
+    n_lots: int = 0  # lots issued
     net: int = 0  # granted + purchased + refunded - spent - expired - capped - forfeited
     last_time: int | None = None
     last_phase: int = 0
     count: int = 0  # entries seen
+    anchor: int = -1  # index in LedgerAudit.plans[member] of the anchor of the last grant
+    grants: int = 0  # grants seen since that anchor
+    cap_check: tuple[int, int, int] | None = None  # (instant, cap, allotted after the grant)
 
 
 class LedgerAudit:
@@ -164,6 +172,9 @@ class LedgerAudit:
         self.refunded: dict[Any, int] = {}  # inmail -> time
         self.responses: dict[Any, tuple[int, str]] = {}  # filled by the driver
         self.free: set[Any] = set()  # InMails sent free, filled by the driver
+        # per member, in call order: (instant, tier) for subscribe/change_tier, or
+        # (instant, CANCEL); filled by the driver
+        self.plans: dict[Any, list[tuple[int, str]]] = defaultdict(list)
         self.seen = 0
 
     # spend order (R3), from RULES.md's words rather than the engine's packed key
@@ -185,16 +196,18 @@ class LedgerAudit:
 
     def feed_engine(self, engine: Engine) -> None:
         """Audit the entries the engine appended since the last call."""
-        rows = engine.ledger
-        for row in rows[self.seen :]:
+        rows = engine.entries(self.seen)
+        for row in rows:
             self.feed(row)
-        self.seen = len(rows)
+        self.seen += len(rows)
 
     def feed(self, row: tuple[Any, ...]) -> None:
         t, member, kind, no, qty, inmail, reason, bal = row
         m = self.members[member]
         where = f"entry {m.count} of {member!r}: {row}"
         m.count += 1
+        if m.cap_check is not None and (kind, t) != ("cap", m.cap_check[0]):
+            self._check_capped(member, m)
 
         # order: non-decreasing time; R10 phases within one instant
         phase = PHASE[kind]
@@ -225,13 +238,13 @@ class LedgerAudit:
             assert qty >= 1 and not reason, f"empty or reasoned movement at {where}"
 
         if kind in INFLOW:
-            assert no == len(m.lots) + 1, f"lot {no} is not the next lot number at {where}"
+            m.n_lots += 1
+            assert no == m.n_lots, f"lot {no} is not the next lot number at {where}"
             life = self.life[kind]
             m.lots[no] = _Lot(no, kind, t, None if life is None else t + life * DAY, qty)
             m.net += qty
             if kind == "grant":
-                credits = {tier.monthly_credits for tier in self.policy.tiers.values()}
-                assert qty in credits, f"grant of {qty} matches no tier at {where}"
+                self._check_grant(member, m, t, qty, where)
             if kind == "refund":
                 self._check_refund(member, t, inmail, where)
         elif kind in OUTFLOW:
@@ -259,11 +272,79 @@ class LedgerAudit:
                     assert any(tier.cap is not None for tier in self.policy.tiers.values())
             lot.remaining -= qty
             m.net -= qty
+            if not lot.remaining:
+                del m.lots[no]
         else:
             assert kind == "reject", f"unknown kind at {where}"
 
         assert bal == m.net, f"balance_after {bal} != running sum {m.net} at {where}"
         assert bal >= 0, f"negative balance at {where}"
+
+    def _grant_instant(self, anchor: int, tier: str, k: int) -> int:
+        if k == 0:
+            return anchor
+        if self.policy.tiers[tier].grant_schedule == "calendar_month":
+            return first_of_month_after(anchor, k)
+        return monthly_anniversary(anchor, k)
+
+    def _anchor(self, member: Any, t: int) -> tuple[int, int | None]:
+        """Index of the last subscribe at or before ``t``, and the first cancel after it."""
+        plan = self.plans[member]
+        idx = max(
+            (i for i, (at, what) in enumerate(plan) if at <= t and what != CANCEL), default=-1
+        )
+        cancels = [at for at, what in plan[idx + 1 :] if what == CANCEL]
+        return idx, (cancels[0] if idx >= 0 and cancels else None)
+
+    def _granting(self, t: int, cancel: int | None) -> bool:
+        """R8: grants go on up to a cancel's instant (end_of_period), or stop at it (immediate)."""
+        if cancel is None:
+            return True
+        return t < cancel if self.policy.cancel_effective == "immediate" else t <= cancel
+
+    def _check_grant(self, member: Any, m: _Member, t: int, qty: int, where: str) -> None:
+        """R1, R8, R9: the k-th grant since the anchor falls at its k-th grant instant."""
+        idx, cancel = self._anchor(member, t)
+        assert idx >= 0, f"grant without a subscribe at {where}"
+        anchor, tier = self.plans[member][idx]
+        assert tier != "basic", f"grant after a change to basic at {where}"
+        assert qty == self.policy.tiers[tier].monthly_credits, f"grant size at {where}"
+        assert self._granting(t, cancel), f"grant after the cancel at {cancel}: {where}"
+        if m.anchor != idx:
+            m.anchor, m.grants = idx, 0
+        expected = self._grant_instant(anchor, tier, m.grants)
+        assert t == expected, f"grant {m.grants} of anchor {anchor} due at {expected}: {where}"
+        m.grants += 1
+        cap = self.policy.tiers[tier].cap
+        if cap is not None:
+            m.cap_check = (t, cap, self._allotted(m))  # the grant lot is already in
+
+    @staticmethod
+    def _allotted(m: _Member) -> int:
+        return sum(lot.remaining for lot in m.lots.values() if lot.source != "purchase")
+
+    def _check_capped(self, member: Any, m: _Member) -> None:
+        """R7: right after a grant, the allotted balance is min(what it was, the cap)."""
+        assert m.cap_check is not None
+        t, cap, before = m.cap_check
+        m.cap_check = None
+        after = self._allotted(m)
+        assert after == min(before, cap), f"{member!r} at {t}: allotted {after}, cap {cap}"
+
+    def check_all_grants_paid(self, member: Any, end: int) -> None:
+        """Every grant instant of the current subscription up to ``end`` has its grant."""
+        idx, cancel = self._anchor(member, end)
+        if idx < 0:
+            return
+        anchor, tier = self.plans[member][idx]
+        if self.policy.tiers[tier].monthly_credits == 0:
+            return
+        due, k = 0, 0
+        while (at := self._grant_instant(anchor, tier, k)) <= end and self._granting(at, cancel):
+            due, k = due + 1, k + 1
+        m = self.members[member]
+        paid = m.grants if m.anchor == idx else 0
+        assert paid == due, f"{member!r}: {paid} grants since {anchor}, {due} due by {end}"
 
     def _check_refund(self, member: Any, t: int, inmail: Any, where: str) -> None:
         """R6: one refund per paid InMail, of its sender, at exactly the instant due."""
@@ -302,6 +383,8 @@ class LedgerAudit:
         """The account's totals agree with its ledger and the lots re-derived from it."""
         a = engine.accounts[member]
         m = self.members[member]
+        if m.cap_check is not None:  # the engine writes a grant and its caps in one call
+            self._check_capped(member, m)
         assert a.balance == m.net, f"{member!r}: balance {a.balance}, ledger says {m.net}"
         assert a.allotted + a.purchased == a.balance, f"{member!r}: allotted+purchased != balance"
         allotted = sum(lot.remaining for lot in m.lots.values() if lot.source != "purchase")
@@ -367,6 +450,7 @@ class EngineMachine(RuleBasedStateMachine):
             tier = data.draw(st.sampled_from([*premium, None]), label=f"tier of {member}")
             if tier is not None:
                 self._enter(member, STEP_TIER)
+                self.audit.plans[member].append((start, tier))
                 self.engine.subscribe(self.engine.account(member), start, tier)
 
     def _enter(self, member: str, step: int) -> bool:
@@ -414,9 +498,10 @@ class EngineMachine(RuleBasedStateMachine):
     def subscribe_or_cancel(self, member: str, data: st.DataObject) -> None:
         """subscribe / change_tier to any tier of the policy (basic included), or cancel (R8)."""
         if self._enter(member, STEP_TIER):
-            choice = data.draw(st.sampled_from([*sorted(self.policy.tiers), "(cancel)"]))
+            choice = data.draw(st.sampled_from([*sorted(self.policy.tiers), CANCEL]))
+            self.audit.plans[member].append((self.now, choice))
             a = self.engine.account(member)
-            if choice == "(cancel)":
+            if choice == CANCEL:
                 self.engine.cancel(a, self.now)
             else:
                 self.engine.subscribe(a, self.now, choice)
@@ -502,6 +587,8 @@ class EngineMachine(RuleBasedStateMachine):
             self.audit.check_account(self.engine, member)
         _check_lot_ids(self.engine)
         assert set(self.audit.refunded) == self.audit.expected_refunds()
+        for member in self.engine.accounts:
+            self.audit.check_all_grants_paid(member, end)
 
 
 QUICK = settings(max_examples=150, stateful_step_count=40)
@@ -619,7 +706,7 @@ def _drive(policy: Policy, acts: list[Act], end: int, settle_at: Sequence[int] =
 
 def _per_member(engine: Engine) -> dict[Any, list[tuple[Any, ...]]]:
     out: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in engine.ledger:
+    for row in engine.entries():
         out[row[1]].append(row)
     return dict(out)
 
@@ -640,6 +727,8 @@ def _settle_in_small_steps(script: tuple[str, list[Act], int], extra: list[int])
     once = _drive(policy, acts, end)
     audit = LedgerAudit(policy)
     for act in acts:
+        if act.kind in ("subscribe", "cancel"):
+            audit.plans[act.member].append((act.time, act.arg or CANCEL))
         if act.kind == "respond":
             audit.responses[act.inmail] = (act.time, act.arg)
         elif act.kind == "send" and act.arg[3]:
@@ -647,7 +736,7 @@ def _settle_in_small_steps(script: tuple[str, list[Act], int], extra: list[int])
     audit.feed_engine(once)
     # every instant the ledger moved at, and the second either side: each deadline
     # that fired (refund, expiry, grant, cancel) is one of them
-    points = {row[0] + d for row in once.ledger for d in (-1, 0, 1)}
+    points = {row[0] + d for row in once.entries() for d in (-1, 0, 1)}
     points |= {act.time + d for act in acts for d in (0, 1)}
     points |= {acts[0].time + x for x in extra}
     stepped = _drive(policy, acts, end, sorted(points))
