@@ -390,8 +390,11 @@ def test_out_under_a_file_is_a_usage_error(
     monkeypatch.chdir(tmp_path)
     shutil.copy(EXAMPLE, tmp_path / "h.csv")
     rc, _, err = _run(["replay", "h.csv", "--out", "h.csv/sub"], capsys)
-    assert rc == 2
-    assert err.startswith("creditsim replay: --out")
+    assert (rc, err.splitlines()) == (
+        2,
+        ["creditsim replay: --out h.csv/sub: cannot write: Not a directory"],
+    )
+    assert (tmp_path / "h.csv").read_bytes() == EXAMPLE.read_bytes()
 
 
 def test_unwritable_output_writes_nothing(
@@ -401,9 +404,27 @@ def test_unwritable_output_writes_nothing(
     monkeypatch.chdir(tmp_path)
     shutil.copy(EXAMPLE, tmp_path / "h.csv")
     (tmp_path / "out" / "balances.csv").mkdir(parents=True)  # a folder where the file goes
-    rc, _, _ = _run(["replay", "h.csv", "--out", "out"], capsys)
-    assert rc == 2
-    assert not (tmp_path / "out" / "ledger.csv").exists()
+    rc, _, err = _run(["replay", "h.csv", "--out", "out"], capsys)
+    assert (rc, err.splitlines()) == (
+        2,
+        ["creditsim replay: --out out: cannot write: Is a directory"],
+    )
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["balances.csv"]
+
+
+def test_outputs_get_the_usual_file_mode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ledger.csv and balances.csv are created 0666 minus the umask, like any file."""
+    monkeypatch.chdir(tmp_path)
+    old = os.umask(0o022)
+    try:
+        rc, _, _ = _run(["replay", str(EXAMPLE), "--out", "out"], capsys)
+    finally:
+        os.umask(old)
+    assert rc == 0
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
+    assert modes == {"ledger.csv": 0o644, "balances.csv": 0o644}
 
 
 # -- good input --------------------------------------------------------------------
