@@ -181,8 +181,9 @@ class _Shard:
         i = 0
         k = 0
         wait_until = -1
+        month_end = joined
         while True:
-            month_start = monthly_anniversary(joined, k) if k else joined
+            month_start = month_end
             month_end = monthly_anniversary(joined, k + 1)  # exclusive
             decision_at = NEVER
             if subscribed and k < len(plan.month_offset):

@@ -390,8 +390,12 @@ class Engine:
         if self._response_within and a.pending:
             self._drop_closed(a, t)
         no_response, fifo, pending = self._no_response, self._fifo, a.pending
+        # Refund deadlines may be settled at instants < t, and at t itself when
+        # the caller's step comes after refunds.
+        refund_bound = t if step > _REFUNDS else t - 1
         while True:
-            # The earliest event (inlined _next_event: this loop is the hot path).
+            # The earliest event other than a refund deadline (inlined
+            # _next_event: this loop is the hot path).
             tau = a.next_grant
             if a.cancel_at < tau:
                 tau = a.cancel_at
@@ -400,14 +404,17 @@ class Engine:
                 exp = min(lot[_EXP] for lot in lots) if fifo else lots[0][_EXP]
                 if exp < tau:
                     tau = exp
-            if no_response and pending and pending[0][0] < tau:
+            if no_response and pending and pending[0][0] <= tau:
+                if pending[0][0] <= refund_bound:
+                    # Refunds come first at any instant (R10 step 2), so every
+                    # deadline up to the next other event is settled in one sweep.
+                    self._refund_sweep(a, tau if tau < refund_bound else refund_bound)
+                    continue
                 tau = pending[0][0]
             if tau > t:
                 a.due = tau
                 return
             upto = step if tau == t else _ALL
-            if upto > _REFUNDS and no_response and pending and pending[0][0] == tau:
-                self._refunds_due(a, tau)
             if upto > _EXPIRIES and a.lots and (fifo or a.lots[0][_EXP] == tau):
                 self._expire(a, tau)
             if upto > _CANCEL_DUE and a.cancel_at == tau:
@@ -418,33 +425,34 @@ class Engine:
                 a.due = self._next_event(a)
                 return
 
-    def _refunds_due(self, a: Account, tau: int) -> None:
-        """R6 ``no_response_within``: refund each InMail whose window closes at ``tau``."""
-        pending, open_ = a.pending, self._open
-        if len(pending) > 1 and pending[1][0] == tau:
-            while pending and pending[0][0] == tau:
-                inmail = pending.popleft()[1]
-                if inmail in open_:  # no counted response came in time
-                    del open_[inmail]
-                    self._refund(a, tau, inmail)
-            return
-        # One deadline at tau, the common case: _refund and _new_lot inlined.
-        inmail = pending.popleft()[1]
-        if inmail not in open_:
-            return
-        del open_[inmail]
-        no = a.n_lots = a.n_lots + 1
-        life = self._refund_life
-        expires = NEVER if life == NEVER else tau + life
-        key = no if self._fifo else (expires << 32) | no
+    def _refund_sweep(self, a: Account, limit: int) -> None:
+        """R6 ``no_response_within``: refund every InMail whose window closes at or
+        before ``limit`` with no counted response, in send order.
+
+        The caller guarantees no other event falls before ``limit``; a refund lot
+        that would expire within the sweep lowers the limit, so the sweep stops
+        before any instant where something else happens.
+        """
+        pending, open_, ledger = a.pending, self._open, self.ledger
+        life, fifo = self._refund_life, self._fifo
         lots = a.lots
-        if not lots or lots[-1][0] < key:  # 0 is _KEY
-            lots.append([key, 1, no, expires, "refund"])
-        else:
-            insort(lots, [key, 1, no, expires, "refund"])
-        a.allotted += 1
-        a.balance += 1
-        self.ledger.append((tau, a.id, REFUND, no, 1, inmail, 0, a.balance, a.tcode))
+        while pending and pending[0][0] <= limit:
+            tau, inmail = pending.popleft()
+            if inmail not in open_:
+                continue  # a counted response came in time
+            del open_[inmail]
+            no = a.n_lots = a.n_lots + 1
+            expires = NEVER if life == NEVER else tau + life
+            key = no if fifo else (expires << 32) | no
+            if not lots or lots[-1][0] < key:  # 0 is _KEY
+                lots.append([key, 1, no, expires, "refund"])
+            else:
+                insort(lots, [key, 1, no, expires, "refund"])
+            if expires < limit:
+                limit = expires
+            a.allotted += 1
+            a.balance += 1
+            ledger.append((tau, a.id, REFUND, no, 1, inmail, 0, a.balance, a.tcode))
 
     def _refund(self, a: Account, t: int, inmail: Any) -> None:
         # R8 (chosen): a refund due while the member holds no premium plan is
