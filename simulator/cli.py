@@ -279,10 +279,14 @@ def _replay(args: argparse.Namespace) -> int:
     kinds = Counter(row[2] for row in ledger)
     total = sum(a.balance for a in result.engine.accounts.values())
     by_kind = ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds)) or "none"
-    print(
-        f"replayed {len(actions)} actions for {len(result.members)} members "
-        f"up to {format_instant(result.until)}"
-    )
+    applied = sum(1 for a in actions if a.time <= result.until)
+    if not actions:
+        print("replayed 0 actions: the history has no rows")
+    else:
+        print(
+            f"replayed {applied} action{'s' * (applied != 1)} for {len(result.members)} "
+            f"member{'s' * (len(result.members) != 1)} up to {format_instant(result.until)}"
+        )
     print(f"ledger: {len(ledger)} entries ({by_kind})")
     print(f"credits held at the end: {total}")
     print(f"wrote {out / 'ledger.csv'} and {out / 'balances.csv'}")

@@ -19,6 +19,9 @@ Choices where RULES.md is silent:
   that is not in the list, so the send is rejected (``category``).
 * ``balances.csv`` lists every member named by a row at or before ``until``,
   sorted by member id.
+* Spaces around a cell are ignored (``" 5 "`` is 5).
+* A response to an InMail whose send row is itself broken is not reported a
+  second time (the send row's line says what is wrong).
 """
 
 from __future__ import annotations
@@ -159,6 +162,7 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
 
     actions: list[Action] = []
     sends: dict[str, Action] = {}
+    broken_sends: dict[str, int] = {}
     responses: list[Action] = []
     line = 1
     try:
@@ -171,6 +175,11 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
                 continue
             act = _parse_row(row, col, line, policy, bad)
             if act is None:
+                # Remember the id a broken send row names, so a response to it
+                # is not also reported as "never sent" (the send row already is).
+                i = col.get("inmail")
+                if i is not None and (row[col["action"]].strip() == "send") and row[i].strip():
+                    broken_sends.setdefault(row[i].strip(), line)
                 continue
             if act.action == "send":
                 first = sends.get(act.inmail)
@@ -188,7 +197,8 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
     for r in responses:
         sent = sends.get(r.inmail)
         if sent is None:
-            bad(r.line, f"response to InMail {r.inmail!r}, which is never sent")
+            if r.inmail not in broken_sends:
+                bad(r.line, f"response to InMail {r.inmail!r}, which is never sent")
         elif r.member != sent.member:
             bad(
                 r.line,
@@ -230,8 +240,17 @@ def _parse_row(row, col, line, policy, bad) -> Action | None:  # type: ignore[no
     time_text = cell("time") or ""
     try:
         t = parse_instant(time_text)
-    except ValueError:
-        bad(line, f"malformed instant {time_text!r} (expected like 2024-01-31T09:00:00Z)")
+    except ValueError as exc:
+        why = (
+            "no such date"
+            if "no such date" in str(exc)
+            else (
+                "no such time of day"
+                if "no such time" in str(exc)
+                else "expected like 2024-01-31T09:00:00Z"
+            )
+        )
+        bad(line, f"malformed instant {time_text!r} ({why})")
         ok = False
         t = 0
     member = cell("member") or ""
@@ -242,11 +261,15 @@ def _parse_row(row, col, line, policy, bad) -> Action | None:  # type: ignore[no
     for name in _NEEDS[action]:
         value = cell(name)
         if value is None:
-            bad(line, f"{action} needs a {name!r} column")
+            article = "an" if name[0] in "aeiou" else "a"
+            bad(line, f"{action} needs {article} {name!r} column")
             ok = False
             continue
         if name == "tier":
-            if value not in policy.tiers:
+            if not value:
+                bad(line, f"{action} needs a tier")
+                ok = False
+            elif value not in policy.tiers:
                 bad(line, f"unknown tier {value!r}")
                 ok = False
             fields[name] = value

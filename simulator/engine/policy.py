@@ -237,11 +237,17 @@ def resolve_policy(block: Any = None, source: str = "<policy>", path: Path = ("p
             if isinstance(spec, Mapping) and "monthly_credits" not in spec:
                 check.fail((*path, "tiers", name, "monthly_credits"), "is required for a new tier")
             preset["tiers"][name] = dict(preset["tiers"]["basic"])
-    if check.problems:
-        raise PolicyError(*check.problems)
+    # Unknown keys are reported, and the rest is still checked, so one run of
+    # the validator names every problem.
     merged = _merge(preset, {k: v for k, v in raw.items() if k in _TOP_KEYS and k != "preset"})
     merged["preset"] = preset_name
-    return _validate(merged, source, path)
+    try:
+        policy = _validate(merged, source, path)
+    except PolicyError as exc:
+        raise PolicyError(*check.problems, *exc.problems) from None
+    if check.problems:
+        raise PolicyError(*check.problems)
+    return policy
 
 
 def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:

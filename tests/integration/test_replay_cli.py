@@ -46,11 +46,11 @@ EXPECTED: dict[str, list[str]] = {
     "unknown_tier": [
         "unknown_tier.csv:2: unknown tier 'gold'",
         "unknown_tier.csv:3: unknown tier 'Premium_Career'",
-        "unknown_tier.csv:4: unknown tier ''",
+        "unknown_tier.csv:4: subscribe needs a tier",
     ],
     "malformed_instant": [
-        f"malformed_instant.csv:2: malformed instant '2023-02-29T00:00:00Z' {_LIKE}",
-        f"malformed_instant.csv:3: malformed instant '2024-01-01T24:00:00Z' {_LIKE}",
+        "malformed_instant.csv:2: malformed instant '2023-02-29T00:00:00Z' (no such date)",
+        "malformed_instant.csv:3: malformed instant '2024-01-01T24:00:00Z' (no such time of day)",
         f"malformed_instant.csv:4: malformed instant '2024-01-01T09:00:00' {_LIKE}",
         f"malformed_instant.csv:5: malformed instant '2024-01-01T09:00:00+01:00' {_LIKE}",
         f"malformed_instant.csv:6: malformed instant '2024-01-01' {_LIKE}",
@@ -140,7 +140,7 @@ EXPECTED: dict[str, list[str]] = {
         f"several_problems.csv:4: unknown action 'teleport' {_ACTIONS}",
         "several_problems.csv:5: subject_chars must be a whole number, got 'x'",
         "several_problems.csv:5: body_chars must be a whole number, got ''",
-        f"several_problems.csv:6: malformed instant '2024-13-01T00:00:00Z' {_LIKE}",
+        "several_problems.csv:6: malformed instant '2024-13-01T00:00:00Z' (no such date)",
         "several_problems.csv:9: response at 2024-01-04T00:00:00Z is not after "
         "InMail 'm2' was sent (2024-01-04T00:00:00Z, line 8)",
     ],
@@ -543,14 +543,14 @@ def test_until_settles_up_to_the_instant(
 
 
 def test_header_only_history_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A header and no rows replays zero actions; with no instant, --until defaults to 0 (1970)."""
+    """A header and no rows replays zero actions and writes empty tables."""
     history = tmp_path / "h.csv"
     history.write_text(HEADER + "\n", encoding="utf-8")
     out = tmp_path / "out"
     rc, stdout, err = _run(["replay", str(history), "--out", str(out)], capsys)
     assert (rc, err) == (0, "")
     assert stdout.splitlines()[:3] == [
-        "replayed 0 actions for 0 members up to 1970-01-01T00:00:00Z",
+        "replayed 0 actions: the history has no rows",
         "ledger: 0 entries (none)",
         "credits held at the end: 0",
     ]
