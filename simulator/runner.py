@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from simulator.model import member_ids, simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
 from simulator.scenario import Scenario
-from simulator.tables import RunTables, assemble, shard_columns
+from simulator.tables import RunTables, assemble, merge, shard_columns
 from simulator.timeutil import format_instant
 from simulator.yamlio import dump_yaml
 
@@ -64,11 +64,16 @@ class RunResult:
     meta: dict[str, Any]
 
 
-def run_shard(args: tuple[Scenario, int, int]) -> dict[str, Any]:
-    """Shard ``k`` of ``n`` of a scenario's members, as typed columns (picklable)."""
+def run_shard(args: tuple[Scenario, int, int]) -> RunTables:
+    """Shard ``k`` of ``n`` of a scenario's members, as finished tables in shard order.
+
+    Everything per row (text ids, lookups, formatting) happens here, in the
+    worker, so the parent only merges sorted tables.
+    """
     scenario, k, n = args
     indices = range(k, scenario.members, n)
-    return shard_columns(simulate_shard(scenario, indices), scenario)
+    columns = shard_columns(simulate_shard(scenario, indices), scenario)
+    return assemble([columns], scenario, member_ids(scenario))
 
 
 class ShardExecutor(Protocol):
@@ -99,8 +104,10 @@ def run(
         if progress is not None:
             progress(scenario.end + 1 - scenario.sim_start)
     elif workers <= 1:
-        shards = [shard_columns(simulate_shard(scenario, range(scenario.members), progress),
-                                scenario)]  # fmt: skip
+        columns = shard_columns(
+            simulate_shard(scenario, range(scenario.members), progress), scenario
+        )
+        shards = [assemble([columns], scenario, member_ids(scenario))]
     else:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -108,7 +115,7 @@ def run(
         if progress is not None:
             progress(scenario.end + 1 - scenario.sim_start)
     simulated = time.perf_counter() - started
-    tables = assemble(shards, scenario, member_ids(scenario))
+    tables = merge(shards)
     summary = summarise(tables, scenario)
     wall = time.perf_counter() - started
     meta = {

@@ -47,7 +47,7 @@ from simulator.model import (
 )
 from simulator.scenario import Scenario
 
-__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "shard_columns"]
+__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "shard_columns"]
 
 HISTORY_ORDER = ("time", "member", "action", "tier", "quantity", "inmail", "category",
                  "subject_chars", "body_chars", "free", "response")  # fmt: skip
@@ -108,11 +108,14 @@ class RunTables:
     """The tables of one run: Arrow tables, with pandas views made on first use."""
 
     def __init__(self, ledger: pa.Table, inmails: pa.Table, members: pa.Table,
-                 billing: pa.Table, history: pa.Table, events: int) -> None:  # fmt: skip
+                 billing: pa.Table, history: pa.Table, events: int,
+                 keys: dict[str, list[np.ndarray]] | None = None) -> None:  # fmt: skip
         self.arrow = {"ledger": ledger, "inmails": inmails, "members": members,
                       "billing": billing}  # fmt: skip
         self.history = history
         self.events = events
+        # Sort keys of each table's rows (primary first), to merge shards.
+        self.keys = keys or {}
 
     @cached_property
     def ledger(self) -> pd.DataFrame:
@@ -291,10 +294,43 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
         "amount_cents": price[led["tier"][grants]],
     })  # fmt: skip
 
-    history = _history(shards, member_text, inmail_text, it, imem, iorder, iseq,
-                       col, ireason, free, responded, resp_at, policy.categories)  # fmt: skip
+    history, history_keys = _history(shards, member_text, inmail_text, it, imem, iorder, iseq,
+                                     col, ireason, free, responded, resp_at,
+                                     policy.categories)  # fmt: skip
     events = sum(int(s["events"]) for s in shards)
-    return RunTables(ledger, inmails, members, billing, history, events)
+    keys = {
+        "members": [m_index],
+        "ledger": [lt, lm],
+        "inmails": [it, imem, iseq],
+        "billing": [lt[grants], lm[grants]],
+        "history": history_keys,
+    }
+    return RunTables(ledger, inmails, members, billing, history, events, keys)
+
+
+def merge(parts: list[RunTables]) -> RunTables:
+    """One run's tables from the tables of its shards, each already in order.
+
+    Rows are ordered by the same keys as within a shard; a member's rows all
+    come from one shard, so a stable sort gives the order a single shard
+    would have produced, whatever the split.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    tables: dict[str, pa.Table] = {}
+    keys: dict[str, list[np.ndarray]] = {}
+    for name in ("ledger", "inmails", "members", "billing", "history"):
+        whole = pa.concat_tables(
+            [p.history if name == "history" else p.arrow[name] for p in parts]
+        ).combine_chunks()
+        cols = [np.concatenate([p.keys[name][i] for p in parts])
+                for i in range(len(parts[0].keys[name]))]  # fmt: skip
+        order = np.lexsort(cols[::-1])
+        tables[name] = whole.take(pa.array(order))
+        keys[name] = [c[order] for c in cols]
+    events = sum(p.events for p in parts)
+    return RunTables(tables["ledger"], tables["inmails"], tables["members"], tables["billing"],
+                     tables["history"], events, keys)  # fmt: skip
 
 
 def _inmail_text(member_text: pa.Array, ids: np.ndarray) -> pa.Array:
@@ -315,7 +351,7 @@ def _digits(values: np.ndarray) -> pa.Array:
 
 
 def _history(shards, member_text, inmail_text, it, imem, iorder, iseq, col, ireason, free,
-             responded, resp_at, categories) -> pa.Table:  # type: ignore[no-untyped-def]  # fmt: skip
+             responded, resp_at, categories):  # type: ignore[no-untyped-def]  # fmt: skip
     """Every action as a replay row, sorted by (time, R10 step, member, order applied).
 
     Responses are ordered by InMail number within a member and instant, which
@@ -354,4 +390,5 @@ def _history(shards, member_text, inmail_text, it, imem, iorder, iseq, col, irea
         "free": text("", np.where(free, "true", "false"), ""),
         "response": text("", "", kinds[col["response_kind"].astype(np.int64)][responded]),
     }  # fmt: skip
-    return pa.table({name: table[name] for name in HISTORY_ORDER})
+    keys = [time[sort], step[sort], member[sort], order[sort]]
+    return pa.table({name: table[name] for name in HISTORY_ORDER}), keys
