@@ -61,8 +61,10 @@ def draw_lengths(rng: np.random.Generator, dist: LengthDist, n: int) -> np.ndarr
     if dist.kind == "fixed":
         x = np.full(n, float(dist.value or 0))
     elif dist.kind == "uniform":
+        assert dist.low is not None and dist.high is not None
         x = rng.uniform(dist.low, dist.high, n)
     else:  # lognormal with the given median
+        assert dist.median is not None and dist.sigma is not None
         x = rng.lognormal(np.log(dist.median), dist.sigma, n)
     out = np.rint(x).astype(np.int64)
     np.maximum(out, 1, out=out)
@@ -73,14 +75,20 @@ def draw_lengths(rng: np.random.Generator, dist: LengthDist, n: int) -> np.ndarr
 
 def draw_delays(rng: np.random.Generator, dist: DelayDist, n: int) -> np.ndarray:
     """``n`` response delays in whole seconds, never less than 1."""
+    # The scenario validated that each kind has its parameters.
     if dist.kind == "exponential":
+        assert dist.mean_days is not None
         x = rng.exponential(dist.mean_days * DAY, n)
     elif dist.kind == "lognormal":
+        assert dist.median_days is not None and dist.sigma is not None
         x = rng.lognormal(np.log(dist.median_days * DAY), dist.sigma, n)
     elif dist.kind == "gamma":
+        assert dist.shape is not None and dist.mean_days is not None
         x = rng.gamma(dist.shape, dist.mean_days * DAY / dist.shape, n)
     else:
-        x = np.asarray(dist.seconds, dtype=np.float64)[rng.integers(0, len(dist.seconds), n)]
+        assert dist.seconds is not None
+        seconds = np.asarray(dist.seconds, dtype=np.float64)
+        x = seconds[rng.integers(0, len(seconds), n)]
     out = np.rint(x).astype(np.int64)
     np.maximum(out, 1, out=out)
     return out

@@ -13,7 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from simulator.errors import CreditsimError, UsageError
 
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = load_scenario(args.scenario)
     if args.overrides:
-        pairs = {}
+        pairs: dict[str | tuple[str | int, ...], Any] = {}
         for text in args.overrides:
             try:
                 path, value = parse_set_argument(text)

@@ -144,7 +144,7 @@ class _Shard:
         a = engine.account(index)
         end = sc.end
         ooc = cohort.sending.out_of_credit
-        buy_p, upgrade_p = ooc.buy_probability, ooc.upgrade_probability
+        buy_p, upgrade_p, upgrade_to = ooc.buy_probability, ooc.upgrade_probability, ooc.upgrade_to
         change_tiers = list(cohort.change_to)
         cancel_p, change_p = cohort.monthly_cancel_probability, cohort.monthly_change_probability
         cats = self.categories
@@ -241,12 +241,13 @@ class _Shard:
                         self.act(t, STEP_SEND, index, ACT_PURCHASE, "", ooc.buy_quantity)
                         if engine.purchase(a, t, ooc.buy_quantity) is not None:
                             break  # the purchase was refused: give up this message
-                    elif u < buy_p + upgrade_p and ooc.upgrade_to != tier and t + 1 <= end:
+                    elif u < buy_p + upgrade_p and upgrade_to not in (None, tier) and t < end:
+                        assert upgrade_to is not None
                         t += 1
                         feed(t)
-                        self.act(t, STEP_TIER, index, ACT_CHANGE, ooc.upgrade_to)
-                        engine.subscribe(a, t, ooc.upgrade_to)
-                        tier = ooc.upgrade_to
+                        self.act(t, STEP_TIER, index, ACT_CHANGE, upgrade_to)
+                        engine.subscribe(a, t, upgrade_to)
+                        tier = upgrade_to
                         subscribed = True
                     else:
                         # Wait for the next grant (the engine's state is exact

@@ -350,8 +350,21 @@ def _digits(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values.astype(np.int64)), pa.string())
 
 
-def _history(shards, member_text, inmail_text, it, imem, iorder, iseq, col, ireason, free,
-             responded, resp_at, categories):  # type: ignore[no-untyped-def]  # fmt: skip
+def _history(
+    shards: list[dict[str, Any]],
+    member_text: pa.Array,
+    inmail_text: pa.Array,
+    it: np.ndarray,
+    imem: np.ndarray,
+    iorder: np.ndarray,
+    iseq: np.ndarray,
+    col: dict[str, np.ndarray],
+    ireason: np.ndarray,
+    free: np.ndarray,
+    responded: np.ndarray,
+    resp_at: np.ndarray,
+    categories: tuple[str, ...],
+) -> tuple[pa.Table, list[np.ndarray]]:
     """Every action as a replay row, sorted by (time, R10 step, member, order applied).
 
     Responses are ordered by InMail number within a member and instant, which

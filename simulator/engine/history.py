@@ -30,7 +30,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,7 +225,13 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
     return actions
 
 
-def _parse_row(row, col, line, policy, bad) -> Action | None:  # type: ignore[no-untyped-def]
+def _parse_row(
+    row: list[str],
+    col: dict[str, int],
+    line: int,
+    policy: Policy,
+    bad: Callable[[int, str], None],
+) -> Action | None:
     """One row -> Action, or None after reporting its problems."""
     ok = True
 
@@ -353,7 +359,7 @@ def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
     The sort is stable, so each member's entries keep their R10 order.
     """
     stamps: dict[int, str] = {}
-    out = []
+    out: list[tuple[str, ...]] = []
     for t, member, kind, lot_no, qty, inmail, reason, bal in sorted(
         engine.entries(), key=lambda r: r[0]
     ):
