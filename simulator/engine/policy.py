@@ -11,6 +11,9 @@ Choices where RULES.md is silent (each documented in ``scenarios/README.md``):
   other than 0 for ``basic`` is an error, not silently ignored.
 * Tier names are text of letters, digits, ``_``, ``.`` and ``-`` (they appear
   in CSV cells and lot ids are ``member:n``).
+* A new tier's unnamed keys come from the *preset's* ``basic`` tier, before
+  the scenario's own overrides of ``basic`` (RULES.md section 7 says "the
+  preset's basic tier").
 * ``max_per_purchase`` is a whole number >= 1; ``max_purchased_balance`` and
   ``cap`` are whole numbers >= 0 (``cap`` may be null: no cap); ``categories``
   must not be empty; ``counts_as_response`` may be empty (no response counts).

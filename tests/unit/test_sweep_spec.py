@@ -76,7 +76,9 @@ def test_range_values(text: str, values: list[float]) -> None:
 
 def test_values_are_yaml_scalars_never_evaluated() -> None:
     """Grid values are read as YAML: numbers, text, null, booleans, quoted commas."""
-    (axis,) = parse_axis_arguments([("--grid", "k=7, 0.5, null, true, inmail-2015, 'a,b', __import__('os')")])
+    (axis,) = parse_axis_arguments(
+        [("--grid", "k=7, 0.5, null, true, inmail-2015, 'a,b', __import__('os')")]
+    )
     assert axis.values[0] == (7, 0.5, None, True, "inmail-2015", "a,b", "__import__('os')")  # fmt: skip
 
 
@@ -86,18 +88,45 @@ def test_values_are_yaml_scalars_never_evaluated() -> None:
         ([("--grid", "k=")], "--grid k=: no values (an empty grid)"),
         ([("--grid", "k")], "--grid k: expected KEY=V1,V2,..."),
         ([("--range", "k")], "--range k: expected KEY=START:STOP:STEP"),
-        ([("--grid", "=1,2")], "--grid =1,2: expected KEY=VALUES with KEY a dotted path into the scenario"),  # fmt: skip
+        (
+            [("--grid", "=1,2")],
+            "--grid =1,2: expected KEY=VALUES with KEY a dotted path into the scenario",
+        ),  # fmt: skip
         ([("--grid", "k=1,1")], "--grid k=1,1: the value 1 is given twice"),
-        ([("--grid", "k=[1,2]")], "--grid k=[1,2]: [1, 2]: a value must be a YAML scalar (a number, text, true, false or null)"),  # fmt: skip
-        ([("--grid", "seed=1,2")], "--grid seed=1,2: the seed is not swept: set --seed and --replications"),  # fmt: skip
+        (
+            [("--grid", "k=[1,2]")],
+            "--grid k=[1,2]: [1, 2]: a value must be a YAML scalar (a number, text, true, false or null)",
+        ),  # fmt: skip
+        (
+            [("--grid", "seed=1,2")],
+            "--grid seed=1,2: the seed is not swept: set --seed and --replications",
+        ),  # fmt: skip
         ([("--range", "k=1:5:0")], "--range k=1:5:0: step must not be 0"),
-        ([("--range", "k=5:1:1")], "--range k=5:1:1: empty range (stop 1 is never reached from start 5 by step 1)"),  # fmt: skip
+        (
+            [("--range", "k=5:1:1")],
+            "--range k=5:1:1: empty range (stop 1 is never reached from start 5 by step 1)",
+        ),  # fmt: skip
         ([("--range", "k=a:5:1")], "--range k=a:5:1: start must be a number, got a"),
-        ([("--range", "k=1:2:3:4")], "--range k=1:2:3:4: expected START:STOP:STEP (STEP defaults to 1), got '1:2:3:4'"),  # fmt: skip
-        ([("--range", "k=0:1000000:1")], "--range k=0:1000000:1: 1,000,001 values; at most 100,000 per range"),  # fmt: skip
-        ([("--grid", "a..b=1")], "--grid a..b=1: bad key path 'a..b': expected names joined by '.', each with optional [N] list indices, like population[0].sending.inmails_per_month"),  # fmt: skip
-        ([("--zip", "a=1,2"), ("--zip", "b=1,2,3")], "zipped keys need the same number of values: --zip a=1,2 (2), --zip b=1,2,3 (3)"),  # fmt: skip
-        ([("--grid", "a=1"), ("--range", "a=1:2:1")], "--range a=1:2:1: a is swept twice (also by --grid a=1)"),  # fmt: skip
+        (
+            [("--range", "k=1:2:3:4")],
+            "--range k=1:2:3:4: expected START:STOP:STEP (STEP defaults to 1), got '1:2:3:4'",
+        ),  # fmt: skip
+        (
+            [("--range", "k=0:1000000:1")],
+            "--range k=0:1000000:1: 1,000,001 values; at most 100,000 per range",
+        ),  # fmt: skip
+        (
+            [("--grid", "a..b=1")],
+            "--grid a..b=1: bad key path 'a..b': expected names joined by '.', each with optional [N] list indices, like population[0].sending.inmails_per_month",
+        ),  # fmt: skip
+        (
+            [("--zip", "a=1,2"), ("--zip", "b=1,2,3")],
+            "zipped keys need the same number of values: --zip a=1,2 (2), --zip b=1,2,3 (3)",
+        ),  # fmt: skip
+        (
+            [("--grid", "a=1"), ("--range", "a=1:2:1")],
+            "--range a=1:2:1: a is swept twice (also by --grid a=1)",
+        ),  # fmt: skip
     ],
 )
 def test_bad_flags_are_rejected_with_one_line_naming_the_flag(
@@ -112,10 +141,22 @@ def test_bad_flags_are_rejected_with_one_line_naming_the_flag(
 @pytest.mark.parametrize(
     ("flag", "message"),
     [
-        ("policy.refund.window_dayz=7,14", "--grid policy.refund.window_dayz=7,14: unknown key (did you mean 'window_days'?)"),  # fmt: skip
-        ("policy.refund.window_days=7,abc", "--grid policy.refund.window_days=7,abc: must be a whole number >= 1, got 'abc'"),  # fmt: skip
-        ("population[7].members=5", "--grid population[7].members=5: population[7]: no such entry (population has 3)"),  # fmt: skip
-        ("policy.preset=inmail-2099", "--grid policy.preset=inmail-2099: must be one of inmail-2014, inmail-2015, got 'inmail-2099'"),  # fmt: skip
+        (
+            "policy.refund.window_dayz=7,14",
+            "--grid policy.refund.window_dayz=7,14: unknown key (did you mean 'window_days'?)",
+        ),  # fmt: skip
+        (
+            "policy.refund.window_days=7,abc",
+            "--grid policy.refund.window_days=7,abc: must be a whole number >= 1, got 'abc'",
+        ),  # fmt: skip
+        (
+            "population[7].members=5",
+            "--grid population[7].members=5: population[7]: no such entry (population has 3)",
+        ),  # fmt: skip
+        (
+            "policy.preset=inmail-2099",
+            "--grid policy.preset=inmail-2099: must be one of inmail-2014, inmail-2015, got 'inmail-2099'",
+        ),  # fmt: skip
     ],
 )
 def test_unknown_keys_and_bad_values_are_rejected_before_running(
@@ -212,9 +253,18 @@ def test_sweep_block(tmp_path: Path) -> None:
         ({"grid": [1]}, "x.yaml: sweep.grid: must be a mapping of keys to values"),
         ({"replications": 0}, "x.yaml: sweep.replications: must be a whole number >= 1, got 0"),
         ({"seed": "x"}, "x.yaml: sweep.seed: must be a whole number >= 0, got x"),
-        ({"range": {"a": "1:0:1"}}, "x.yaml: sweep.range.a: empty range (stop 0 is never reached from start 1 by step 1)"),  # fmt: skip
-        ({"zip": {"a": [1, 2], "b": [1]}}, "zipped keys need the same number of values: x.yaml: sweep.zip.a (2), x.yaml: sweep.zip.b (1)"),  # fmt: skip
-        ([1, 2], "x.yaml: sweep: must be a mapping with grid, zip, range, replications or seed, got a list"),  # fmt: skip
+        (
+            {"range": {"a": "1:0:1"}},
+            "x.yaml: sweep.range.a: empty range (stop 0 is never reached from start 1 by step 1)",
+        ),  # fmt: skip
+        (
+            {"zip": {"a": [1, 2], "b": [1]}},
+            "zipped keys need the same number of values: x.yaml: sweep.zip.a (2), x.yaml: sweep.zip.b (1)",
+        ),  # fmt: skip
+        (
+            [1, 2],
+            "x.yaml: sweep: must be a mapping with grid, zip, range, replications or seed, got a list",
+        ),  # fmt: skip
     ],
 )
 def test_bad_sweep_blocks(block: object, message: str) -> None:
@@ -256,7 +306,9 @@ def test_paired_comparison_by_hand() -> None:
     assert m["n"] == 3 and m["mean_a"] == 12 and m["mean_b"] == pytest.approx(40 / 3)
     assert m["diff"] == pytest.approx(4 / 3)
     half = 4.302652729911275 * math.sqrt(1 / 3) / math.sqrt(3)
-    assert m["ci_low"] == pytest.approx(4 / 3 - half) and m["ci_high"] == pytest.approx(4 / 3 + half)
+    assert m["ci_low"] == pytest.approx(4 / 3 - half) and m["ci_high"] == pytest.approx(
+        4 / 3 + half
+    )
     # unpaired: s_a = 2, s_b = sqrt(13/3), t(0.975, 4) = 2.776445105197793
     uhalf = 2.776445105197793 * math.sqrt((4 + 13 / 3) / 3)
     assert m["unpaired_ci_high"] == pytest.approx(4 / 3 + uhalf)
