@@ -66,9 +66,11 @@ SKIPPED = -1  # a planned send the member did not attempt (it was waiting for cr
 # An attempted send is recorded as one integer: order << 11 | tier code << 4 | reason code.
 ORDER_SHIFT, TIER_SHIFT = 11, 4
 LEDGER_CHUNK = 1 << 18  # entries turned into typed columns at a time (bounds memory)
+# 35 bytes an entry; numpy raises OverflowError rather than wrap if a member
+# index, lot number, quantity or balance ever exceeded 2**31.
 LEDGER_DTYPE = np.dtype([
-    ("time", "i8"), ("member", "i8"), ("kind", "i1"), ("lot", "i8"), ("quantity", "i8"),
-    ("inmail", "i8"), ("reason", "i1"), ("balance", "i8"), ("tier", "i1"),
+    ("time", "i8"), ("member", "i4"), ("kind", "i1"), ("lot", "i4"), ("quantity", "i4"),
+    ("inmail", "i8"), ("reason", "i1"), ("balance", "i4"), ("tier", "i1"),
 ])  # fmt: skip
 
 # Codes of the actions in the shard's action log (history.csv rows other

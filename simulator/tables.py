@@ -204,11 +204,12 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
     # A member's entries all come from one shard, in R10 order: a stable sort
     # on (time, member) keeps that order and is the same for any sharding.
     if scenario.members < 1 << 24:
-        key = (led["time"] - scenario.sim_start) << 24 | led["member"]
+        key = (led["time"] - scenario.sim_start) << 24 | led["member"].astype(np.int64)
         led = led[np.argsort(key, kind="stable")]
     else:
         led = led[np.lexsort((np.arange(len(led)), led["member"], led["time"]))]
-    lm, lt, kind, lot = led["member"], led["time"], led["kind"], led["lot"]
+    lt, kind = led["time"], led["kind"]
+    lm, lot = led["member"].astype(np.int64), led["lot"].astype(np.int64)
     issue = np.isin(kind, (_GRANT, _PURCHASE, _REFUND))
     # Each lot's source and issue instant, from the entry that issued it.
     lot_key = lm << 32 | lot
@@ -233,10 +234,10 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
         "lot": _join(member_col, lot, ":", has_lot),
         "lot_source": _dict(source_code, source_names),
         "lot_issued_at": _ts(lot_issued),
-        "quantity": led["quantity"],
+        "quantity": led["quantity"].astype(np.int64),
         "inmail": _inmail_text(member_text, inm),
         "reason": _dict(led["reason"], REASONS),
-        "balance_after": led["balance"],
+        "balance_after": led["balance"].astype(np.int64),
     })  # fmt: skip
 
     # -- InMails ------------------------------------------------------------------
