@@ -31,9 +31,9 @@ __all__ = [
 DAY = 86_400
 
 _ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(Z|\+00:00)\Z",
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(Z|\+00:00)\Z",
 )
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -99,21 +99,41 @@ def first_of_month_after(anchor: int, k: int) -> int:
     return days_from_civil(year, month + 1, 1) * DAY
 
 
+_DAY_CACHE: dict[str, int] = {}
+_DAY_TEXT_CACHE: dict[int, str] = {}
+
+
+def _day_number(date_text: str) -> int:
+    """Days since 1970-01-01 of ``YYYY-MM-DD`` (digits already checked); -1 if no such date."""
+    days = _DAY_CACHE.get(date_text)
+    if days is None:
+        year, month, day = int(date_text[:4]), int(date_text[5:7]), int(date_text[8:10])
+        if 1 <= month <= 12 and 1 <= day <= days_in_month(year, month):
+            days = days_from_civil(year, month, day)
+        else:
+            days = -1 << 40
+        if len(_DAY_CACHE) < 100_000:  # histories span few days; stay bounded
+            _DAY_CACHE[date_text] = days
+    return days
+
+
 def parse_instant(text: str) -> int:
     """Parse ``YYYY-MM-DDTHH:MM:SSZ`` (or ``+00:00``) into Unix seconds.
 
     Raises ``ValueError`` with a short reason for anything else, including
-    impossible dates such as ``2023-02-29``.
+    impossible dates such as ``2023-02-29``. Dates are cached, since a history
+    names the same days again and again.
     """
     m = _ISO.match(text)
     if m is None:
         raise ValueError(f"not an ISO 8601 UTC instant like 2024-01-31T09:00:00Z: {text!r}")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    if not 1 <= month <= 12 or not 1 <= day <= days_in_month(year, month):
+    days = _day_number(text[:10])
+    if days == -1 << 40:
         raise ValueError(f"no such date: {text!r}")
+    hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
     if hour > 23 or minute > 59 or second > 59:
         raise ValueError(f"no such time of day: {text!r}")
-    return days_from_civil(year, month, day) * DAY + hour * 3600 + minute * 60 + second
+    return days * DAY + hour * 3600 + minute * 60 + second
 
 
 def parse_date_or_instant(text: str) -> int:
@@ -130,7 +150,12 @@ def parse_date_or_instant(text: str) -> int:
 def format_instant(t: int) -> str:
     """Unix seconds -> ``YYYY-MM-DDTHH:MM:SSZ``."""
     days, secs = divmod(t, DAY)
-    year, month, day = civil_from_days(days)
+    date = _DAY_TEXT_CACHE.get(days)
+    if date is None:
+        year, month, day = civil_from_days(days)
+        date = f"{year:04d}-{month:02d}-{day:02d}"
+        if len(_DAY_TEXT_CACHE) < 100_000:
+            _DAY_TEXT_CACHE[days] = date
     hour, rem = divmod(secs, 3600)
     minute, second = divmod(rem, 60)
-    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z"
+    return f"{date}T{hour:02d}:{minute:02d}:{second:02d}Z"
