@@ -241,3 +241,16 @@ def test_parse_instant_rejects(text: str, message: str) -> None:
 def test_day_is_86400_seconds() -> None:
     """RULES.md section 1: a day is exactly 86,400 s."""
     assert DAY == 86_400
+
+
+@pytest.mark.parametrize("text", ["２０２４-01-01T00:00:00Z", "2024-01-01T0٩:00:00Z"])
+def test_parse_instant_refuses_non_ascii_digits(text: str) -> None:
+    """Only ASCII digits make an instant (Python's \\d would accept other scripts)."""
+    with pytest.raises(ValueError, match="not an ISO 8601 UTC instant"):
+        parse_instant(text)
+
+
+def test_format_instant_is_stable_across_its_day_cache() -> None:
+    """Formatting the same instant twice (cached day text) gives the same text."""
+    t = parse_instant("2024-02-29T23:59:59Z")
+    assert format_instant(t) == format_instant(t) == "2024-02-29T23:59:59Z"
