@@ -175,15 +175,18 @@ class _Shard:
                 rt, inmail, kind = heapq.heappop(responses)
                 respond(a, rt, inmail, kind)
 
-        send_at = plan.send_at.tolist()
-        cat_l, subj_l = plan.category.tolist(), plan.subject_chars.tolist()
-        body_l, free_l = plan.body_chars.tolist(), plan.free.tolist()
-        resp_l, kind_l = plan.responds.tolist(), plan.response_kind.tolist()
-        delay_l, choice_l = plan.response_delay.tolist(), plan.choice.tolist()
+        # One matrix row per planned send; each month only its own rows become
+        # Python lists, so thousands of concurrent members stay small.
+        send_at = plan.send_at
+        matrix = np.column_stack((send_at, plan.category, plan.subject_chars, plan.body_chars,
+                                  plan.free, plan.responds, plan.response_kind,
+                                  plan.response_delay)).astype(np.int64)  # fmt: skip
+        choice = plan.choice
         i = 0
         k = 0
-        wait_until = -1
+        wait_until = busy = -1
         month_end = joined
+        last = end + 1
         while True:
             month_start = month_end
             month_end = monthly_anniversary(joined, k + 1)  # exclusive
@@ -193,8 +196,15 @@ class _Shard:
                 if u_cancel < cancel_p or u_change < change_p:
                     span = month_end - month_start
                     decision_at = month_start + int(plan.month_offset[k] * span)
+            hi = int(np.searchsorted(send_at, min(month_end, last)))
+            rows = matrix[i:hi].tolist()
+            r = 0
             while True:
-                t = send_at[i] if i < n else NEVER
+                t = rows[r][0] if r < len(rows) else NEVER
+                if decision_at <= busy:
+                    # An upgrade moved the member one second ahead of its plan:
+                    # its decision follows (the engine takes actions in order).
+                    decision_at = busy + 1
                 if decision_at <= t and decision_at < month_end and decision_at <= end:
                     # A tier decision (R10 step 4) comes before sends at its instant.
                     feed(decision_at)
@@ -211,10 +221,11 @@ class _Shard:
                             subscribed = target != "basic"
                     decision_at = NEVER
                     continue
-                if t >= month_end or t > end:
+                if r == len(rows):
                     break
-                j = i
-                i += 1
+                _, cat, subj, body, free, resp, kind, delay = rows[r]
+                j = i + r
+                r += 1
                 if t < wait_until:
                     codes[j] = SKIPPED
                     continue
@@ -224,21 +235,21 @@ class _Shard:
                 while True:
                     inmail = base_id | seq
                     self.order += 1
-                    reason = send(a, t, inmail, cats[cat_l[j]], subj_l[j], body_l[j], free_l[j])
+                    reason = send(a, t, inmail, cats[cat], subj, body, free)
                     code = self.order << ORDER_SHIFT | a.tcode << TIER_SHIFT | reasons[reason]
                     if seq <= n:
                         codes[j] = code
                     else:
                         out.retries.append((index, j, t, seq, code))
                     if reason is None:
-                        if resp_l[j]:
-                            rt = t + delay_l[j]
+                        if resp:
+                            rt = t + delay
                             if rt <= end:
-                                heapq.heappush(responses, (rt, inmail, RESPONSE_KINDS[kind_l[j]]))
+                                heapq.heappush(responses, (rt, inmail, RESPONSE_KINDS[kind]))
                         break
                     if reason != "no_credit":
                         break
-                    u = choice_l[j]
+                    u = choice[j]
                     if u < buy_p:
                         self.act(t, STEP_SEND, index, ACT_PURCHASE, "", ooc.buy_quantity)
                         if engine.purchase(a, t, ooc.buy_quantity) is not None:
@@ -246,6 +257,9 @@ class _Shard:
                     elif u < buy_p + upgrade_p and upgrade_to not in (None, tier) and t < end:
                         assert upgrade_to is not None
                         t += 1
+                        # Planned sends before this instant are not attempted:
+                        # the member was busy upgrading.
+                        busy = wait_until = max(wait_until, t)
                         feed(t)
                         self.act(t, STEP_TIER, index, ACT_CHANGE, upgrade_to)
                         engine.subscribe(a, t, upgrade_to)
@@ -259,6 +273,7 @@ class _Shard:
                         break
                     retry_seq += 1
                     seq = retry_seq
+            i = hi
             k += 1
             if len(engine.ledger) >= LEDGER_CHUNK:
                 self.flush()

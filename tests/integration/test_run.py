@@ -44,10 +44,14 @@ def _by_member(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {m: g.reset_index(drop=True) for m, g in frame.groupby("member", sort=True)}
 
 
-@pytest.mark.parametrize("preset", ["inmail-2014", "inmail-2015"])
-def test_history_replays_to_the_same_ledger(small, tmp_path: Path, preset: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [("small.yaml", "inmail-2014"), ("small.yaml", "inmail-2015"),
+     ("collisions.yaml", "inmail-2014")],
+)  # fmt: skip
+def test_history_replays_to_the_same_ledger(tmp_path: Path, name: str, preset: str) -> None:
     """Replaying a run's history.csv with its scenario.yaml gives its ledger, line for line."""
-    scenario = small.with_overrides({"policy.preset": preset})
+    scenario = load_scenario(DATA / name).with_overrides({"policy.preset": preset})
     result = run(scenario)
     out = write_run(result, tmp_path / "run")
     end = json.loads((out / "run.json").read_text())["end"]
