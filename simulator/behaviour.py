@@ -174,7 +174,8 @@ class PlanSampler:
             rate = float(rng.gamma(s.rate_shape, rate / s.rate_shape))
         spread = c.subscription_spread_days * DAY
         subscribe_at = self.sim_start + (int(rng.integers(0, spread)) if spread > 0 else 0)
-        span = self.end + 1 - subscribe_at
+        # A member who joins after the end (a spread longer than the run) sends nothing.
+        span = max(0, self.end + 1 - subscribe_at)
         n_cand = int(rng.poisson(rate * self.peak * span / MONTH_SECONDS)) if rate > 0 else 0
         cand = np.sort(rng.integers(subscribe_at, self.end + 1, n_cand, dtype=np.int64))
         weekday = ((cand // DAY) + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0

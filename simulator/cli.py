@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from simulator.errors import CreditsimError, UsageError
+from simulator.errors import CreditsimError, InvariantError, UsageError
 
 __all__ = ["main"]
 
@@ -58,6 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="settle up to this ISO 8601 UTC instant (default: the last instant in the file)",
     )
     rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    rp.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier replay output at --out"
+    )
 
     run = sub.add_parser(
         "run",
@@ -82,6 +85,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an earlier run directory at --out"
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="run even if the estimated memory exceeds what the machine has",
+    )
     run.add_argument(
         "--no-report", action="store_true", help="skip reports/, plots/ and report.html"
     )
@@ -158,17 +166,39 @@ def _int_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
-def _check_out(out: Path, overwrite: bool, marker: str, command: str) -> None:
-    """Refuse to write into a non-empty directory unless it is our own earlier output."""
+def _check_out(text: str, overwrite: bool, command: str) -> Path:
+    """The --out directory, refused unless new, empty, or our own earlier output.
+
+    An earlier output "of the same kind" is a run directory (``run.json``, or
+    only ``invariant-failures/`` from a failed run) for ``run``, and a folder
+    holding ``ledger.csv`` and ``balances.csv`` for ``replay``; it is replaced
+    only with ``--overwrite``.
+    """
+    where = f"creditsim {command}: --out"
+    if text == "":
+        raise UsageError(f"{where}: must not be empty")
+    out = Path(text)
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{where} {out}: {parent} is not a directory")
     if out.exists() and not out.is_dir():
-        raise UsageError(f"creditsim {command}: --out {out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / marker).exists():
-            raise UsageError(f"creditsim {command}: --out {out}: not empty and not a creditsim "
-                             "output; choose another directory")  # fmt: skip
-        if not overwrite:
-            raise UsageError(f"creditsim {command}: --out {out}: holds an earlier output; "
-                             "pass --overwrite to replace it")  # fmt: skip
+        raise UsageError(f"{where} {out}: exists and is not a directory")
+    if out.is_dir():
+        names = {p.name for p in out.iterdir()}
+        if names:
+            if command == "run":
+                own = "run.json" in names or names == {"invariant-failures"}
+            else:
+                own = {"ledger.csv", "balances.csv"} <= names
+            if not own:
+                raise UsageError(f"{where} {out}: not empty and not a creditsim output; "
+                                 "choose another directory")  # fmt: skip
+            if not overwrite:
+                raise UsageError(f"{where} {out}: holds an earlier output; "
+                                 "pass --overwrite to replace it")  # fmt: skip
+    return out
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -191,8 +221,14 @@ def _run(args: argparse.Namespace) -> int:
         scenario = scenario.with_overrides({"seed": args.seed}, source="--seed")
     if args.workers < 1:
         raise UsageError(f"creditsim run: --workers must be >= 1, got {args.workers}")
-    out = Path(args.out) if args.out else Path("runs") / f"{scenario.name}-seed{scenario.seed}"
-    _check_out(out, args.overwrite, "run.json", "run")
+    if args.workers > scenario.members:
+        raise UsageError(f"creditsim run: --workers must be at most the number of members "
+                         f"({scenario.members}), got {args.workers}")  # fmt: skip
+    default_out = str(Path("runs") / f"{scenario.name}-seed{scenario.seed}")
+    out = _check_out(default_out if args.out is None else args.out, args.overwrite, "run")
+    from simulator import estimate
+
+    estimate.check_memory(scenario, args.force, args.workers)
 
     bar = None
     progress = None
@@ -208,6 +244,15 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         result = run(scenario, workers=args.workers, progress=progress)
+    except InvariantError as exc:
+        from simulator.invariants import offending_members, write_failures
+
+        tables = exc.tables
+        assert tables is not None
+        where = write_failures(out, tables.history, offending_members(exc.problems),  # type: ignore[attr-defined]
+                               problems=exc.problems, scenario=scenario)  # fmt: skip
+        exc.problems = (*exc.problems, f"the offending members' histories are in {where}/")
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -260,11 +305,9 @@ def _replay(args: argparse.Namespace) -> int:
     else:
         policy = resolve_policy(None)
     actions = read_history(args.history, policy)
+    out = _check_out(args.out, args.overwrite, "replay")
     result = replay(policy, actions, until)
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"creditsim replay: --out {out}: exists and is not a directory")
     ledger = ledger_rows(result.engine)
     ledger_csv = csv_text(LEDGER_COLUMNS, ledger)
     balances_csv = csv_text(BALANCE_COLUMNS, balances_rows(result))

@@ -12,6 +12,7 @@ __all__ = [
     "CreditsimError",
     "HistoryError",
     "InputError",
+    "InvariantError",
     "PolicyError",
     "ScenarioError",
     "UsageError",
@@ -53,6 +54,20 @@ class HistoryError(InputError):
 
 class UsageError(CreditsimError):
     """The command line itself is wrong (an unknown option, a bad value)."""
+
+
+class InvariantError(CreditsimError):
+    """A finished run broke an invariant of the credit rules: never a result.
+
+    Carries the tables needed to write the offending members' histories.
+    """
+
+    exit_code = 3
+
+    def __init__(self, *problems: str, tables: object = None, scenario: object = None) -> None:
+        super().__init__(*problems)
+        self.tables = tables
+        self.scenario = scenario
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

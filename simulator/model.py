@@ -160,6 +160,10 @@ class _Shard:
         retry_seq = n  # retries take ids after the planned sends'
 
         joined = plan.subscribe_at
+        if joined > end:
+            # Its subscription would start after the run: it takes no part.
+            self.finish(index, a, plan, codes, joined=None)
+            return
         if joined > env.now:
             yield env.timeout(joined - env.now)
         subscribed = cohort.tier != "basic"
@@ -283,13 +287,21 @@ class _Shard:
             yield env.timeout(month_end - env.now)
         feed(end)
         engine.settle(a, end)
+        self.finish(index, a, plan, codes, joined if cohort.tier != "basic" else None)
+
+    def finish(
+        self, index: int, a: Any, plan: MemberPlan, codes: array, joined: int | None
+    ) -> None:
+        """Record a member whose part in the run is over, and free its engine state."""
+        out = self.out
+        n = len(plan.send_at)
         out.plans[index] = plan.slim()
         out.codes[index] = np.frombuffer(codes, dtype=np.int64) if n else np.zeros(0, np.int64)
         out.members.append(index)
         out.member_rate.append(plan.rate)
-        out.member_subscribed_at.append(joined if cohort.tier != "basic" else -1)
+        out.member_subscribed_at.append(-1 if joined is None else joined)
         out.member_final_tier.append(a.tier.name)
-        del engine.accounts[index]  # settled for good: free its state
+        del self.engine.accounts[index]
 
     def act(self, t: int, step: int, index: int, code: int, tier: str, qty: int = 0) -> None:
         self.order += 1

@@ -32,6 +32,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from simulator.errors import InvariantError
+from simulator.invariants import check_run
 from simulator.model import member_ids, simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
 from simulator.scenario import Scenario
@@ -117,6 +119,16 @@ def run(
     simulated = time.perf_counter() - started
     tables = merge(shards)
     summary = summarise(tables, scenario)
+    # Cheap checks of the whole run (conservation, signs, counts that must
+    # agree); a run that breaks one is an error, never a result.
+    problems = check_run(tables, summary, scenario)
+    if problems:
+        raise InvariantError(
+            f"{scenario.source}: the run broke {len(problems)} invariant(s); not a result:",
+            *problems,
+            tables=tables,
+            scenario=scenario,
+        )
     wall = time.perf_counter() - started
     meta = {
         "format_version": FORMAT_VERSION,

@@ -41,7 +41,7 @@ from typing import Any, TypeVar
 from simulator.engine.policy import RESPONSES, Policy, resolve_policy
 from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
 from simulator.errors import PolicyError, ScenarioError, format_path
-from simulator.timeutil import DAY, format_instant, parse_date_or_instant
+from simulator.timeutil import DAY, civil_from_days, format_instant, parse_date_or_instant
 from simulator.yamlio import load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -549,10 +549,28 @@ def _build(
     start = _instant(check, ("start",), doc["start"]) if "start" in doc else None
     if "start" not in doc:
         check.fail(("start",), "is required")
+    if start is not None and start < 0:
+        check.fail(("start",), f"must be 1970-01-01 or later, got {show(doc['start'])}")
+        start = None
     end = _end(check, doc, start)
     warmup = check.integer(
         ("warmup_days",), _opt(doc, "warmup_days", 0), minimum=0, maximum=MAX_DAYS
     )
+    # Written instants have four-digit years, and the tables use Unix time:
+    # a run lies within 1970-01-01 .. 9999-12-31.
+    if start is not None and warmup is not None and start - warmup * DAY < 0:
+        check.fail(
+            ("warmup_days",),
+            f"the warm-up must not start before 1970-01-01, got {warmup} "
+            f"(it would start at {format_instant(start - warmup * DAY)[:10]})",
+        )
+    if end is not None and end >= _YEAR_10000:
+        key = "duration_days" if doc.get("duration_days") is not None else "end"
+        check.fail(
+            (key,),
+            f"the run must end before 10000-01-01, got {show(doc[key])} "
+            f"(it would end at {_iso_any_year(end)})",
+        )
 
     policy: Policy | None = None
     policy_problems: list[str] = []
@@ -602,6 +620,15 @@ def _name(check: Checker, path: Path, value: Any) -> str | None:
 
 
 _INSTANT_EXPECTED = "a date (2014-01-01) or a UTC instant (2014-01-01T09:00:00Z)"
+
+
+_YEAR_10000 = 253_402_300_800  # 10000-01-01T00:00:00Z in Unix seconds
+
+
+def _iso_any_year(t: int) -> str:
+    days, secs = divmod(t, DAY)
+    y, m, d = civil_from_days(days)
+    return f"{y}-{m:02d}-{d:02d}T{secs // 3600:02d}:{secs // 60 % 60:02d}:{secs % 60:02d}Z"
 
 
 def _instant(check: Checker, path: Path, value: Any, *, end_of_day: bool = False) -> int | None:

@@ -75,6 +75,45 @@ def _has_cycle(node: yaml.Node, active: set[int], done: set[int]) -> bool:
     return found
 
 
+_INT_TAG = "tag:yaml.org,2002:int"
+MAX_INT_DIGITS = 4300  # Python refuses to convert longer digit strings to int
+
+
+def _plain_problems(node: yaml.Node) -> tuple[yaml.Mark, str] | None:
+    """The first duplicate mapping key or over-long integer in the document, if any.
+
+    PyYAML's safe loader lets a repeated key silently win; here it is an error,
+    since a scenario with two ``seed:`` lines is almost surely a mistake.
+    """
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.ScalarNode):
+            if n.tag == _INT_TAG:
+                digits = sum(c.isdigit() for c in n.value)
+                if digits > MAX_INT_DIGITS:
+                    return n.start_mark, (
+                        f"a whole number of {digits} digits is too long (at most {MAX_INT_DIGITS})"
+                    )
+        elif isinstance(n, yaml.MappingNode):
+            first: dict[str, yaml.Mark] = {}
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in first:
+                        return k.start_mark, (
+                            f"duplicate key {k.value!r} (first on line {first[k.value].line + 1})"
+                        )
+                    first[k.value] = k.start_mark
+                stack.extend((k, v))
+        elif isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+    return None
+
+
 def load_yaml_text(text: str, source: str, error: type[InputError] = InputError) -> Any:
     """Parse one YAML document from ``text``; ``source`` names it in errors."""
     try:
@@ -90,6 +129,10 @@ def load_yaml_text(text: str, source: str, error: type[InputError] = InputError)
                     f"{source}: YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes"
                     " (an alias bomb?)"
                 )
+            found = _plain_problems(node)
+            if found is not None:
+                mark, what = found
+                raise error(f"{source}: line {mark.line + 1}, column {mark.column + 1}: {what}")
             return loader.construct_document(node)
         finally:
             loader.dispose()
@@ -99,11 +142,32 @@ def load_yaml_text(text: str, source: str, error: type[InputError] = InputError)
         what = exc.problem or exc.context or "invalid YAML"
         if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in str(what):
             what = f"{what} (only plain YAML data is allowed)"
+        elif exc.context and exc.context.startswith("while scanning") and exc.context_mark:
+            # Say where the unfinished thing began (an unclosed quote, say).
+            start = exc.context_mark
+            what = (
+                f"{what} ({exc.context} that starts at line {start.line + 1}, "
+                f"column {start.column + 1})"
+            )
         raise error(f"{source}: {where}{what}") from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (NUL, other control characters).
+        line, column = _line_column(text, exc.position)
+        raise error(
+            f"{source}: line {line}, column {column}: unacceptable character "
+            f"#x{exc.character:04x}: special characters are not allowed"
+            if isinstance(exc.character, int)
+            else f"{source}: line {line}, column {column}: {exc.reason}"
+        ) from None
     except yaml.YAMLError as exc:
         raise error(f"{source}: invalid YAML: {exc}") from None
     except RecursionError:
         raise error(f"{source}: YAML nested too deeply") from None
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
 
 
 def load_yaml_file(path: str | Path, error: type[InputError] = InputError) -> Any:
@@ -121,9 +185,10 @@ def load_yaml_file(path: str | Path, error: type[InputError] = InputError) -> An
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{source}: not UTF-8 text (bad byte at offset {exc.start})") from None
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise error(f"{source}: file is empty")
-    return load_yaml_text(text.removeprefix("\ufeff"), source, error)
+    return load_yaml_text(text, source, error)
 
 
 def dump_yaml(data: Any) -> str:

@@ -153,7 +153,9 @@ class Account:
         # (deadline, inmail) of paid InMails whose refund window is open, in send order
         self.pending: deque[tuple[int, Any]] = deque()
         self.due = NEVER  # lower bound on the next automatic event
-        self.clock = -1  # t * _TICK + phase of the last action, to refuse time travel
+        # t * _TICK + phase of the last action, to refuse time travel; starts
+        # below any instant (instants before 1970 are negative).
+        self.clock = -(1 << 80)
 
     def __repr__(self) -> str:
         return f"Account({self.id!r}, tier={self.tier.name}, balance={self.balance})"

@@ -284,7 +284,10 @@ def _parse_row(
                 bad(line, f"{name} must be a whole number, got {value!r}")
                 ok = False
                 continue
-            fields[name] = int(value)
+            # A number too long for int() (over 4,300 digits) is still well
+            # formed: it exceeds every limit, so any value that large is rejected
+            # alike (10**4300 stands for it).
+            fields[name] = int(value) if len(value) <= 4000 else 10**4300
         elif name == "free":
             if value not in ("true", "false"):
                 bad(line, f"free must be true or false, got {value!r}")

@@ -392,7 +392,7 @@ def test_out_under_a_file_is_a_usage_error(
     rc, _, err = _run(["replay", "h.csv", "--out", "h.csv/sub"], capsys)
     assert (rc, err.splitlines()) == (
         2,
-        ["creditsim replay: --out h.csv/sub: cannot write: Not a directory"],
+        ["creditsim replay: --out h.csv/sub: h.csv is not a directory"],
     )
     assert (tmp_path / "h.csv").read_bytes() == EXAMPLE.read_bytes()
 
@@ -400,16 +400,18 @@ def test_out_under_a_file_is_a_usage_error(
 def test_unwritable_output_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """When balances.csv cannot be written, exit 2 and no ledger.csv is left behind."""
+    """When balances.csv cannot be written, exit 2 and the earlier ledger.csv is untouched."""
     monkeypatch.chdir(tmp_path)
     shutil.copy(EXAMPLE, tmp_path / "h.csv")
     (tmp_path / "out" / "balances.csv").mkdir(parents=True)  # a folder where the file goes
-    rc, _, err = _run(["replay", "h.csv", "--out", "out"], capsys)
+    (tmp_path / "out" / "ledger.csv").write_text("earlier\n", encoding="utf-8")
+    rc, _, err = _run(["replay", "h.csv", "--out", "out", "--overwrite"], capsys)
     assert (rc, err.splitlines()) == (
         2,
         ["creditsim replay: --out out: cannot write: Is a directory"],
     )
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["balances.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["balances.csv", "ledger.csv"]
+    assert (tmp_path / "out" / "ledger.csv").read_text(encoding="utf-8") == "earlier\n"
 
 
 def test_outputs_get_the_usual_file_mode(

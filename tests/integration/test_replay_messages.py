@@ -51,3 +51,50 @@ def test_policy_problems_are_all_named_in_one_run(
         f"{policy}: policy.tiers.premium_career.montly_credits: unknown key "
         "(did you mean 'monthly_credits'?)",
     ]
+
+
+def test_a_number_too_long_for_int_is_a_rejection_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 5,000-digit quantity is well formed (RULES.md section 8), so it is rejected: quantity."""
+    history = tmp_path / "h.csv"
+    history.write_text(f"{HEADER}\n2024-01-01T00:00:00Z,a,purchase,,{'9' * 5000},,,,,,\n",
+                       encoding="utf-8")  # fmt: skip
+    assert main(["replay", str(history), "--out", str(tmp_path / "out")]) == 0
+    ledger = (tmp_path / "out" / "ledger.csv").read_text(encoding="utf-8").splitlines()
+    assert ledger[1] == "2024-01-01T00:00:00Z,a,reject,,0,,quantity,0"
+
+
+def test_instants_before_1970_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Instants before the Unix epoch are ordinary instants (negative seconds) for the engine."""
+    history = tmp_path / "h.csv"
+    history.write_text(
+        f"{HEADER}\n"
+        "1969-12-01T00:00:00Z,a,subscribe,premium_career,,,,,,,\n"
+        "1969-12-05T00:00:00Z,a,send,,,m1,job_inquiry,5,5,false,\n",
+        encoding="utf-8",
+    )
+    code = main(["replay", str(history), "--until", "1970-01-05T00:00:00Z",
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 0
+    # Hand-derived (RULES.md R1, R3, R6): grant 5 at the anchor, spend 1, refund at +7 days,
+    # the 1st anniversary grant on 1970-01-01.
+    assert (tmp_path / "out" / "ledger.csv").read_text(encoding="utf-8").splitlines()[1:] == [
+        "1969-12-01T00:00:00Z,a,grant,a:1,5,,,5",
+        "1969-12-05T00:00:00Z,a,spend,a:1,1,m1,,4",
+        "1969-12-12T00:00:00Z,a,refund,a:2,1,m1,,5",
+        "1970-01-01T00:00:00Z,a,grant,a:3,5,,,10",
+    ]
+
+
+def test_replay_refuses_to_overwrite_without_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An earlier replay output is replaced only with --overwrite."""
+    history = tmp_path / "h.csv"
+    history.write_text(f"{HEADER}\n2024-01-01T00:00:00Z,a,cancel,,,,,,,,\n", encoding="utf-8")
+    out = str(tmp_path / "out")
+    assert main(["replay", str(history), "--out", out]) == 0
+    assert main(["replay", str(history), "--out", out]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["replay", str(history), "--out", out, "--overwrite"]) == 0

@@ -1,0 +1,183 @@
+"""How much memory a run will take, and refusing runs the machine cannot hold.
+
+:func:`estimate_run_bytes` predicts the peak resident memory of ``creditsim
+run`` (simulation, tables, summary and writing the run directory; reports
+excluded) from what a scenario says before anything runs: members, send
+rates, the simulated span (warm-up included), the share of free sends, the
+refund mode and which tiers get grants. :func:`check_memory` compares it with
+:func:`available_memory_bytes` and raises a one-line
+:class:`~simulator.errors.UsageError` unless forced.
+
+The model is linear in the sizes of the run's tables::
+
+    bytes = BASE + PER_INMAIL * inmails + PER_LEDGER_ENTRY * ledger + PER_MEMBER * members
+
+Where the constants come from: peak RSS of the whole process tree (sampled
+every 0.1 s) of ``creditsim run scenarios/baseline.yaml --no-report``, at
+commit 85092d8 on the project's standard machine (x86_64, 2 cores, 24 GiB,
+Python 3.11.7), over six runs: the baseline scaled to 3,000, 6,000 and 12,000
+members, 6,000 members under ``inmail-2015``, 12,000 members sending a tenth
+as much and 3,000 members sending four times as much (117 k to 1.1 M InMails,
+384 k to 2.2 M ledger entries, 521 MiB to 1.8 GiB). A least-squares fit of the
+measured peaks on the runs' actual counts gives the constants below, within
+1 % of every measured peak.
+
+The counts are predicted from the scenario: InMails as the planned sends
+(members x ``inmails_per_month`` x simulated months), which the runs attempted
+80-97 % of; ledger entries as one spend per paid send, one refund per send
+expected to earn its credit back, and two entries (a grant and its expiry or
+forfeit) per premium member-month, which came to 103-120 % of the entries the
+runs wrote. So the estimate errs high: 2-16 % above the measured peak of each
+run above (3 % to 21 % with 2 workers); for runs of a few hundred members the
+fixed part dominates and it is up to 60 % high, which matters to no machine.
+
+More workers cost more: each extra worker process holds an interpreter and
+its libraries, and the shards' columns are held twice while they are merged.
+Measured with 2 workers: +241 MiB (3,000 members) to +818 MiB (12,000
+members) over 1 worker; modelled as :data:`PER_WORKER_BYTES` for each extra worker
+plus :data:`SHARDING_SHARE` of the data part once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from simulator.errors import UsageError
+
+if TYPE_CHECKING:
+    from simulator.scenario import Scenario
+
+__all__ = [
+    "BASE_BYTES",
+    "PER_INMAIL_BYTES",
+    "PER_LEDGER_ENTRY_BYTES",
+    "PER_MEMBER_BYTES",
+    "PER_WORKER_BYTES",
+    "SHARDING_SHARE",
+    "available_memory_bytes",
+    "check_memory",
+    "estimate_run_bytes",
+    "expected_counts",
+]
+
+MIB = 1 << 20
+GIB = 1 << 30
+# Fitted on the six runs described in the module docstring.
+BASE_BYTES = 298 * MIB  # interpreter, numpy/pandas/pyarrow/simpy, and fixed buffers
+PER_INMAIL_BYTES = 896  # an attempted InMail: its plan, its row, its history rows
+PER_LEDGER_ENTRY_BYTES = 268  # a ledger entry, as typed columns and in ledger.parquet
+PER_MEMBER_BYTES = 2_161  # a member's SimPy process, generator and members row
+# Measured with --workers 2 (module docstring).
+PER_WORKER_BYTES = 250 * MIB
+SHARDING_SHARE = 0.35
+
+_AVERAGE_MONTH_DAYS = 365.25 / 12
+_DAY = 86_400
+
+
+def expected_counts(scenario: Scenario) -> dict[str, float]:
+    """The run's expected InMails, ledger entries and members (see the module docstring)."""
+    months = (scenario.end + 1 - scenario.sim_start) / _DAY / _AVERAGE_MONTH_DAYS
+    policy = scenario.policy
+    p = scenario.recipients.response_probability
+    refund_share = {"no_response_within": 1 - p, "response_within": p}.get(policy.refund.mode, 0)
+    inmails = paid = premium_months = 0.0
+    for c in scenario.population:
+        sends = c.members * c.sending.inmails_per_month * months
+        inmails += sends
+        paid += sends * (1 - c.sending.free_share)
+        tier = policy.tiers.get(c.tier)
+        if tier is not None and tier.monthly_credits > 0:
+            premium_months += c.members * months
+    ledger = paid * (1 + refund_share) + 2 * premium_months
+    return {"inmails": inmails, "ledger_entries": ledger, "members": float(scenario.members)}
+
+
+def estimate_run_bytes(scenario: Scenario, workers: int = 1) -> int:
+    """Predicted peak resident memory of running ``scenario`` with ``workers`` processes."""
+    n = expected_counts(scenario)
+    data = (
+        PER_INMAIL_BYTES * n["inmails"]
+        + PER_LEDGER_ENTRY_BYTES * n["ledger_entries"]
+        + PER_MEMBER_BYTES * n["members"]
+    )
+    total = BASE_BYTES + data
+    if workers > 1:
+        total += (workers - 1) * PER_WORKER_BYTES + SHARDING_SHARE * data
+    return int(total)
+
+
+def available_memory_bytes() -> int:
+    """Memory this process can still use: MemAvailable, lowered by a cgroup limit; 0 if unknown.
+
+    Reads ``/proc/meminfo`` (Linux), else ``os.sysconf`` (available physical
+    pages). Under a cgroup v2 memory limit (containers, batch schedulers) the
+    room left below the limit counts when it is smaller.
+    """
+    found = _meminfo_available(_read("/proc/meminfo"))
+    if found is None:
+        found = _sysconf_available()
+    room = _cgroup_room(_read("/sys/fs/cgroup/memory.max"), _read("/sys/fs/cgroup/memory.current"))
+    if room is not None and (found is None or room < found):
+        found = room
+    return max(0, found or 0)
+
+
+def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:
+    """Raise :class:`UsageError` when the run's estimate exceeds the memory available.
+
+    Nothing is checked with ``force``, or when the available memory cannot be
+    found. The message names the scenario file and both figures.
+    """
+    if force:
+        return
+    available = available_memory_bytes()
+    if available <= 0:
+        return
+    estimate = estimate_run_bytes(scenario, workers)
+    if estimate > available:
+        who = f" ({workers} workers)" if workers > 1 else ""
+        raise UsageError(
+            f"{scenario.source}: estimated memory {estimate / GIB:.1f} GiB{who} exceeds the"
+            f" {available / GIB:.1f} GiB available; pass --force to run anyway"
+        )
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+
+
+def _meminfo_available(text: str | None) -> int | None:
+    """``MemAvailable`` from /proc/meminfo text, in bytes."""
+    for line in (text or "").splitlines():
+        name, _, rest = line.partition(":")
+        if name == "MemAvailable":
+            parts = rest.split()
+            if parts and parts[0].isdigit():
+                unit = parts[1].lower() if len(parts) > 1 else "b"
+                return int(parts[0]) * {"kb": 1024, "mb": MIB, "gb": GIB}.get(unit, 1)
+    return None
+
+
+def _sysconf_available() -> int | None:
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES")
+        size = os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
+def _cgroup_room(limit: str | None, current: str | None) -> int | None:
+    """Bytes left below a cgroup v2 ``memory.max`` (None when unlimited or unknown)."""
+    if limit is None or current is None:
+        return None
+    limit, current = limit.strip(), current.strip()
+    if not limit.isdigit() or not current.isdigit():
+        return None  # "max": no limit
+    return max(0, int(limit) - int(current))

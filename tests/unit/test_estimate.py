@@ -1,0 +1,164 @@
+"""Tests of simulator.estimate: the memory model and refusing runs that do not fit.
+
+Expected figures are recomputed from the formula in the module docstring;
+the available memory is monkeypatched so no test depends on the machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import simulator.estimate as est
+from simulator.errors import UsageError
+from simulator.scenario import load_scenario, scenario_from_dict
+
+REPO = Path(__file__).resolve().parents[2]
+GIB = 1 << 30
+
+
+def _scenario(members: int = 1000, rate: float = 10.0, tier: str = "premium_career",
+              days: int = 365, source: str = "scenarios/x.yaml", **extra: object):  # type: ignore[no-untyped-def]  # fmt: skip
+    doc = {
+        "seed": 1,
+        "start": "2014-01-01",
+        "duration_days": days,
+        "population": [{"name": "a", "tier": tier, "members": members,
+                        "sending": {"inmails_per_month": rate}}],
+        **extra,
+    }  # fmt: skip
+    return scenario_from_dict(doc, source)
+
+
+def test_expected_counts_of_the_baseline() -> None:
+    """Planned sends of scenarios/baseline.yaml: sum of members x rate x 455 days / 30.4375."""
+    counts = est.expected_counts(load_scenario(REPO / "scenarios" / "baseline.yaml"))
+    # 1200x0.2 + 800x3 + 500x8 + 350x30 + 150x20 = 20,140 a month, for 455 / 30.4375 months
+    # (365 days plus the 90-day warm-up): 301,066; the run attempted 268,618 of them.
+    assert counts["inmails"] == pytest.approx(20_140 * 455 / 30.4375)
+    assert counts["members"] == 3000
+
+
+def test_expected_ledger_entries_follow_the_refund_mode() -> None:
+    """One spend per paid send, a refund per expected refund, 2 entries per premium month."""
+    months = 365 / (365.25 / 12)
+    sends = 1000 * 10 * months
+    premium = 1000 * months
+    for mode, share in (("no_response_within", 0.8), ("response_within", 0.2), ("none", 0.0)):
+        s = _scenario(policy={"refund": {"mode": mode}})
+        got = est.expected_counts(s)["ledger_entries"]
+        assert got == pytest.approx(sends * (1 + share) + 2 * premium), mode
+
+
+def test_basic_members_get_no_grant_entries() -> None:
+    """A basic cohort's months add no grant or expiry entries."""
+    got = est.expected_counts(_scenario(tier="basic", rate=0.0))["ledger_entries"]
+    assert got == 0
+
+
+def test_estimate_is_the_documented_formula() -> None:
+    """BASE + per-InMail + per-ledger-entry + per-member bytes, for one worker."""
+    s = _scenario()
+    n = est.expected_counts(s)
+    want = (
+        est.BASE_BYTES
+        + est.PER_INMAIL_BYTES * n["inmails"]
+        + est.PER_LEDGER_ENTRY_BYTES * n["ledger_entries"]
+        + est.PER_MEMBER_BYTES * 1000
+    )
+    assert est.estimate_run_bytes(s) == int(want)
+
+
+def test_each_extra_worker_costs_a_process_and_sharding_once() -> None:
+    """Workers add PER_WORKER_BYTES each beyond the first, plus SHARDING_SHARE of the data."""
+    s = _scenario()
+    one = est.estimate_run_bytes(s)
+    data = one - est.BASE_BYTES
+    assert est.estimate_run_bytes(s, workers=2) == pytest.approx(
+        one + est.PER_WORKER_BYTES + est.SHARDING_SHARE * data, abs=2
+    )
+    assert est.estimate_run_bytes(s, workers=4) - est.estimate_run_bytes(s, workers=2) == (
+        pytest.approx(2 * est.PER_WORKER_BYTES, abs=2)
+    )
+
+
+def test_estimate_of_the_baseline_is_near_its_measured_peak() -> None:
+    """scenarios/baseline.yaml peaked at 673 MiB (module docstring); the estimate errs high."""
+    got = est.estimate_run_bytes(load_scenario(REPO / "scenarios" / "baseline.yaml")) / (1 << 20)
+    assert 673 <= got <= 673 * 1.25
+
+
+def test_the_largest_valid_scenario_does_not_overflow() -> None:
+    """10 million members sending 10,000 a month for a century: a (huge) whole number."""
+    s = _scenario(members=10_000_000, rate=10_000, days=36_500)
+    assert isinstance(est.estimate_run_bytes(s), int)
+    assert est.estimate_run_bytes(s) > 10**17  # about 154 PiB
+
+
+def test_check_memory_refuses_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the available memory: one UsageError line naming the file and both figures."""
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: int(22.9 * GIB))
+    s = _scenario(members=2_000_000, rate=20)
+    with pytest.raises(UsageError) as info:
+        est.check_memory(s, force=False, workers=1)
+    figure = est.estimate_run_bytes(s) / GIB
+    assert info.value.lines() == (
+        f"scenarios/x.yaml: estimated memory {figure:.1f} GiB exceeds the 22.9 GiB available;"
+        " pass --force to run anyway",
+    )
+
+
+def test_check_memory_names_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With several workers the estimate says how many it assumed."""
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 1 * GIB)
+    with pytest.raises(UsageError, match=r"GiB \(4 workers\) exceeds the 1\.0 GiB available"):
+        est.check_memory(_scenario(), force=False, workers=4)
+
+
+def test_check_memory_passes_when_the_run_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the available memory nothing is raised."""
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 64 * GIB)
+    est.check_memory(_scenario(), force=False, workers=2)
+
+
+def test_force_skips_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With force the estimate is not even compared."""
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 1)
+    est.check_memory(_scenario(members=10_000_000, rate=10_000), force=True, workers=8)
+
+
+def test_unknown_available_memory_skips_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the available memory cannot be found (0), nothing is refused."""
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 0)
+    est.check_memory(_scenario(members=10_000_000, rate=10_000), force=False, workers=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("MemTotal:       24573432 kB\nMemFree:  100 kB\nMemAvailable:   23783052 kB\n",
+         23_783_052 * 1024),
+        ("MemTotal: 100 kB\n", None),
+        ("MemAvailable: lots\n", None),
+        ("", None),
+    ],
+)  # fmt: skip
+def test_meminfo_is_read(text: str, want: int | None) -> None:
+    """MemAvailable is read in bytes from /proc/meminfo text; anything else is unknown."""
+    assert est._meminfo_available(text) == want
+
+
+@pytest.mark.parametrize(
+    ("limit", "current", "want"),
+    [("max\n", "1000\n", None), ("8589934592\n", "1073741824\n", 7 * GIB),
+     ("100\n", "200\n", 0), (None, "1", None)],
+)  # fmt: skip
+def test_cgroup_limit_is_read(limit: str | None, current: str | None, want: int | None) -> None:
+    """A cgroup v2 memory.max leaves memory.max - memory.current; 'max' means no limit."""
+    assert est._cgroup_room(limit, current) == want
+
+
+def test_available_memory_is_found_on_this_machine() -> None:
+    """On Linux (CI) the available memory is a positive number of bytes."""
+    assert est.available_memory_bytes() > 0
