@@ -42,6 +42,7 @@ from simulator.engine.policy import RESPONSES, Policy, resolve_policy
 from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
 from simulator.errors import PolicyError, ScenarioError, format_path
 from simulator.timeutil import DAY, civil_from_days, format_instant, parse_date_or_instant
+from simulator.userfiles import not_utf8_message
 from simulator.yamlio import load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -1136,7 +1137,7 @@ def _read_delay_csv(
     try:
         text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
-        check.problems.append(f"{shown}: not UTF-8 text (bad byte at offset {exc.start})")
+        check.problems.append(not_utf8_message(data, exc.start, shown, csv=True))
         return None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from simulator.errors import InputError
+from simulator.userfiles import read_user_text
 
 __all__ = ["MAX_EXPANDED_NODES", "dump_yaml", "load_yaml_file", "load_yaml_text"]
 
@@ -173,19 +174,7 @@ def _line_column(text: str, position: int) -> tuple[int, int]:
 def load_yaml_file(path: str | Path, error: type[InputError] = InputError) -> Any:
     """Read and parse a YAML file; empty files, non-UTF-8 bytes and bad YAML are errors."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise error(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{source}: is a directory, not a file") from None
-    except OSError as exc:
-        raise error(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{source}: not UTF-8 text (bad byte at offset {exc.start})") from None
-    text = text.removeprefix("\ufeff")
+    text = read_user_text(path, error, csv=False)
     if not text.strip():
         raise error(f"{source}: file is empty")
     return load_yaml_text(text, source, error)

@@ -38,6 +38,7 @@ from simulator.engine.core import STEP_RESPOND, STEP_SEND, STEP_TIER, Engine, gc
 from simulator.engine.policy import RESPONSES, Policy
 from simulator.errors import HistoryError
 from simulator.timeutil import format_instant, parse_instant
+from simulator.userfiles import read_user_text
 
 __all__ = [
     "ACTIONS",
@@ -119,21 +120,8 @@ class Action:
 
 def read_history(path: str | Path, policy: Policy) -> list[Action]:
     """Read and validate a history file; return its actions in replay order."""
-    source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise HistoryError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise HistoryError(f"{source}: is a directory, not a file") from None
-    except OSError as exc:
-        raise HistoryError(f"{source}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise HistoryError(f"{source}:{line}: not UTF-8 text") from None
-    return parse_history(text.removeprefix("\ufeff"), policy, source)
+    text = read_user_text(path, HistoryError, csv=True)
+    return parse_history(text, policy, str(path))
 
 
 def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[Action]:

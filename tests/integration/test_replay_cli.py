@@ -205,7 +205,7 @@ EXPECTED: dict[str, list[str]] = {
         "policy_two_documents.yaml: line 2, column 1: but found another document",
     ],
     "policy_non_utf8": [  # b"policy:\n  preset: inmail-2014 # caf" is 35 bytes, then 0xE9
-        "policy_non_utf8.yaml: not UTF-8 text (bad byte at offset 35)",
+        "policy_non_utf8.yaml: line 2, column 28: not UTF-8 text",
     ],
 }
 UNTIL = {"bad_row_after_until": "2024-02-01T00:00:00Z"}
