@@ -132,8 +132,8 @@ def load_yaml_text(text: str, source: str, error: type[InputError] = InputError)
                 )
             found = _plain_problems(node)
             if found is not None:
-                mark, what = found
-                raise error(f"{source}: line {mark.line + 1}, column {mark.column + 1}: {what}")
+                at, what = found
+                raise error(f"{source}: line {at.line + 1}, column {at.column + 1}: {what}")
             return loader.construct_document(node)
         finally:
             loader.dispose()
