@@ -19,11 +19,6 @@ from simulator.errors import CreditsimError, InvariantError, UsageError
 
 __all__ = ["main"]
 
-_PLANNED = {
-    "sweep": "sweep parameters with replications (issue #5)",
-    "compare": "compare two scenarios on common random numbers (issue #5)",
-}
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and a UsageError, not a usage dump."""
@@ -107,9 +102,10 @@ def _build_parser() -> argparse.ArgumentParser:
         help="format of the report tables (default csv)",
     )
 
-    for name, text in _PLANNED.items():
-        p = sub.add_parser(name, help=f"{text} [not built yet]", add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+    from simulator.sweep_cli import add_executor_arguments, add_sweep_parsers
+
+    add_executor_arguments(run, workers=False)
+    add_sweep_parsers(sub, _Parser)
     return parser
 
 
@@ -137,9 +133,10 @@ def _main(argv: list[str]) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in _PLANNED:
-        print(f"creditsim {args.command}: not built yet: {_PLANNED[args.command]}", file=sys.stderr)
-        return 2
+    if args.command in ("sweep", "compare"):
+        from simulator.sweep_cli import compare_command, sweep_command
+
+        return (sweep_command if args.command == "sweep" else compare_command)(args)
     if args.command == "run":
         return _run(args)
     if args.command == "report":
@@ -202,8 +199,9 @@ def _check_out(text: str, overwrite: bool, command: str) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from simulator.runner import run, write_run
+    from simulator.runner import write_run
     from simulator.scenario import load_scenario, parse_set_argument
+    from simulator.sweep_cli import run_scenario
 
     scenario = load_scenario(args.scenario)
     if args.overrides:
@@ -243,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
             bar.update(round(seconds / 86_400, 4))
 
     try:
-        result = run(scenario, workers=args.workers, progress=progress)
+        result = run_scenario(scenario, args, progress)
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 
