@@ -1,0 +1,384 @@
+"""``creditsim sweep`` and ``creditsim compare``: parse, call :mod:`simulator.sweep`, print.
+
+Thin like :mod:`simulator.cli`, which mounts these commands with
+:func:`add_sweep_parsers` and dispatches to :func:`sweep_command` and
+:func:`compare_command`. :func:`add_executor_arguments` and
+:func:`run_scenario` give ``creditsim run`` the same ``--executor`` and
+``--scheduler``. ``python -m simulator.sweep_cli sweep ...`` runs the two
+commands on their own (:func:`main`).
+
+Exit status: 0 when every run succeeded; 1 when a run failed (its error is
+recorded and the sweep goes on) or did not finish; 2 for bad input (nothing
+is written); 130 when interrupted (finished runs are kept: run the same
+command with ``--resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from simulator.errors import CreditsimError, UsageError
+
+__all__ = [
+    "add_executor_arguments",
+    "add_sweep_parsers",
+    "compare_command",
+    "main",
+    "run_scenario",
+    "sweep_command",
+]
+
+_HEADLINE = (
+    "response_rate",
+    "refund_rate",
+    "expiry_waste_rate",
+    "credits_spent",
+    "credits_expired",
+    "purchase_revenue",
+    "subscription_revenue",
+)
+_MAX_LISTED = 10
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+class _AxisAction(argparse.Action):
+    """Collects --grid, --zip and --range into one list, in command-line order."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        axes = list(getattr(namespace, self.dest, None) or [])
+        axes.append((option_string, values))
+        setattr(namespace, self.dest, axes)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser, workers: bool = True) -> None:
+    """``--executor local|dask``, ``--scheduler ADDRESS`` and (``workers``) ``--workers N``."""
+    parser.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        help="where runs go: local processes (default) or Dask (a LocalCluster, or the "
+        "cluster at --scheduler)",
+    )
+    if workers:
+        parser.add_argument(
+            "--workers",
+            type=_int_arg,
+            help="processes (local: 1 runs in this process; default: every CPU) or Dask "
+            "LocalCluster workers",
+        )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="a running Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)",
+    )
+
+
+def add_sweep_parsers(
+    subparsers: Any, parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> None:
+    """Add the ``sweep`` and ``compare`` commands to ``subparsers``.
+
+    ``parser_class`` is used when ``subparsers`` was made without one.
+    """
+    kwargs: dict[str, Any] = {}
+    if getattr(subparsers, "_parser_class", None) is None:  # pragma: no cover
+        kwargs["parser_class"] = parser_class
+    sp = subparsers.add_parser(
+        "sweep",
+        help="run a scenario over a grid of parameters, with replications",
+        description="Expand SCENARIO.yaml over the swept keys (or its sweep: block) into a run "
+        "table, validate every point, run them (streaming each result to DIR/runs/) and write "
+        "DIR/results.parquet, DIR/summary.csv (mean and 95%% CI per point and metric), "
+        "DIR/timings.csv and DIR/plots/.",
+        **kwargs,
+    )
+    sp.add_argument("scenario", metavar="SCENARIO.yaml")
+    sp.add_argument(
+        "--grid",
+        dest="axes",
+        action=_AxisAction,
+        metavar="KEY=V1,V2,...",
+        help="sweep KEY (a dotted path, e.g. policy.refund.window_days) over YAML scalar "
+        "values; several --grid flags multiply (repeatable)",
+    )
+    sp.add_argument(
+        "--zip",
+        dest="axes",
+        action=_AxisAction,
+        metavar="KEY=V1,V2,...",
+        help="keys varied together: every --zip gives one value list, all of one length",
+    )
+    sp.add_argument(
+        "--range",
+        dest="axes",
+        action=_AxisAction,
+        metavar="KEY=START:STOP:STEP",
+        help="numbers from START by STEP, STOP included when reached (repeatable)",
+    )
+    sp.add_argument(
+        "--replications",
+        type=_int_arg,
+        help="runs per point, on seeds derived from --seed (default 1, or the sweep: block's)",
+    )
+    sp.add_argument("--seed", type=_int_arg, help="master seed (default: the scenario's)")
+    add_executor_arguments(sp)
+    sp.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    sp.add_argument(
+        "--resume", action="store_true", help="finish an interrupted sweep in DIR: run only "
+        "the runs that have no result (or failed)"
+    )  # fmt: skip
+    sp.add_argument(
+        "--keep-runs",
+        action="store_true",
+        help="also write every run's full directory to DIR/runs/<run id>-r<rep>/",
+    )
+    sp.add_argument("--no-plots", action="store_true", help="skip DIR/plots/")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    cp = subparsers.add_parser(
+        "compare",
+        help="compare two scenarios on common random numbers",
+        description="Run A.yaml and B.yaml on the same members and random streams (common "
+        "random numbers) and write DIR/comparison.csv (per metric: A's mean, B's mean, the "
+        "paired difference B - A and its 95%% CI) and DIR/comparison.png.",
+        **kwargs,
+    )
+    cp.add_argument("a", metavar="A.yaml")
+    cp.add_argument("b", metavar="B.yaml")
+    cp.add_argument(
+        "--replications", type=_int_arg, default=5, help="paired runs (default 5, at least 2)"
+    )
+    cp.add_argument("--seed", type=_int_arg, help="master seed (default: A's seed)")
+    add_executor_arguments(cp)
+    cp.add_argument("--out", metavar="DIR", required=True, help="output directory")
+    cp.add_argument("--resume", action="store_true", help="finish an interrupted compare")
+    cp.add_argument("--keep-runs", action="store_true", help="keep every run's directory")
+    cp.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _executor_kind(args: argparse.Namespace) -> str:
+    kind = getattr(args, "executor", None)
+    scheduler = getattr(args, "scheduler", None)
+    if scheduler is not None and kind == "local":
+        raise UsageError("--scheduler needs --executor dask")
+    return "dask" if scheduler is not None else kind or "local"
+
+
+def _progress(args: argparse.Namespace, desc: str) -> Any:
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    from simulator.sweep import TqdmProgress
+
+    return TqdmProgress(desc, file=sys.stderr, dynamic_ncols=True)
+
+
+def _count_done(out: Path) -> int:
+    return sum(1 for _ in (out / "runs").glob("*.json")) if (out / "runs").is_dir() else 0
+
+
+def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> Any:
+    """Check --out, start the executor, run the plan; Ctrl-C leaves a resumable folder."""
+    from simulator.executors import make_executor
+    from simulator.sweep import check_out, execute
+
+    out = Path(args.out)
+    check_out(out, plan, args.resume)
+    kind = _executor_kind(args)
+    workers = args.workers
+    if workers is not None and workers < 1:
+        raise UsageError(f"creditsim {command}: --workers must be >= 1, got {workers}")
+    if kind == "local" and workers is None:
+        workers = min(_cpus(), plan.runs) or 1
+    try:
+        with make_executor(kind, workers, args.scheduler) as executor:
+            print(f"{command}: {_plan_text(plan)} on {executor.describe()}", flush=True)
+            return execute(plan, out, executor, resume=args.resume, keep_runs=args.keep_runs,
+                           progress=_progress(args, command), plots=plots)  # fmt: skip
+    except KeyboardInterrupt:
+        print(f"creditsim {command}: interrupted; {_count_done(out)} of {plan.runs} runs are "
+              f"saved in {out}/runs/; run the same command with --resume to finish",
+              file=sys.stderr)  # fmt: skip
+        raise _Interrupted from None
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _cpus() -> int:
+    from simulator.executors import available_cpus
+
+    return available_cpus()
+
+
+def _plan_text(plan: Any) -> str:
+    points = len(plan.points)
+    return (f"{plan.runs:,} runs ({points:,} point{'s' if points != 1 else ''} x "
+            f"{plan.replications} replication{'s' if plan.replications != 1 else ''}, "
+            f"master seed {plan.seed})")  # fmt: skip
+
+
+def _report(command: str, result: Any) -> int:
+    """Print the outcome; the exit status: 1 if any run failed or did not finish."""
+    out = result.out
+    print(f"{command}: {result.ran:,} runs done now, {result.skipped:,} done before, "
+          f"{len(result.failed):,} failed ({result.seconds:.1f} s)")  # fmt: skip
+    for rid, rep, error in result.failed[:_MAX_LISTED]:
+        print(f"creditsim {command}: run {rid} r{rep} failed: {error}", file=sys.stderr)
+    if len(result.failed) > _MAX_LISTED:
+        print(f"creditsim {command}: ... and {len(result.failed) - _MAX_LISTED} more failed "
+              "runs", file=sys.stderr)  # fmt: skip
+    if result.lost:
+        first = result.lost[0][2]
+        print(f"creditsim {command}: {len(result.lost):,} runs did not finish ({first}); run "
+              "the same command with --resume to finish them", file=sys.stderr)  # fmt: skip
+        return 1
+    files = [p for p in result.files if p.suffix != ".png" or p.parent == out]
+    plots = [p for p in result.files if p.suffix == ".png" and p.parent != out]
+    text = ", ".join(str(p) for p in files)
+    if plots:
+        text += f" and {len(plots)} plot{'s' if len(plots) != 1 else ''} in {plots[0].parent}/"
+    print(f"wrote {text}")
+    if result.failed:
+        print(f"creditsim {command}: {len(result.failed):,} of {result.plan.runs:,} runs failed; "
+              f"their errors are in {out / 'results.parquet'} (column error) and "
+              f"{out}/runs/*.json", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """``creditsim sweep``: returns the exit status (raises CreditsimError for bad input)."""
+    from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
+
+    scenario, block = load_sweep_scenario(args.scenario)
+    axes = parse_axis_arguments(args.axes) if args.axes else None
+    if args.replications is not None and args.replications < 1:
+        raise UsageError(f"creditsim sweep: --replications must be >= 1, got {args.replications}")
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"creditsim sweep: --seed must be >= 0, got {args.seed}")
+    spec = with_spec(block, axes=axes, replications=args.replications, seed=args.seed)
+    plan = plan_sweep(scenario, spec)
+    try:
+        result = _execute(args, "sweep", plan, plots=not args.no_plots)
+    except _Interrupted:
+        return 130
+    return _report("sweep", result)
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """``creditsim compare``: returns the exit status (raises CreditsimError for bad input)."""
+    from simulator.sweep import compare_notes, load_sweep_scenario, plan_compare, write_comparison
+
+    problems: list[str] = []
+    scenarios = []
+    for path in (args.a, args.b):
+        try:
+            scenarios.append(load_sweep_scenario(path)[0])
+        except CreditsimError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise UsageError(*problems)
+    a, b = scenarios
+    if args.seed is not None and args.seed < 0:
+        raise UsageError(f"creditsim compare: --seed must be >= 0, got {args.seed}")
+    plan = plan_compare(a, b, args.replications, args.seed)
+    for note in compare_notes(a, b, plan.seed):
+        print(f"note: {note}", file=sys.stderr)
+    try:
+        result = _execute(args, "compare", plan, plots=False)
+    except _Interrupted:
+        return 130
+    comparison = write_comparison(result, a.name, b.name) if result.complete else None
+    status = _report("compare", result)
+    if comparison is not None:
+        _print_comparison(result, comparison)
+    return status
+
+
+def _print_comparison(result: Any, comparison: Any) -> None:
+    shown = comparison.set_index("metric")
+    print(f"B - A over {int(shown['n'].max()) if len(shown) else 0} paired replications "
+          f"(A: {result.plan.extra['a']}, B: {result.plan.extra['b']}):")  # fmt: skip
+    for metric in _HEADLINE:
+        if metric not in shown.index:
+            continue
+        row = shown.loc[metric]
+        print(
+            f"  {metric}: A {_num(row['mean_a'])}, B {_num(row['mean_b'])}, "
+            f"B - A {_num(row['diff'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+        )
+
+
+def _num(x: float) -> str:
+    if x != x:  # NaN
+        return "n/a"
+    return f"{x:,.4f}" if abs(x) < 10 else f"{x:,.1f}"
+
+
+def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) -> Any:
+    """``creditsim run``'s call to :func:`simulator.runner.run`, on the chosen executor.
+
+    Local (the default): ``args.workers`` processes, as before. Dask: the
+    members are split into ``args.workers`` shards when that is more than 1,
+    else one shard per thread of the cluster.
+    """
+    from simulator.runner import run
+
+    kind = _executor_kind(args)
+    workers = getattr(args, "workers", None) or 1
+    if kind == "local":
+        return run(scenario, workers=workers, progress=progress)
+    from simulator.executors import make_executor
+
+    with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
+        shards = workers if workers > 1 else executor.workers
+        return run(scenario, workers=shards, progress=progress, executor=executor)
+
+
+# -- standalone entry point ------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m simulator.sweep_cli sweep|compare ...`` (what ``creditsim`` mounts)."""
+    parser = _Parser(prog="creditsim")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    add_sweep_parsers(sub, _Parser)
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        if args.command is None:
+            parser.print_help()
+            return 2
+        command = sweep_command if args.command == "sweep" else compare_command
+        return command(args)
+    except CreditsimError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("creditsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""Dask executors: a LocalCluster and a real `dask scheduler` + `dask worker` on loopback.
+
+Every sweep here must write exactly the tables the local process pool writes,
+and a run sharded over Dask workers exactly the tables of a local run. The
+scheduler and workers are started as separate processes on free loopback
+ports and always stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("distributed")
+
+from simulator import cli, sweep_cli
+from simulator.executors import DaskExecutor, LocalExecutor, make_executor
+from simulator.runner import run
+from simulator.scenario import load_scenario
+
+ROOT = Path(__file__).parents[2]
+WIRED = "sweep" not in getattr(cli, "_PLANNED", {})
+MODULE = "simulator" if WIRED else "simulator.sweep_cli"
+main = cli.main if WIRED else sweep_cli.main
+SMALL = ROOT / "tests" / "data" / "model" / "small.yaml"
+DASK = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+
+SCENARIO = """\
+name: tiny
+seed: 5
+start: 2024-01-01
+duration_days: 60
+warmup_days: 10
+population:
+  - name: career
+    tier: premium_career
+    members: 40
+    sending: {inmails_per_month: 6}
+  - name: free
+    tier: basic
+    members: 20
+    sending:
+      inmails_per_month: 1
+      out_of_credit: {buy_probability: 0.5, buy_quantity: 2}
+"""
+SPEC = ["--grid", "policy.refund.window_days=7,14", "--grid", "policy.grant_expiry_days=60,90",
+        "--replications", "2", "--seed", "3", "--no-plots", "--no-progress"]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """`dask scheduler` and `dask worker --nworkers 2` processes on loopback, stopped after."""
+    if DASK is None:
+        pytest.skip("the dask command is not installed")
+    logs = tmp_path_factory.mktemp("dask")
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler.log", "wb"),  # noqa: SIM115
+            start_new_session=True, cwd=logs,
+        ))  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert procs[0].poll() is None, (logs / "scheduler.log").read_text()
+                assert time.monotonic() < deadline, "the scheduler did not start"
+                time.sleep(0.1)
+        procs.append(subprocess.Popen(
+            [DASK, "worker", address, "--nworkers", "2", "--nthreads", "1", "--host",
+             "127.0.0.1", "--no-dashboard", "--local-directory", str(logs)],
+            stdout=subprocess.DEVNULL, stderr=open(logs / "worker.log", "wb"),  # noqa: SIM115
+            start_new_session=True, cwd=logs,
+        ))  # fmt: skip
+        from distributed import Client
+
+        with Client(address, timeout="20s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield SimpleNamespace(address=address, workers=procs[1], logs=logs)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
+    path.write_text(SCENARIO)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local(scenario: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same sweep on the local process pool."""
+    out = tmp_path_factory.mktemp("local") / "sweep"
+    assert main(["sweep", str(scenario), *SPEC, "--workers", "2", "--out", str(out)]) == 0
+    return out
+
+
+def _same_tables(a: Path, b: Path) -> None:
+    assert (a / "results.parquet").read_bytes() == (b / "results.parquet").read_bytes()
+    assert (a / "summary.csv").read_text() == (b / "summary.csv").read_text()
+
+
+def test_local_cluster_sweep_equals_the_local_pool(
+    scenario: Path, local: Path, tmp_path: Path
+) -> None:
+    """--executor dask (a LocalCluster it starts and stops) writes the local pool's tables."""
+    out = tmp_path / "dask-local"
+    code = main(["sweep", str(scenario), *SPEC, "--executor", "dask", "--workers", "2",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0
+    _same_tables(out, local)
+
+
+def test_external_cluster_sweep_equals_the_local_pool(
+    scenario: Path, local: Path, cluster: SimpleNamespace, tmp_path: Path
+) -> None:
+    """--scheduler ADDRESS (real dask scheduler and worker processes) writes the same tables."""
+    out = tmp_path / "dask-remote"
+    assert main(["sweep", str(scenario), *SPEC, "--scheduler", cluster.address,
+                 "--out", str(out)]) == 0  # fmt: skip
+    _same_tables(out, local)
+
+
+def test_compare_on_the_cluster_equals_local(
+    scenario: Path, cluster: SimpleNamespace, tmp_path: Path
+) -> None:
+    """compare gives the same comparison.csv on Dask as in one local process."""
+    outs = []
+    for extra in (["--workers", "1"], ["--scheduler", cluster.address]):
+        out = tmp_path / f"cmp{len(outs)}"
+        code = main(["compare", str(scenario), str(SMALL), "--replications", "3", *extra,
+                     "--out", str(out), "--no-progress"])  # fmt: skip
+        assert code == 0
+        outs.append(out)
+    assert (outs[0] / "comparison.csv").read_text() == (outs[1] / "comparison.csv").read_text()
+
+
+def test_run_sharded_over_the_cluster_equals_a_local_run(cluster: SimpleNamespace) -> None:
+    """creditsim run --scheduler: members spread over the workers, the local run's tables."""
+    scenario = load_scenario(SMALL)
+    args = SimpleNamespace(executor=None, scheduler=cluster.address, workers=1)
+    remote = sweep_cli.run_scenario(scenario, args)  # type: ignore[arg-type]
+    here = run(scenario)
+    assert remote.meta["workers"] == 2  # one shard per worker thread
+    for name in ("ledger", "inmails", "members", "billing"):
+        pd.testing.assert_frame_equal(getattr(remote.tables, name), getattr(here.tables, name))
+    assert remote.tables.history.equals(here.tables.history)
+    assert remote.summary == here.summary
+
+
+@pytest.mark.parametrize("kind", ["local", "dask"])
+def test_map_keeps_the_order_of_the_items(kind: str) -> None:
+    """Every executor's map returns results in the items' order."""
+    with make_executor(kind, 2) as executor:
+        assert isinstance(executor, LocalExecutor | DaskExecutor)
+        assert executor.map(abs, [-5, 4, -3, 2, -1]) == [5, 4, 3, 2, 1]
+        done = sorted((c.index, c.value) for c in executor.unordered(abs, [-1, -2, -3]))
+        assert done == [(0, 1), (1, 2), (2, 3)]
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    found = {pid}
+    changed = True
+    while changed:
+        changed = False
+        for child, parent in parents.items():
+            if parent in found and child not in found:
+                found.add(child)
+                changed = True
+    found.discard(pid)
+    return sorted(found)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_dead_dask_worker_does_not_change_the_tables(
+    cluster: SimpleNamespace, tmp_path: Path
+) -> None:
+    """A worker process killed mid-sweep: Dask reruns its tasks; the tables are unchanged."""
+    path = tmp_path / "slower.yaml"
+    path.write_text(SCENARIO.replace("members: 40", "members: 150").replace("60", "120"))
+    spec = ["--grid", "policy.refund.window_days=7,14", "--replications", "30", "--seed", "2",
+            "--no-plots", "--no-progress"]  # fmt: skip
+    out = tmp_path / "dying"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "sweep", str(path), *spec, "--scheduler", cluster.address,
+         "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(list((out / "runs").glob("*.json"))) < 4:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # `dask worker` -> nannies -> worker processes: kill a worker process (the leaves).
+    tree = _descendants(cluster.workers.pid)
+    leaves = [p for p in tree if not _descendants(p)]
+    assert leaves
+    os.kill(leaves[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    reference = tmp_path / "reference"
+    assert main(["sweep", str(path), *spec, "--workers", "2", "--out", str(reference)]) == 0
+    _same_tables(out, reference)
+    from distributed import Client
+
+    with Client(cluster.address, timeout="20s") as client:  # the nanny restarts the worker
+        client.wait_for_workers(2, timeout=60)
