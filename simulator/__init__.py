@@ -1,14 +1,95 @@
 """creditsim: a discrete-event simulator of credit economics, built for LinkedIn InMail.
 
-The public API grows with each capability; today it is the exact credit rules
-engine and replay (see ``simulator.engine``).
+Everything the ``creditsim`` command does is one import away, returning pandas
+DataFrames and matplotlib Figures (the functions live in :mod:`simulator.api`)::
+
+    import simulator as cs
+
+    base = cs.load_scenario("scenarios/baseline.yaml")
+    small = cs.scaled(base, 0.1, duration_days=180)          # 300 members, half a year
+    r = cs.run(small.with_overrides({"policy.refund.window_days": 14}), seed=1)
+    r.summary["expiry_waste_rate"]                            # headline metrics (dict)
+    r.reports.refund_rates                                    # every report, a DataFrame
+    r.plot("expiry_waste")                                    # a matplotlib Figure
+    r.save("runs/window-14")                                  # what `creditsim run` writes
+
+    cs.load_run("runs/window-14")                             # the same Run, from disk
+    cs.replay("scenarios/examples/history.csv").explain("bob")  # the engine alone
+    cs.sweep(small, grid={"policy.grant_expiry_days": [30, 60, 90]}, replications=3)
+    cs.compare("scenarios/baseline.yaml", "scenarios/policy-2015.yaml", replications=5)
+    cs.load_sweep("sweeps/expiry")
+
+Importing :mod:`simulator` is cheap: the API (and pandas) load on first use, so
+the pure engine (:mod:`simulator.engine`) stays free of heavy packages.
+
+``simulator.sweep`` is both the module of the sweep machinery and, called, the
+API's :func:`simulator.api.sweep` (a package cannot hold a function and a
+submodule under one name, so the module is made callable).
 """
 
+import sys
+import types
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("creditsim")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Comparison",
+    "Replay",
+    "Run",
+    "Scenario",
+    "Sweep",
+    "__version__",
+    "compare",
+    "load_run",
+    "load_scenario",
+    "load_sweep",
+    "replay",
+    "run",
+    "scaled",
+    "scenario_from_dict",
+    "sweep",
+]
+
+_FROM = {name: "simulator.api" for name in __all__ if name not in ("__version__", "sweep")}
+_FROM["Scenario"] = "simulator.scenario"
+
+
+class _SweepModule(types.ModuleType):
+    """The ``simulator.sweep`` module, callable as the API's ``sweep`` (simulator.api.sweep)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return import_module("simulator.api").sweep(*args, **kwargs)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The import system binds a submodule to its package with setattr: make
+        # `simulator.sweep` callable whichever way it is first imported.
+        if name == "sweep" and type(value) is types.ModuleType:
+            value.__class__ = _SweepModule
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use (PEP 562): `import simulator.engine` must not pull in pandas.
+    if name == "sweep":
+        return import_module("simulator.sweep")
+    module = _FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module 'simulator' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
