@@ -186,21 +186,28 @@ class _Shard:
                                   plan.free, plan.responds, plan.response_kind,
                                   plan.response_delay)).astype(np.int64)  # fmt: skip
         choice = plan.choice
+        # The member's months, [joined, end of the month holding `end`], and
+        # the plan rows each holds, found in one vectorised search.
+        month_ends: list[int] = []
+        month_end = joined
+        while month_end <= end:
+            month_end = monthly_anniversary(joined, len(month_ends) + 1)  # exclusive
+            month_ends.append(month_end)
+        bounds = np.searchsorted(send_at, np.minimum(month_ends, end + 1)).tolist()
         i = 0
         k = 0
         wait_until = busy = -1
         month_end = joined
-        last = end + 1
         while True:
             month_start = month_end
-            month_end = monthly_anniversary(joined, k + 1)  # exclusive
+            month_end = month_ends[k]
             decision_at = NEVER
             if subscribed and k < len(plan.month_offset):
                 u_cancel, u_change = plan.month_cancel[k], plan.month_change[k]
                 if u_cancel < cancel_p or u_change < change_p:
                     span = month_end - month_start
                     decision_at = month_start + int(plan.month_offset[k] * span)
-            hi = int(np.searchsorted(send_at, min(month_end, last)))
+            hi = bounds[k]
             rows = matrix[i:hi].tolist()
             r = 0
             while True:

@@ -76,15 +76,22 @@ def monthly_anniversary(anchor: int, k: int) -> int:
 
     Same time of day, same day of month, ``k`` calendar months later; the last
     day of the month when that month is too short. Always computed from the
-    anchor, so Jan 31 -> Feb 28/29 -> Mar 31 -> Apr 30.
+    anchor, so Jan 31 -> Feb 28/29 -> Mar 31 -> Apr 30. The day is cached by
+    (anchor day, k): a run asks for the same few thousand pairs millions of
+    times (every member-month of the model, every grant of the engine).
     """
     days, secs = divmod(anchor, DAY)
-    year, month, day = civil_from_days(days)
-    index = year * 12 + (month - 1) + k
-    year, month = divmod(index, 12)
-    month += 1
-    day = min(day, days_in_month(year, month))
-    return days_from_civil(year, month, day) * DAY + secs
+    key = (days, k)
+    target = _ANNIVERSARY_CACHE.get(key)
+    if target is None:
+        year, month, day = civil_from_days(days)
+        index = year * 12 + (month - 1) + k
+        year, month = divmod(index, 12)
+        month += 1
+        target = days_from_civil(year, month, min(day, days_in_month(year, month)))
+        if len(_ANNIVERSARY_CACHE) < 200_000:  # anchors span few days; stay bounded
+            _ANNIVERSARY_CACHE[key] = target
+    return target * DAY + secs
 
 
 def first_of_month_after(anchor: int, k: int) -> int:
@@ -100,6 +107,7 @@ def first_of_month_after(anchor: int, k: int) -> int:
 
 
 _DAY_CACHE: dict[str, int] = {}
+_ANNIVERSARY_CACHE: dict[tuple[int, int], int] = {}
 _DAY_TEXT_CACHE: dict[int, str] = {}
 
 
