@@ -211,16 +211,19 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
     lt, kind = led["time"], led["kind"]
     lm, lot = led["member"].astype(np.int64), led["lot"].astype(np.int64)
     issue = np.isin(kind, (_GRANT, _PURCHASE, _REFUND))
-    # Each lot's source and issue instant, from the entry that issued it.
-    lot_key = lm << 32 | lot
-    issued_keys = lot_key[issue]
-    srt = np.argsort(issued_keys)
-    pos = np.searchsorted(issued_keys[srt], lot_key)
-    pos = np.minimum(pos, max(len(srt) - 1, 0))
+    # Each lot's source and issue instant, from the entry that issued it. The
+    # engine numbers a member's lots 1, 2, ... and writes exactly one issuing
+    # entry per lot, so (member, lot) maps to a dense slot: no search needed.
     has_lot = lot > 0
-    src_idx = srt[pos] if len(srt) else np.zeros(len(lot), np.int64)
-    lot_source = np.where(has_lot, kind[issue][src_idx] if len(srt) else 0, -1)
-    lot_issued = np.where(has_lot, lt[issue][src_idx] if len(srt) else 0, _NONE)
+    lots_of = np.bincount(lm[issue], minlength=int(lm.max()) + 1 if len(lm) else 0)
+    first_slot = np.cumsum(lots_of) - lots_of
+    slot = np.where(has_lot, first_slot[lm] + lot - 1, 0) if len(lm) else lm
+    src_by_slot = np.full(max(len(slot), 1), -1, dtype=np.int64)
+    issued_by_slot = np.full(max(len(slot), 1), _NONE, dtype=np.int64)
+    src_by_slot[slot[issue]] = kind[issue]
+    issued_by_slot[slot[issue]] = lt[issue]
+    lot_source = np.where(has_lot, src_by_slot[slot], -1)
+    lot_issued = np.where(has_lot, issued_by_slot[slot], _NONE)
     source_names = ("grant", "purchase", "refund", "")
     source_code = np.select([lot_source == _GRANT, lot_source == _PURCHASE,
                              lot_source == _REFUND], [0, 1, 2], 3)  # fmt: skip
@@ -347,6 +350,11 @@ def _iso(times: np.ndarray) -> pa.Array:
     return pc.utf8_replace_slice(pc.replace_substring(text, " ", "T"), 19, 19, "Z")
 
 
+def _decode(codes: np.ndarray, names: Any) -> pa.Array:
+    """``names[code]`` for each code, as plain text (in C++: no Python objects)."""
+    return pa.array(list(names), pa.string()).take(pa.array(np.asarray(codes, dtype=np.int32)))
+
+
 def _digits(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values.astype(np.int64)), pa.string())
 
@@ -382,15 +390,16 @@ def _history(
     sort = np.lexsort((order, member, step, time))
 
     def text(a_part: Any, s_part: Any, r_part: Any) -> pa.Array:
-        parts = [pa.array(np.broadcast_to(np.asarray(p, dtype=object), (n,)), pa.string())
-                 if not isinstance(p, pa.Array) else p
+        # Each part is one text for all its rows, an Arrow array, or (for the
+        # few tier actions) a sequence of texts; large parts never become
+        # Python objects.
+        parts = [pa.repeat(pa.scalar(p, pa.string()), n) if isinstance(p, str)
+                 else p if isinstance(p, pa.Array) else pa.array(p, pa.string())
                  for p, n in ((a_part, na), (s_part, ns), (r_part, nr))]  # fmt: skip
         return pa.concat_arrays(parts).take(pa.array(sort))
 
     sends = pa.array(inmail_text) if not isinstance(inmail_text, pa.Array) else inmail_text
     responded_idx = pa.array(np.flatnonzero(responded))
-    kinds = np.asarray(RESPONSE_KINDS, dtype=object)
-    cats = np.asarray(categories, dtype=object)
     table = {
         "time": _iso(time[sort]),
         "member": pc.take(member_text, pa.array(member[sort])),
@@ -398,11 +407,11 @@ def _history(
         "tier": text(atier, "", ""),
         "quantity": text(np.where(acode == 3, aqty.astype(str), ""), "", ""),
         "inmail": text("", sends, sends.take(responded_idx)),
-        "category": text("", cats[col["category"].astype(np.int64)], ""),
+        "category": text("", _decode(col["category"], categories), ""),
         "subject_chars": text("", _digits(col["subject_chars"]), ""),
         "body_chars": text("", _digits(col["body_chars"]), ""),
-        "free": text("", np.where(free, "true", "false"), ""),
-        "response": text("", "", kinds[col["response_kind"].astype(np.int64)][responded]),
+        "free": text("", _decode(free, ("false", "true")), ""),
+        "response": text("", "", _decode(col["response_kind"][responded], RESPONSE_KINDS)),
     }  # fmt: skip
     keys = [time[sort], step[sort], member[sort], order[sort]]
     return pa.table({name: table[name] for name in HISTORY_ORDER}), keys
