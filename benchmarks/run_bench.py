@@ -6,7 +6,9 @@ Measures, in one process run:
    ``yield env.timeout(...)`` (N = the scenario's members), events/s;
 2. ``creditsim run SCENARIO --no-report`` end to end (every table written,
    history.csv included) with ``--workers 1`` and ``--workers 2``:
-   InMails/s, InMails/s per core, the speed-up, and peak memory per process.
+   InMails/s, InMails/s per core, the speed-up, and peak memory per process;
+3. ``creditsim report`` on the ``--workers 1`` run (every report, plot and
+   report.html), as a share of that run's wall time (issue #4: <= 20 %).
 
     python benchmarks/run_bench.py [--scenario scenarios/bench.yaml] [--members N]
 
@@ -21,6 +23,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,17 +49,24 @@ def bare_simpy(processes: int, events: int = 2_000_000) -> float:
     return events / (time.perf_counter() - start)
 
 
-def run_cli(scenario: str, workers: int, extra: list[str]) -> tuple[float, dict, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-report", "--no-progress",
-               "--workers", str(workers), "--out", str(out), *extra]  # fmt: skip
-        start = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        secs = time.perf_counter() - start
-        summary = json.loads((out / "run.json").read_text())
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        return secs, summary, peak_kib
+def run_cli(scenario: str, workers: int, extra: list[str], out: Path) -> tuple[float, dict, int]:
+    """``creditsim run`` in a fresh process: wall seconds, run.json, peak RSS (KiB) so far."""
+    cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-report", "--no-progress",
+           "--workers", str(workers), "--out", str(out), *extra]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    secs = time.perf_counter() - start
+    meta = json.loads((out / "run.json").read_text())
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return secs, meta, peak_kib
+
+
+def report_cli(run_dir: Path) -> float:
+    """Wall seconds of ``creditsim report RUN_DIR`` in a fresh process."""
+    cmd = [sys.executable, "-m", "simulator", "report", str(run_dir)]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -64,6 +74,7 @@ def main() -> None:
     ap.add_argument("--scenario", default="scenarios/bench.yaml")
     ap.add_argument("--members", type=int, help="scale the population to about this many")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--skip-report", action="store_true", help="do not time creditsim report")
     args = ap.parse_args()
     from simulator.scenario import load_scenario
 
@@ -81,15 +92,24 @@ def main() -> None:
     rate = bare_simpy(members)
     print(f"bare SimPy kernel: {rate:,.0f} events/s with {members:,} processes")
     base = None
-    for w in args.workers:
-        secs, meta, peak = run_cli(args.scenario, w, extra)
-        n = meta["counts"]["inmails_attempted"]
-        per_core = n / secs / w
-        base = base or n / secs
-        print(f"run --workers {w}: {secs:.1f} s, {n:,} InMails -> {n / secs:,.0f} InMails/s "
-              f"({per_core:,.0f} per core; ratio to bare SimPy {n / secs / w / rate:.3f}); "
-              f"speed-up {n / secs / base:.2f}x; peak RSS of a child process "
-              f"{peak / 1024:,.0f} MiB")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in args.workers:
+            out = Path(tmp) / f"run-w{w}"
+            secs, meta, peak = run_cli(args.scenario, w, extra, out)
+            n = meta["counts"]["inmails_attempted"]
+            per_core = n / secs / w
+            base = base or n / secs
+            print(f"run --workers {w}: {secs:.1f} s, {n:,} InMails -> {n / secs:,.0f} InMails/s "
+                  f"({per_core:,.0f} per core; ratio to bare SimPy {n / secs / w / rate:.3f}); "
+                  f"speed-up {n / secs / base:.2f}x; peak RSS of a child process so far "
+                  f"{peak / 1024:,.0f} MiB")  # fmt: skip
+            if w == args.workers[0] and not args.skip_report:
+                rsecs = report_cli(out)
+                print(
+                    f"report on the --workers {w} run: {rsecs:.1f} s = "
+                    f"{100 * rsecs / secs:.0f} % of the run's {secs:.1f} s"
+                )
+            shutil.rmtree(out)
 
 
 if __name__ == "__main__":
