@@ -18,7 +18,8 @@ Choices where RULES.md is silent:
   an error. An empty ``category`` cell on a send is a well-formed category
   that is not in the list, so the send is rejected (``category``).
 * ``balances.csv`` lists every member named by a row at or before ``until``,
-  sorted by member id.
+  sorted by member id; ``ledger.csv`` is sorted by time, then member id
+  (each member's entries in their R10 order).
 * Spaces around a cell are ignored (``" 5 "`` is 5).
 * A response to an InMail whose send row is itself broken is not reported a
   second time (the send row's line says what is wrong).
@@ -345,14 +346,18 @@ def _drive(engine: Engine, actions: list[Action], until: int) -> None:
 
 
 def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
-    """The ledger as text rows (RULES.md section 5), in time order.
+    """The ledger as text rows (RULES.md section 5), by time, then member id.
 
-    The sort is stable, so each member's entries keep their R10 order.
+    The sort is stable, so each member's entries keep their R10 order. Across
+    members the order does not matter (R10); sorting by member id within an
+    instant makes it canonical, the order ``creditsim run`` writes its
+    ``ledger.parquet`` in (member ids ``m000042`` sort as their indices), so a
+    run's ledger and the replay of its history match line for line.
     """
     stamps: dict[int, str] = {}
     out: list[tuple[str, ...]] = []
     for t, member, kind, lot_no, qty, inmail, reason, bal in sorted(
-        engine.entries(), key=lambda r: r[0]
+        engine.entries(), key=lambda r: (r[0], r[1])
     ):
         stamp = stamps.get(t)
         if stamp is None:
