@@ -609,9 +609,7 @@ class Run:
             result = RunResult(
                 self.scenario, self.seed, self._arrow_tables(), self.summary, self.meta
             )
-        write_run(result, path)
-        if reports:
-            _reports.write_reports(path)
+        write_run(result, path, before_publish=_reports.write_reports if reports else None)
         return path
 
     def _arrow_tables(self) -> Any:

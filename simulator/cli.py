@@ -254,11 +254,14 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    write_run(result, out)
-    if not args.no_report:
+    if args.no_report:
+        write_run(result, out)
+    else:
         from simulator.reports import write_reports
 
-        write_reports(out)
+        # Reports go into the run folder before it is published, so a run
+        # interrupted while reporting leaves nothing that looks complete.
+        write_run(result, out, before_publish=write_reports)
     s = result.summary
     print(f"{scenario.name}: {s['members']:,} members, seed {scenario.seed}, "
           f"{result.meta['measure_start']} to {result.meta['end']} "

@@ -282,8 +282,17 @@ def _ratio(a: int, b: int) -> float | None:
     return a / b if b else None
 
 
-def write_run(result: RunResult, out: str | Path) -> Path:
-    """Write the run directory ``out`` (created; its parent must exist or is made)."""
+def write_run(
+    result: RunResult, out: str | Path, before_publish: Callable[[Path], Any] | None = None
+) -> Path:
+    """Write the run directory ``out`` (created; its parent must exist or is made).
+
+    Everything is written into a hidden ``.NAME.*.partial`` folder beside
+    ``out`` that is renamed into place at the end, so an interrupted write
+    leaves no folder that looks complete. ``before_publish``, if given, is
+    called with that folder once the tables and ``run.json`` are in it (the
+    reports are written there), before the rename.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
@@ -306,6 +315,8 @@ def write_run(result: RunResult, out: str | Path) -> Path:
         atomic_write_text(tmp / "summary.json", json.dumps(result.summary, indent=2) + "\n")
         # run.json last: its presence marks a complete run directory.
         atomic_write_text(tmp / "run.json", json.dumps(result.meta, indent=2) + "\n")
+        if before_publish is not None:
+            before_publish(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

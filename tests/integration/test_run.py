@@ -154,3 +154,63 @@ def test_shipped_scenarios_load() -> None:
     """Every scenario shipped in scenarios/ validates."""
     for path in SCENARIOS.glob("*.yaml"):
         assert load_scenario(path).members > 0
+
+
+def test_run_interrupted_while_reporting_leaves_nothing_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during the report phase: no run folder at --out, no partial folder left."""
+    import simulator.reports
+
+    real = simulator.reports.write_reports
+
+    def half_then_interrupt(run_dir):  # type: ignore[no-untyped-def]
+        (Path(run_dir) / "reports").mkdir()
+        (Path(run_dir) / "reports" / "expiry_waste.csv").write_text("tier\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulator.reports, "write_reports", half_then_interrupt)
+    out = tmp_path / "r"
+    argv = ["run", str(DATA / "small.yaml"), "--set", "population[0].members=5",
+            "--set", "duration_days=40", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [], "nothing at --out and no .partial folder"
+    monkeypatch.setattr(simulator.reports, "write_reports", real)
+    assert main(argv) == 0, "the interrupted run did not block a fresh one"
+    assert (out / "report.html").is_file() and (out / "run.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["tables", "reports"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_killed_run_leaves_no_folder_that_looks_complete(
+    tmp_path: Path, sig: str, phase: str
+) -> None:
+    """A run killed while writing its tables or its reports publishes nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "simulator", "run", str(SCENARIOS / "baseline.yaml"),
+           "--set", "population[0].members=200", "--no-progress", "--out", str(out)]  # fmt: skip
+
+    # Kill once the hidden folder the run writes into exists (tables being
+    # written) or holds reports/ (reports being written).
+    def writing() -> bool:
+        partial = [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+        return bool(partial) and (phase == "tables" or (partial[0] / "reports").is_dir())
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not writing():
+        assert proc.poll() is None, "the run ended before it started writing"
+        assert time.monotonic() < deadline, "the run never started writing"
+        time.sleep(0.005)
+    os.kill(proc.pid, getattr(signal, sig))
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not out.exists(), "a killed run published a folder"
