@@ -596,6 +596,8 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec, seed: int | None = None) -> 
         for key, label, values in zip(axis.keys, axis.labels, axis.values, strict=True):
             if label.startswith("--"):
                 error_class = UsageError
+                # A flag's value is checked against the scenario: name both.
+                label = f"{scenario.source} ({label})"
             for value in values:
                 try:
                     scenario.with_overrides({key: value}, source=_MARK)

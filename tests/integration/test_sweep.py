@@ -150,9 +150,9 @@ def test_replications_share_random_streams_across_points(scenario: Path, tmp_pat
     ("args", "line"),
     [
         (["--grid", "policy.refund.window_dayz=7,14"],
-         "--grid policy.refund.window_dayz=7,14: unknown key (did you mean 'window_days'?)"),
+         "{src} (--grid policy.refund.window_dayz=7,14): unknown key (did you mean 'window_days'?)"),
         (["--grid", "policy.refund.window_days=7,x"],
-         "--grid policy.refund.window_days=7,x: must be a whole number >= 1, got 'x'"),
+         "{src} (--grid policy.refund.window_days=7,x): must be a whole number >= 1, got 'x'"),
         (["--grid", "policy.refund.window_days="],
          "--grid policy.refund.window_days=: no values (an empty grid)"),
         (["--replications", "0"], "creditsim sweep: --replications must be >= 1, got 0"),
@@ -161,10 +161,11 @@ def test_replications_share_random_streams_across_points(scenario: Path, tmp_pat
 def test_bad_specs_exit_2_and_write_nothing(
     scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], line: str
 ) -> None:
-    """A bad sweep spec is one line naming the flag, exit status 2, and no --out folder."""
+    """A bad sweep spec is one line naming the flag (and the scenario it breaks), exit status 2,
+    and no --out folder."""
     out = tmp_path / "never"
     assert main(["sweep", str(scenario), *args, "--out", str(out)]) == 2
-    assert capsys.readouterr().err.splitlines() == [line]
+    assert capsys.readouterr().err.splitlines() == [line.format(src=scenario)]
     assert not out.exists()
 
 

@@ -151,29 +151,29 @@ def test_bad_flags_are_rejected_with_one_line_naming_the_flag(
     [
         (
             "policy.refund.window_dayz=7,14",
-            "--grid policy.refund.window_dayz=7,14: unknown key (did you mean 'window_days'?)",
+            "{src} (--grid policy.refund.window_dayz=7,14): unknown key (did you mean 'window_days'?)",
         ),
         (
             "policy.refund.window_days=7,abc",
-            "--grid policy.refund.window_days=7,abc: must be a whole number >= 1, got 'abc'",
+            "{src} (--grid policy.refund.window_days=7,abc): must be a whole number >= 1, got 'abc'",
         ),
         (
             "population[7].members=5",
-            "--grid population[7].members=5: population[7]: no such entry (population has 3)",
+            "{src} (--grid population[7].members=5): population[7]: no such entry (population has 3)",
         ),
         (
             "policy.preset=inmail-2099",
-            "--grid policy.preset=inmail-2099: must be one of inmail-2014, inmail-2015, got 'inmail-2099'",
+            "{src} (--grid policy.preset=inmail-2099): must be one of inmail-2014, inmail-2015, got 'inmail-2099'",
         ),
     ],
 )
 def test_unknown_keys_and_bad_values_are_rejected_before_running(
     small, flag: str, message: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """Each value is tried on the scenario; problems name the flag (one line, no repeats)."""
+    """Each value is tried on the scenario; problems name it and the flag (one line, no repeats)."""
     with pytest.raises(UsageError) as err:
         plan_sweep(small, _spec(("--grid", flag)))
-    assert err.value.lines() == (message,)
+    assert err.value.lines() == (message.format(src=small.source),)
 
 
 def test_points_invalid_only_in_combination_are_named(small) -> None:  # type: ignore[no-untyped-def]
