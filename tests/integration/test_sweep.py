@@ -150,7 +150,8 @@ def test_replications_share_random_streams_across_points(scenario: Path, tmp_pat
     ("args", "line"),
     [
         (["--grid", "policy.refund.window_dayz=7,14"],
-         "{src} (--grid policy.refund.window_dayz=7,14): unknown key (did you mean 'window_days'?)"),
+         "{src} (--grid policy.refund.window_dayz=7,14): unknown key "
+         "(did you mean 'window_days'?)"),
         (["--grid", "policy.refund.window_days=7,x"],
          "{src} (--grid policy.refund.window_days=7,x): must be a whole number >= 1, got 'x'"),
         (["--grid", "policy.refund.window_days="],
