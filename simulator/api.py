@@ -38,13 +38,15 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -1174,6 +1176,16 @@ def _out_dir(out: str | os.PathLike[str] | None, kind: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"creditsim-{kind}-"))
 
 
+_S = TypeVar("_S", bound="Sweep")
+
+
+def _temporary(result: _S, out: str | os.PathLike[str] | None) -> _S:
+    """Without ``out`` the folder is scratch: deleted with the object (or at exit)."""
+    if out is None:
+        weakref.finalize(result, shutil.rmtree, result.out, ignore_errors=True)
+    return result
+
+
 def _progress(progress: bool, desc: str) -> Any:
     if not progress:
         return None
@@ -1583,9 +1595,11 @@ def sweep(
     scenario file's ``sweep:`` block is used. Replication r of every point
     runs with the same seed (derived from ``seed``, default the scenario's),
     so points are compared on common random numbers. Results stream to
-    ``out`` (default: a new temporary folder); ``resume=True`` finishes an
-    interrupted sweep there. ``workers`` local processes (or ``executor``:
-    ``"dask"``, or an executor of :mod:`simulator.executors`) share the runs.
+    ``out``; ``resume=True`` finishes an interrupted sweep there. Without
+    ``out`` they go to a temporary folder that is deleted with the returned
+    object (or when Python exits): pass ``out`` to keep them. ``workers``
+    local processes (or ``executor``: ``"dask"``, or an executor of
+    :mod:`simulator.executors`) share the runs.
 
     >>> sw = sweep(scaled("scenarios/baseline.yaml", 0.05, duration_days=90),
     ...            grid={"policy.refund.window_days": [7, 14, 30]}, replications=3,
@@ -1630,7 +1644,7 @@ def sweep(
         if owned is not None:
             owned.close()
     _check_complete(result, "sweep")
-    return Sweep(target, result)
+    return _temporary(Sweep(target, result), out)
 
 
 def _check_complete(result: Any, what: str) -> None:
@@ -1691,7 +1705,9 @@ def compare(
             owned.close()
     _check_complete(result, "compare")
     _sweep.write_comparison(result, *names)
-    return Comparison(target, result, names, _sweep.compare_notes(sa, sb, plan.seed))
+    return _temporary(
+        Comparison(target, result, names, _sweep.compare_notes(sa, sb, plan.seed)), out
+    )
 
 
 def load_sweep(out: str | os.PathLike[str]) -> Sweep:

@@ -103,7 +103,7 @@ def add_sweep_parsers(
         help="run a scenario over a grid of parameters, with replications",
         description="Expand SCENARIO.yaml over the swept keys (or its sweep: block) into a run "
         "table, validate every point, run them (streaming each result to DIR/runs/) and write "
-        "DIR/results.parquet, DIR/summary.csv (mean and 95%% CI per point and metric), "
+        "DIR/results.parquet, DIR/summary.csv (mean and 95 % CI per point and metric), "
         "DIR/timings.csv and DIR/plots/.",
         **kwargs,
     )
@@ -155,7 +155,7 @@ def add_sweep_parsers(
         help="compare two scenarios on common random numbers",
         description="Run A.yaml and B.yaml on the same members and random streams (common "
         "random numbers) and write DIR/comparison.csv (per metric: A's mean, B's mean, the "
-        "paired difference B - A and its 95%% CI) and DIR/comparison.png.",
+        "paired difference B - A and its 95 % CI) and DIR/comparison.png.",
         **kwargs,
     )
     cp.add_argument("a", metavar="A.yaml")

@@ -527,3 +527,20 @@ def test_load_sweep_names_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
     """load_sweep on a folder without sweep.json says so."""
     with pytest.raises(InputError, match="not a creditsim sweep or compare folder"):
         cs.load_sweep(tmp_path)
+
+
+def test_a_sweep_without_out_cleans_up_its_scratch_folder(tiny: Path, tmp_path: Path) -> None:
+    """Without out=, the results live in a temporary folder deleted with the Sweep (or at exit)."""
+    import gc
+
+    sw = cs.sweep(tiny, grid={"policy.refund.window_days": [7, 14]}, progress=False,
+                  plots=False)  # fmt: skip
+    scratch = sw.out
+    assert (scratch / "results.parquet").is_file()
+    assert len(sw.results) == 2
+    kept = cs.sweep(tiny, grid={"policy.refund.window_days": [7]}, out=tmp_path / "kept",
+                    progress=False, plots=False)  # fmt: skip
+    del sw, kept
+    gc.collect()
+    assert not scratch.exists(), "the scratch folder outlived its Sweep"
+    assert (tmp_path / "kept" / "results.parquet").is_file(), "a folder given as out= stays"
