@@ -87,9 +87,12 @@ def plot_expiry_waste(expiry: pd.DataFrame) -> Figure:
         ax.set_ylim(bottom=0)
         if months:
             _month_axis(ax, months)
-            ax.legend(title="tier", fontsize=9)
         else:
             _no_data(ax)
+    if months:
+        # One legend for both panels, outside them, so it hides no line.
+        fig.legend(*left.get_legend_handles_labels(), title="tier", fontsize=9,
+                   loc="outside right upper")  # fmt: skip
     return fig
 
 
@@ -118,7 +121,8 @@ def plot_refund_rates(by_tier_category: pd.DataFrame) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(title="tier", fontsize=9)
+    fig.legend(*ax.get_legend_handles_labels(), title="tier", fontsize=9,
+               loc="outside right upper")  # fmt: skip
     return fig
 
 
@@ -284,8 +288,12 @@ def plot_utilisation(util: pd.DataFrame) -> Figure:
         if row.members_with_grants > 0
     ]
     if stats:
-        left.bxp(stats, showmeans=True, meanline=True)
+        median = {"color": "tab:orange", "linewidth": 1.5}
+        mean = {"color": "tab:green", "linestyle": "--", "linewidth": 1.5}
+        left.bxp(stats, showmeans=True, meanline=True, medianprops=median, meanprops=mean)
         left.axhline(1.0, color="grey", linestyle=":", label="spent = granted")
+        left.plot([], [], label="median", **median)  # legend entries for the box lines
+        left.plot([], [], label="mean", **mean)
         left.set_ylim(bottom=0)
         left.legend(fontsize=9)
     else:
