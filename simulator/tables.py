@@ -47,7 +47,7 @@ from simulator.model import (
 )
 from simulator.scenario import Scenario
 
-__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "shard_columns"]
+__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "plain_table", "shard_columns"]
 
 HISTORY_ORDER = ("time", "member", "action", "tier", "quantity", "inmail", "category",
                  "subject_chars", "body_chars", "free", "response")  # fmt: skip
@@ -134,15 +134,25 @@ class RunTables:
         return _frame(self.arrow["billing"])
 
 
-def _frame(table: pa.Table) -> pd.DataFrame:
-    """An Arrow table as pandas, dictionary columns decoded to plain text."""
+def plain_table(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary columns decoded to plain text (in Arrow, no copy of the rest).
+
+    Files and frames carry plain text, so readers never meet categoricals.
+    """
+    if not any(pa.types.is_dictionary(t) for t in table.schema.types):
+        return table
     cols = {}
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
         cols[name] = col
-    return pa.table(cols).to_pandas()
+    return pa.table(cols)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as pandas, dictionary columns decoded to plain text."""
+    return plain_table(table).to_pandas()
 
 
 def _cat(shards: list[dict[str, Any]], name: str) -> Any:
