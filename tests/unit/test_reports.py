@@ -610,6 +610,17 @@ def test_refund_of_unknown_inmail_is_an_error():
     )
 
 
+def test_duplicate_inmail_ids_are_an_error():
+    """Two inmails rows with one id make refund keys ambiguous: reported by id."""
+    tables = small_run()
+    im = tables.inmails
+    im.loc[im.index[1], "inmail"] = im.loc[im.index[0], "inmail"]
+    dupe = im.loc[im.index[0], "inmail"]
+    with pytest.raises(InputError) as err:
+        refund_rates(tables)
+    assert str(err.value) == f"inmails: duplicate InMail ids: {dupe}"
+
+
 def test_missing_columns_are_named():
     """Building RunTables without a required column names the table and the column."""
     tables = small_run()
