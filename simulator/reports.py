@@ -211,7 +211,16 @@ class RunTables:
         Cached like every derived value: treat the tables as read-only once built.
         """
         led = self.ledger
-        return led[_in_window(_instants(led["time"]), self)]
+        inside = _in_window(_instants(led["time"]), self)
+        # Without a warm-up every entry is inside: no copy of a large frame.
+        return led if inside.all() else led[inside]
+
+    @cached_property
+    def credit_entries(self) -> pd.DataFrame:
+        """Window ledger entries that move credits (every kind but ``reject``), computed once."""
+        led = self.window_ledger
+        moves = (led["kind"] != "reject").to_numpy()
+        return led if moves.all() else led[moves]
 
 
 def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
@@ -389,7 +398,10 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
     """
     im = tables.inmails
     led = _window_ledger(tables)
-    flows = led[led["kind"].isin(["spend", "refund"])]
+    # Only the columns used: filtering copies every column it keeps.
+    flows = led.loc[
+        led["kind"].isin(["spend", "refund"]).to_numpy(), ["kind", "inmail", "quantity"]
+    ]
     pos = _inmail_positions(im, flows, "spend and refund entries")
     qty = flows["quantity"].to_numpy(dtype=np.int64)
     is_spend = (flows["kind"] == "spend").to_numpy()
@@ -414,7 +426,7 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
     refunds = np.zeros(len(im), dtype=np.int64)
     np.add.at(refunds, pos[~is_spend], qty[~is_spend])
     rows = np.flatnonzero(paid | (spent_on > 0) | (refunds > 0))
-    sub = im.iloc[rows]
+    sub = im[["tier", "sent_at", "category", "body_chars"]].iloc[rows]
     counts = {
         "inmails_paid": spent_on[rows],
         "responses_within_window": (
@@ -1234,8 +1246,7 @@ def _window_ledger(tables: RunTables) -> pd.DataFrame:
 
 def _credit_entries(tables: RunTables) -> pd.DataFrame:
     """Window ledger entries that move credits (every kind but ``reject``)."""
-    led = _window_ledger(tables)
-    return led[(led["kind"] != "reject").to_numpy()]
+    return tables.credit_entries
 
 
 def _kind_quantities(led: pd.DataFrame) -> dict[str, np.ndarray]:
