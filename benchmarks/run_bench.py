@@ -3,7 +3,9 @@
 Measures, in one process run:
 
 1. the bare SimPy kernel's event rate: N processes each looping
-   ``yield env.timeout(...)`` (N = the scenario's members), events/s;
+   ``yield env.timeout(...)`` (N = the scenario's members), events/s, and a
+   hand-written SimPy model of the same population (an event per InMail and
+   per refund, a plain counter for credits), InMails/s, for reference;
 2. ``creditsim run SCENARIO --no-report`` end to end (every table written,
    history.csv included) with ``--workers 1`` and ``--workers 2``:
    InMails/s, InMails/s per core, the speed-up, and peak memory per process;
@@ -49,6 +51,53 @@ def bare_simpy(processes: int, events: int = 2_000_000) -> float:
     return events / (time.perf_counter() - start)
 
 
+def naive_simpy(scenario: object, seed: int = 1) -> tuple[int, float]:
+    """A hand-written SimPy model of the same population, for reference: (InMails, seconds).
+
+    What one would write first: a process per member that yields a timeout per
+    InMail (exponential gaps at the cohort's rate), spends from a plain
+    counter topped up monthly, and schedules each refund as its own timeout
+    event 7 days later. No lots, no expiry, no ledger, no tables: a floor on
+    the cost of the events alone, not a model of the rules.
+    """
+    import random
+
+    rng = random.Random(seed)
+    env = simpy.Environment()
+    sent = [0]
+    month, week = 30.436875 * 86_400, 7 * 86_400
+    horizon = 365 * 86_400
+
+    def refund(state: list[int]):  # type: ignore[no-untyped-def]
+        yield env.timeout(week)
+        state[0] += 1
+
+    def member(rate: float, grant: int, state: list[int]):  # type: ignore[no-untyped-def]
+        next_grant = 0.0
+        while True:
+            yield env.timeout(rng.expovariate(rate / month))
+            while env.now >= next_grant:
+                state[0] += grant
+                next_grant += month
+            if state[0] == 0:
+                state[0] += 1  # buys a credit
+            state[0] -= 1
+            sent[0] += 1
+            if rng.random() < 0.8:  # ~80 % earn their credit back (see summary.json)
+                env.process(refund(state))
+
+    grants = {"basic": 0, "premium_career": 5, "premium_business": 15, "sales_navigator": 50,
+              "recruiter_lite": 30}  # fmt: skip
+    for cohort in scenario.population:  # type: ignore[attr-defined]
+        rate = cohort.sending.inmails_per_month
+        for _ in range(cohort.members):
+            if rate > 0:
+                env.process(member(rate, grants.get(cohort.tier, 0), [0]))
+    start = time.perf_counter()
+    env.run(until=horizon)
+    return sent[0], time.perf_counter() - start
+
+
 def run_cli(scenario: str, workers: int, extra: list[str], out: Path) -> tuple[float, dict, int]:
     """``creditsim run`` in a fresh process: wall seconds, run.json, peak RSS (KiB) so far."""
     cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-report", "--no-progress",
@@ -75,6 +124,7 @@ def main() -> None:
     ap.add_argument("--members", type=int, help="scale the population to about this many")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--skip-report", action="store_true", help="do not time creditsim report")
+    ap.add_argument("--skip-naive", action="store_true", help="do not run the hand-written model")
     args = ap.parse_args()
     from simulator.scenario import load_scenario
 
@@ -91,6 +141,13 @@ def main() -> None:
           f" simpy={simpy.__version__} date={time.strftime('%Y-%m-%d')}")  # fmt: skip
     rate = bare_simpy(members)
     print(f"bare SimPy kernel: {rate:,.0f} events/s with {members:,} processes")
+    if not args.skip_naive:
+        if args.members:
+            sc = sc.with_overrides({f"population[{i}].members": max(1, round(c.members * factor))
+                                    for i, c in enumerate(sc.population)})  # fmt: skip
+        n, secs = naive_simpy(sc)
+        print(f"hand-written SimPy model (counter, event per InMail and per refund): {n:,} "
+              f"InMails in {secs:.1f} s -> {n / secs:,.0f} InMails/s")  # fmt: skip
     base = None
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
