@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from simulator.engine.policy import RESPONSES, Policy, resolve_policy
 from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
-from simulator.errors import PolicyError, ScenarioError, format_path
+from simulator.errors import InputError, PolicyError, ScenarioError, format_path
 from simulator.timeutil import DAY, civil_from_days, format_instant, parse_date_or_instant
 from simulator.userfiles import not_utf8_message
 from simulator.yamlio import load_yaml_file, load_yaml_text
@@ -449,6 +449,12 @@ class Scenario:
                 resolved = self.to_dict()
             _set_path(check, raw, path, _plain(value), resolved)
         if check.problems:
+            # Report every problem at once: the overrides that could not be
+            # placed, then what validating the ones that could says.
+            try:
+                _build(raw, where, FilePath(self._base_dir), self.name, self.source)
+            except InputError as exc:
+                raise ScenarioError(*check.problems, *exc.problems) from None
             raise ScenarioError(*check.problems)
         return _build(raw, where, FilePath(self._base_dir), self.name, self.source)
 
