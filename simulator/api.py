@@ -1628,23 +1628,38 @@ def sweep(
         spec = block_spec if block_spec is not None else _sweep.SweepSpec()
     spec = _sweep.with_spec(spec, replications=replications, seed=seed)
     plan = _sweep.plan_sweep(sc, spec)
-    target = _out_dir(out, "sweep")
+    target, result = _execute(plan, out, executor, workers, resume, keep_runs, progress, plots)
+    return _temporary(Sweep(target, result), out)
+
+
+def _execute(
+    plan: Any,
+    out: str | os.PathLike[str] | None,
+    executor: Any,
+    workers: int,
+    resume: bool,
+    keep_runs: bool,
+    progress: bool,
+    plots: bool,
+) -> tuple[Path, Any]:
+    """Run a sweep or compare plan into ``out`` (or a scratch folder); all runs must succeed."""
+    target = _out_dir(out, plan.kind)
     use, owned = _executor(executor, workers)
     try:
-        result = _sweep.execute(
+        result = import_module("simulator.sweep").execute(
             plan,
             target,
             use,
             resume=resume,
             keep_runs=keep_runs,
-            progress=_progress(progress, "sweep"),
+            progress=_progress(progress, plan.kind),
             plots=plots,
         )
     finally:
         if owned is not None:
             owned.close()
-    _check_complete(result, "sweep")
-    return _temporary(Sweep(target, result), out)
+    _check_complete(result, plan.kind)
+    return target, result
 
 
 def _check_complete(result: Any, what: str) -> None:
@@ -1688,22 +1703,7 @@ def compare(
     sb = b if isinstance(b, Scenario) else _sweep.load_sweep_scenario(b)[0]
     plan = _sweep.plan_compare(sa, sb, replications, seed)
     names = (sa.name, sb.name) if sa.name != sb.name else (f"{sa.name} (A)", f"{sb.name} (B)")
-    target = _out_dir(out, "compare")
-    use, owned = _executor(executor, workers)
-    try:
-        result = _sweep.execute(
-            plan,
-            target,
-            use,
-            resume=resume,
-            keep_runs=keep_runs,
-            progress=_progress(progress, "compare"),
-            plots=False,
-        )
-    finally:
-        if owned is not None:
-            owned.close()
-    _check_complete(result, "compare")
+    target, result = _execute(plan, out, executor, workers, resume, keep_runs, progress, False)
     _sweep.write_comparison(result, *names)
     return _temporary(
         Comparison(target, result, names, _sweep.compare_notes(sa, sb, plan.seed)), out

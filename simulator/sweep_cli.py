@@ -4,8 +4,7 @@ Thin like :mod:`simulator.cli`, which mounts these commands with
 :func:`add_sweep_parsers` and dispatches to :func:`sweep_command` and
 :func:`compare_command`. :func:`add_executor_arguments` and
 :func:`run_scenario` give ``creditsim run`` the same ``--executor`` and
-``--scheduler``. ``python -m simulator.sweep_cli sweep ...`` runs the two
-commands on their own (:func:`main`).
+``--scheduler``.
 
 Exit status: 0 when every run succeeded; 1 when a run failed (its error is
 recorded and the sweep goes on) or did not finish; 2 for bad input (nothing
@@ -17,9 +16,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from simulator.errors import CreditsimError, UsageError
 
@@ -27,7 +25,6 @@ __all__ = [
     "add_executor_arguments",
     "add_sweep_parsers",
     "compare_command",
-    "main",
     "run_scenario",
     "sweep_command",
 ]
@@ -349,36 +346,3 @@ def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
         return run(scenario, workers=shards, progress=progress, executor=executor)
-
-
-# -- standalone entry point ------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m simulator.sweep_cli sweep|compare ...`` (what ``creditsim`` mounts)."""
-    parser = _Parser(prog="creditsim")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    add_sweep_parsers(sub, _Parser)
-    try:
-        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-        if args.command is None:
-            parser.print_help()
-            return 2
-        command = sweep_command if args.command == "sweep" else compare_command
-        return command(args)
-    except CreditsimError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("creditsim: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -30,9 +30,8 @@ from simulator.runner import run
 from simulator.scenario import load_scenario
 
 ROOT = Path(__file__).parents[2]
-WIRED = "sweep" not in getattr(cli, "_PLANNED", {})
-MODULE = "simulator" if WIRED else "simulator.sweep_cli"
-main = cli.main if WIRED else sweep_cli.main
+MODULE = "simulator"  # `python -m simulator sweep ...`, as `creditsim sweep`
+main = cli.main
 SMALL = ROOT / "tests" / "data" / "model" / "small.yaml"
 DASK = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
 

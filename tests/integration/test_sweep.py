@@ -14,15 +14,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from simulator import cli, sweep_cli
+from simulator import cli
 from simulator.reports import replications
 from simulator.sweep import replication_seed
 
 ROOT = Path(__file__).parents[2]
-# Until `creditsim` mounts these commands, they run from simulator.sweep_cli.
-WIRED = "sweep" not in getattr(cli, "_PLANNED", {})
-MODULE = "simulator" if WIRED else "simulator.sweep_cli"
-main = cli.main if WIRED else sweep_cli.main
+MODULE = "simulator"  # `python -m simulator sweep ...`, as `creditsim sweep`
+main = cli.main
 
 SCENARIO = """\
 name: tiny
