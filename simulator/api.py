@@ -32,6 +32,7 @@ out, so a Figure returned by a cell is drawn inline.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import datetime
 import io
@@ -41,12 +42,11 @@ import os
 import shutil
 import sys
 import tempfile
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from importlib import import_module
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -1171,19 +1171,28 @@ def _executor(executor: Any, workers: int) -> tuple[Any, Any]:
 
 
 def _out_dir(out: str | os.PathLike[str] | None, kind: str) -> Path:
+    """``out``, or a new scratch folder that is deleted when this Python process exits.
+
+    Not sooner: a Sweep's or Comparison's kept runs, and ``load_sweep`` of
+    its folder, read their files lazily for as long as the session lasts.
+    """
     if out is not None:
         return Path(out)
-    return Path(tempfile.mkdtemp(prefix=f"creditsim-{kind}-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"creditsim-{kind}-"))
+    if not _SCRATCH:
+        atexit.register(_remove_scratch, os.getpid())
+    _SCRATCH.append(scratch)
+    return scratch
 
 
-_S = TypeVar("_S", bound="Sweep")
+_SCRATCH: list[Path] = []
 
 
-def _temporary(result: _S, out: str | os.PathLike[str] | None) -> _S:
-    """Without ``out`` the folder is scratch: deleted with the object (or at exit)."""
-    if out is None:
-        weakref.finalize(result, shutil.rmtree, result.out, ignore_errors=True)
-    return result
+def _remove_scratch(owner: int) -> None:
+    if os.getpid() != owner:  # a forked child exiting must not delete its parent's folders
+        return
+    for path in _SCRATCH:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _progress(progress: bool, desc: str) -> Any:
@@ -1596,8 +1605,8 @@ def sweep(
     runs with the same seed (derived from ``seed``, default the scenario's),
     so points are compared on common random numbers. Results stream to
     ``out``; ``resume=True`` finishes an interrupted sweep there. Without
-    ``out`` they go to a temporary folder that is deleted with the returned
-    object (or when Python exits): pass ``out`` to keep them. ``workers``
+    ``out`` they go to a temporary folder that is deleted when Python exits
+    (the end of a script, or of a notebook's kernel): pass ``out`` to keep them. ``workers``
     local processes (or ``executor``: ``"dask"``, or an executor of
     :mod:`simulator.executors`) share the runs.
 
@@ -1629,7 +1638,7 @@ def sweep(
     spec = _sweep.with_spec(spec, replications=replications, seed=seed)
     plan = _sweep.plan_sweep(sc, spec)
     target, result = _execute(plan, out, executor, workers, resume, keep_runs, progress, plots)
-    return _temporary(Sweep(target, result), out)
+    return Sweep(target, result)
 
 
 def _execute(
@@ -1705,9 +1714,7 @@ def compare(
     names = (sa.name, sb.name) if sa.name != sb.name else (f"{sa.name} (A)", f"{sb.name} (B)")
     target, result = _execute(plan, out, executor, workers, resume, keep_runs, progress, False)
     _sweep.write_comparison(result, *names)
-    return _temporary(
-        Comparison(target, result, names, _sweep.compare_notes(sa, sb, plan.seed)), out
-    )
+    return Comparison(target, result, names, _sweep.compare_notes(sa, sb, plan.seed))
 
 
 def load_sweep(out: str | os.PathLike[str]) -> Sweep:

@@ -529,18 +529,31 @@ def test_load_sweep_names_a_folder_that_is_not_a_sweep(tmp_path: Path) -> None:
         cs.load_sweep(tmp_path)
 
 
-def test_a_sweep_without_out_cleans_up_its_scratch_folder(tiny: Path, tmp_path: Path) -> None:
-    """Without out=, the results live in a temporary folder deleted with the Sweep (or at exit)."""
-    import gc
+def test_a_sweep_without_out_cleans_up_its_scratch_folder_at_exit(
+    tiny: Path, tmp_path: Path
+) -> None:
+    """Without out=, results live in a scratch folder that outlives the Sweep (its kept runs
+    and load_sweep read it lazily) and is deleted when the Python process exits."""
+    import subprocess
+    import sys
 
-    sw = cs.sweep(tiny, grid={"policy.refund.window_days": [7, 14]}, progress=False,
-                  plots=False)  # fmt: skip
-    scratch = sw.out
-    assert (scratch / "results.parquet").is_file()
-    assert len(sw.results) == 2
-    kept = cs.sweep(tiny, grid={"policy.refund.window_days": [7]}, out=tmp_path / "kept",
-                    progress=False, plots=False)  # fmt: skip
-    del sw, kept
-    gc.collect()
-    assert not scratch.exists(), "the scratch folder outlived its Sweep"
+    code = f"""
+import gc
+import simulator as cs
+sw = cs.sweep({str(tiny)!r}, grid={{"policy.refund.window_days": [7, 14]}}, progress=False,
+             plots=False)
+again = cs.load_sweep(sw.out)
+del sw
+gc.collect()
+assert len(again.results) == 2, "the folder must stay while the session lasts"
+kept = cs.sweep({str(tiny)!r}, grid={{"policy.refund.window_days": [7]}},
+               out={str(tmp_path / "kept")!r}, progress=False, plots=False)
+print(again.out)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    scratch = Path(done.stdout.strip().splitlines()[-1])
+    assert scratch.name.startswith("creditsim-sweep-")
+    assert not scratch.exists(), "the scratch folder outlived the process"
     assert (tmp_path / "kept" / "results.parquet").is_file(), "a folder given as out= stays"
