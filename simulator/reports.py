@@ -1322,14 +1322,27 @@ def _inmail_keys(tables: RunTables) -> pd.DataFrame:
 
 def _inmail_positions(im: pd.DataFrame, entries: pd.DataFrame, what: str) -> np.ndarray:
     """Row positions in ``im`` of the InMails that ledger ``entries`` name; all must exist."""
-    # Hashing in Arrow: 4x faster than a pandas Index over millions of ids.
-    ids = pa.array(im["inmail"], pa.string())
-    if pc.count_distinct(ids).as_py() < len(ids):
+    ids, wanted = pa.array(im["inmail"]), pa.array(entries["inmail"])
+    text = (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)) and (
+        pa.types.is_string(wanted.type) or pa.types.is_large_string(wanted.type)
+    )
+    if text:
+        # Text ids (every run's): hashed in Arrow, 4x faster than a pandas
+        # Index over millions of ids; large_string has no 2 GiB limit.
+        ids, wanted = ids.cast(pa.large_string()), wanted.cast(pa.large_string())
+        unique = pc.count_distinct(ids, mode="all").as_py() == len(ids)
+    else:  # ids of another type (hand-made tables): pandas, which takes anything
+        index = pd.Index(im["inmail"].to_numpy())
+        unique = index.is_unique
+    if not unique:
         index = pd.Index(im["inmail"].to_numpy())
         dupes = index[index.duplicated()].unique()[:5]
         raise InputError(f"inmails: duplicate InMail ids: {', '.join(map(str, dupes))}")
-    found = pc.index_in(pa.array(entries["inmail"], pa.string()), value_set=ids)
-    pos = pc.fill_null(found, -1).to_numpy().astype(np.int64)
+    if text:
+        found = pc.index_in(wanted, value_set=ids)
+        pos = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        pos = index.get_indexer(entries["inmail"].to_numpy())
     if (pos < 0).any():
         missing = pd.unique(entries["inmail"].to_numpy()[pos < 0])[:5]
         raise InputError(

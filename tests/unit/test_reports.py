@@ -610,6 +610,24 @@ def test_refund_of_unknown_inmail_is_an_error():
     )
 
 
+@pytest.mark.parametrize("kind", ["int", "null"])
+def test_inmail_ids_of_other_types_and_a_missing_id_still_key_refunds(kind):
+    """Integer ids, or one InMail row without an id, give the same refund table."""
+    tables = small_run()
+    expected = refund_rates(tables)
+    tables = small_run()
+    im, led = tables.inmails, tables.ledger
+    if kind == "int":
+        codes = {v: i for i, v in enumerate(im["inmail"])}
+        im["inmail"] = im["inmail"].map(codes)
+        led["inmail"] = led["inmail"].map(codes).astype("Int64")
+    else:
+        named = set(led["inmail"])
+        spare = [i for i, v in zip(im.index, im["inmail"], strict=True) if v not in named]
+        im.loc[spare[0], "inmail"] = None
+    pd.testing.assert_frame_equal(refund_rates(tables), expected)
+
+
 def test_duplicate_inmail_ids_are_an_error():
     """Two inmails rows with one id make refund keys ambiguous: reported by id."""
     tables = small_run()
