@@ -611,7 +611,18 @@ class Run:
             result = RunResult(
                 self.scenario, self.seed, self._arrow_tables(), self.summary, self.meta
             )
-        write_run(result, path, before_publish=_reports.write_reports if reports else None)
+        failed: list[str] = []
+        if reports:
+            write_run(result, path, before_publish=lambda tmp: failed.extend(
+                _reports.reports_or_problems(tmp)))  # fmt: skip
+        else:
+            write_run(result, path)
+        if failed:
+            raise InputError(
+                *failed,
+                f"{path}: the run was saved without its reports; "
+                f"`creditsim report {path}` writes them again",
+            )
         return path
 
     def _arrow_tables(self) -> Any:

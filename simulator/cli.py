@@ -254,14 +254,16 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    failed: list[str] = []
     if args.no_report:
         write_run(result, out)
     else:
-        from simulator.reports import write_reports
+        from simulator.reports import reports_or_problems
 
         # Reports go into the run folder before it is published, so a run
-        # interrupted while reporting leaves nothing that looks complete.
-        write_run(result, out, before_publish=write_reports)
+        # interrupted while reporting leaves nothing that looks complete; a
+        # report that fails is dropped, and the run is still published.
+        write_run(result, out, before_publish=lambda tmp: failed.extend(reports_or_problems(tmp)))
     s = result.summary
     print(f"{scenario.name}: {s['members']:,} members, seed {scenario.seed}, "
           f"{result.meta['measure_start']} to {result.meta['end']} "
@@ -278,6 +280,13 @@ def _run(args: argparse.Namespace) -> int:
           f"{s['credits_expired']:,} expired")  # fmt: skip
     print(f"  revenue: {s['purchase_revenue']:,.2f} {result.meta['currency']} from credits, "
           f"{s['subscription_revenue']:,.2f} from subscriptions")  # fmt: skip
+    if failed:
+        print(f"wrote {out}/ without its reports", file=sys.stdout)
+        for line in failed:
+            print(f"creditsim run: the reports failed: {line}", file=sys.stderr)
+        print(f"creditsim run: the run itself is complete; `creditsim report {out}` tries the "
+              "reports again", file=sys.stderr)  # fmt: skip
+        return 1
     print(f"wrote {out}/" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
 

@@ -35,6 +35,7 @@ import html
 import json
 import math
 import os
+import shutil
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator.errors import InputError
+from simulator.errors import CreditsimError, InputError
 from simulator.timeutil import DAY, parse_instant
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "refund_totals",
     "rejections",
     "replications",
+    "reports_or_problems",
     "response_delays",
     "student_t_quantile",
     "utilisation",
@@ -986,6 +988,27 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     page = _html_page(_run_title(tables), _run_facts(tables), shown, images)
     written.append(_atomic_write(root / "report.html", page.encode("utf-8")))
     return written
+
+
+def reports_or_problems(run_dir: str | os.PathLike[str]) -> list[str]:
+    """:func:`write_reports`, but a report that fails costs only the reports.
+
+    Returns ``[]``, or the lines saying why the reports failed, having removed
+    whatever of ``reports/``, ``plots/`` and ``report.html`` they had written,
+    so a run directory never holds half a report. An interruption (Ctrl-C)
+    still propagates.
+    """
+    try:
+        write_reports(run_dir)
+    except Exception as exc:  # a report's bug must not throw away the simulation
+        root = Path(run_dir)
+        for name in ("reports", "plots"):
+            shutil.rmtree(root / name, ignore_errors=True)
+        (root / "report.html").unlink(missing_ok=True)
+        if isinstance(exc, CreditsimError):
+            return list(exc.lines())
+        return [f"{type(exc).__name__}: {exc}"]
+    return []
 
 
 def write_replications(

@@ -214,3 +214,31 @@ def test_killed_run_leaves_no_folder_that_looks_complete(
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert not out.exists(), "a killed run published a folder"
+
+
+def test_a_failing_report_costs_only_the_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A report that raises: the run is published without reports, exit 1, and a retry hint."""
+    import simulator.reports
+
+    def half_then_fail(run_dir):  # type: ignore[no-untyped-def]
+        (Path(run_dir) / "reports").mkdir()
+        (Path(run_dir) / "report.html").write_text("<html>")
+        raise RuntimeError("a bug in a report")
+
+    monkeypatch.setattr(simulator.reports, "write_reports", half_then_fail)
+    out = tmp_path / "r"
+    argv = ["run", str(DATA / "small.yaml"), "--set", "population[0].members=5",
+            "--set", "duration_days=40", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "creditsim run: the reports failed: RuntimeError: a bug in a report",
+        f"creditsim run: the run itself is complete; `creditsim report {out}` tries the "
+        "reports again",
+    ]
+    names = {p.name for p in out.iterdir()}
+    assert {"run.json", "ledger.parquet", "history.csv"} <= names
+    assert not names & {"reports", "plots", "report.html"}, "no half report is left"
+    assert [p.name for p in tmp_path.iterdir()] == ["r"], "no .partial folder left"
