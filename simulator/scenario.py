@@ -447,7 +447,13 @@ class Scenario:
                 continue
             if resolved is None:
                 resolved = self.to_dict()
-            _set_path(check, raw, path, _plain(value), resolved)
+            # On a copy: an override that cannot be placed must leave no
+            # half-made mappings behind for the validation to report again.
+            placed = len(check.problems)
+            trial = copy.deepcopy(raw)
+            _set_path(check, trial, path, _plain(value), resolved)
+            if len(check.problems) == placed:
+                raw = trial
         if check.problems:
             # Report every problem at once: the overrides that could not be
             # placed, then what validating the ones that could says.
