@@ -631,7 +631,16 @@ class Run:
         t = self.tables
 
         def arrow(frame: pd.DataFrame) -> pa.Table:
-            return pa.Table.from_pandas(frame, preserve_index=False)
+            # The schema write_run gives a run's own tables: plain string
+            # columns, no pandas metadata.
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            schema = pa.schema(
+                [
+                    f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f
+                    for f in table.schema
+                ]  # fmt: skip
+            )
+            return table.cast(schema).replace_schema_metadata(None)
 
         events = int(self.meta.get("counts", {}).get("simpy_events", 0))
         return ArrowTables(

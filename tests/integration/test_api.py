@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from matplotlib.figure import Figure
 
@@ -254,6 +255,10 @@ def test_a_loaded_run_saves_an_equal_copy(saved: Path, tmp_path: Path) -> None:
     copy = cs.load_run(saved).save(tmp_path / "copy", reports=False)
     _same_tables(cs.load_run(saved), cs.load_run(copy))
     assert not (copy / "report.html").exists()
+    for name in ("ledger", "inmails", "members", "billing"):
+        assert pq.read_schema(copy / f"{name}.parquet") == pq.read_schema(
+            saved / f"{name}.parquet"
+        ), f"{name}.parquet: both writers give one schema"
 
 
 def test_load_run_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
