@@ -634,11 +634,9 @@ class Run:
             # The schema write_run gives a run's own tables: plain string
             # columns, no pandas metadata.
             table = pa.Table.from_pandas(frame, preserve_index=False)
+            text = pa.string()
             schema = pa.schema(
-                [
-                    f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f
-                    for f in table.schema
-                ]  # fmt: skip
+                [f.with_type(text) if pa.types.is_large_string(f.type) else f for f in table.schema]
             )
             return table.cast(schema).replace_schema_metadata(None)
 
