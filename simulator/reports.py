@@ -1274,9 +1274,15 @@ def _credit_entries(tables: RunTables) -> pd.DataFrame:
 
 def _kind_quantities(led: pd.DataFrame) -> dict[str, np.ndarray]:
     """Per ledger kind, the entry's quantity where the entry is of that kind, else 0."""
-    kind = led["kind"]
+    # One pass over the text column (factorize), then integer compares per kind.
+    codes, names = pd.factorize(led["kind"], use_na_sentinel=False)
+    code_of = {str(name): i for i, name in enumerate(names)}
     qty = led["quantity"].to_numpy(dtype=np.int64)
-    return {k: np.where((kind == k).to_numpy(), qty, 0) for k in _KIND_COLUMNS}
+    zeros = np.zeros(len(qty), dtype=np.int64)
+    return {
+        k: np.where(codes == code_of[k], qty, 0) if k in code_of else zeros.copy()
+        for k in _KIND_COLUMNS
+    }
 
 
 def _group_sums(
