@@ -35,24 +35,7 @@ main = cli.main
 SMALL = ROOT / "tests" / "data" / "model" / "small.yaml"
 DASK = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
 
-SCENARIO = """\
-name: tiny
-seed: 5
-start: 2024-01-01
-duration_days: 60
-warmup_days: 10
-population:
-  - name: career
-    tier: premium_career
-    members: 40
-    sending: {inmails_per_month: 6}
-  - name: free
-    tier: basic
-    members: 20
-    sending:
-      inmails_per_month: 1
-      out_of_credit: {buy_probability: 0.5, buy_quantity: 2}
-"""
+SCENARIO = (ROOT / "tests" / "data" / "model" / "tiny-sweep.yaml").read_text()
 SPEC = ["--grid", "policy.refund.window_days=7,14", "--grid", "policy.grant_expiry_days=60,90",
         "--replications", "2", "--seed", "3", "--no-plots", "--no-progress"]  # fmt: skip
 
@@ -114,10 +97,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespac
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
-    path.write_text(SCENARIO)
-    return path
+def scenario() -> Path:
+    return ROOT / "tests" / "data" / "model" / "tiny-sweep.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +197,7 @@ def test_a_dead_dask_worker_does_not_change_the_tables(
 ) -> None:
     """A worker process killed mid-sweep: Dask reruns its tasks; the tables are unchanged."""
     path = tmp_path / "slower.yaml"
-    path.write_text(SCENARIO.replace("members: 40", "members: 150").replace("60", "120"))
+    path.write_text(SCENARIO.replace("members: 30", "members: 150").replace("60", "120"))
     spec = ["--grid", "policy.refund.window_days=7,14", "--replications", "30", "--seed", "2",
             "--no-plots", "--no-progress"]  # fmt: skip
     out = tmp_path / "dying"

@@ -22,24 +22,7 @@ ROOT = Path(__file__).parents[2]
 MODULE = "simulator"  # `python -m simulator sweep ...`, as `creditsim sweep`
 main = cli.main
 
-SCENARIO = """\
-name: tiny
-seed: 5
-start: 2024-01-01
-duration_days: 60
-warmup_days: 10
-population:
-  - name: career
-    tier: premium_career
-    members: 30
-    sending: {inmails_per_month: 6}
-  - name: free
-    tier: basic
-    members: 20
-    sending:
-      inmails_per_month: 1
-      out_of_credit: {buy_probability: 0.5, buy_quantity: 2}
-"""
+SCENARIO = (ROOT / "tests" / "data" / "model" / "tiny-sweep.yaml").read_text()
 GRID = ["--grid", "policy.refund.window_days=7,14", "--grid", "policy.grant_expiry_days=60,90"]
 # Enough runs that a sweep on two processes takes a few seconds: time to kill it midway.
 LONG = ["--grid", "policy.refund.window_days=7,14", "--replications", "40", "--seed", "3",
@@ -47,10 +30,8 @@ LONG = ["--grid", "policy.refund.window_days=7,14", "--replications", "40", "--s
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("scenario") / "tiny.yaml"
-    path.write_text(SCENARIO)
-    return path
+def scenario() -> Path:
+    return ROOT / "tests" / "data" / "model" / "tiny-sweep.yaml"
 
 
 @pytest.fixture(scope="module")
