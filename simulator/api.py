@@ -490,6 +490,7 @@ class Run:
         *,
         result: Any = None,
         directory: Path | None = None,
+        loaded: _reports.RunTables | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = int(meta.get("seed", scenario.seed))
@@ -498,6 +499,7 @@ class Run:
         self.tables = tables
         self.directory = directory
         self._result = result
+        self._loaded = loaded
 
     @cached_property
     def summary_frame(self) -> pd.DataFrame:
@@ -512,6 +514,19 @@ class Run:
     @cached_property
     def report_tables(self) -> _reports.RunTables:
         """The tables in the form :mod:`simulator.reports` reads (for its functions)."""
+        if self._result is not None:
+            # The run's own Arrow tables: the reports read their dictionary codes directly.
+            arrow = self._result.tables.arrow
+            return _reports.RunTables(
+                ledger=arrow["ledger"],
+                inmails=arrow["inmails"],
+                members=arrow["members"],
+                billing=arrow["billing"],
+                meta=self.meta,
+                summary=self.summary,
+            )
+        if self._loaded is not None:  # read from a run directory: its files, as far as used
+            return self._loaded
         t = self.tables
         return _reports.RunTables(
             ledger=t.ledger,
@@ -776,7 +791,7 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
             "history": history,
         }
     )
-    return Run(scenario, loaded.summary, loaded.meta, tables, directory=root)
+    return Run(scenario, loaded.summary, loaded.meta, tables, directory=root, loaded=loaded)
 
 
 def scaled(

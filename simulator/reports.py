@@ -38,16 +38,24 @@ import os
 import shutil
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from simulator.columns import (
+    NAT,
+    Codes,
+    Columns,
+    LedgerColumns,
+    ParquetTable,
+    Source,
+    column_names,
+)
 from simulator.errors import CreditsimError, InputError
 from simulator.timeutil import DAY, parse_instant
 
@@ -93,7 +101,7 @@ _BUCKET_UPPER = np.array([0, 400, 800, 1200, 2000])
 
 PERCENTILES: tuple[int, ...] = (10, 25, 50, 75, 90)
 
-_NAT = np.iinfo(np.int64).min
+_NAT = NAT
 _ISSUE_KINDS = ("grant", "purchase", "refund")
 _SOURCES = ("grant", "purchase", "refund")
 # The ledger kinds that move credits, and the column each becomes in the waste reports.
@@ -138,6 +146,12 @@ _INMAIL_COLUMNS = (
 )
 _MEMBER_COLUMNS = ("member", "initial_tier", "final_tier")
 _BILLING_COLUMNS = ("member", "tier", "time", "amount_cents")
+_REQUIRED = {
+    "ledger": _LEDGER_COLUMNS,
+    "inmails": _INMAIL_COLUMNS,
+    "members": _MEMBER_COLUMNS,
+    "billing": _BILLING_COLUMNS,
+}
 _META_KEYS = ("measure_start", "end", "credit_price_cents")
 
 
@@ -145,27 +159,41 @@ _META_KEYS = ("measure_start", "end", "credit_price_cents")
 # The tables of one run
 
 
-@dataclass(frozen=True, eq=False)
 class RunTables:
     """The tables of one run and its metadata (``run.json``); reports read only these.
 
-    ``meta`` needs ``measure_start`` and ``end`` (ISO 8601 UTC) and
-    ``credit_price_cents``; ``refund_mode`` and ``refund_window_days`` are
-    optional (defaults ``no_response_within`` and 7, RULES.md R6).
+    Each table is a pandas DataFrame or an Arrow table (``load_run_tables``
+    gives Parquet files, read only as far as they are used). ``meta`` needs
+    ``measure_start`` and ``end`` (ISO 8601 UTC) and ``credit_price_cents``;
+    ``refund_mode`` and ``refund_window_days`` are optional (defaults
+    ``no_response_within`` and 7, RULES.md R6).
+
+    The reports compute from :attr:`columns`, the typed columns of the
+    tables, built on first use and kept: treat the tables as read-only once
+    a report has read them.
     """
 
-    ledger: pd.DataFrame
-    inmails: pd.DataFrame
-    members: pd.DataFrame
-    billing: pd.DataFrame
-    meta: Mapping[str, Any]
-    summary: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        _require_columns(self.ledger, _LEDGER_COLUMNS, "ledger")
-        _require_columns(self.inmails, _INMAIL_COLUMNS, "inmails")
-        _require_columns(self.members, _MEMBER_COLUMNS, "members")
-        _require_columns(self.billing, _BILLING_COLUMNS, "billing")
+    def __init__(
+        self,
+        ledger: Source,
+        inmails: Source,
+        members: Source,
+        billing: Source,
+        meta: Mapping[str, Any],
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._sources: dict[str, Source] = {
+            "ledger": ledger,
+            "inmails": inmails,
+            "members": members,
+            "billing": billing,
+        }
+        for name, required in _REQUIRED.items():
+            source = self._sources[name]
+            where = str(source.path) if isinstance(source, ParquetTable) else name
+            _require_columns(column_names(source), required, where)
+        self.meta: Mapping[str, Any] = meta
+        self.summary: Mapping[str, Any] = {} if summary is None else summary
         missing = [k for k in _META_KEYS if k not in self.meta]
         if missing:
             raise InputError(f"run.json: missing keys: {', '.join(missing)}")
@@ -174,6 +202,43 @@ class RunTables:
                 f"run.json: end {self.meta['end']!r} is before "
                 f"measure_start {self.meta['measure_start']!r}"
             )
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        source = self._sources[name]
+        if isinstance(source, ParquetTable):
+            return source.frame
+        if isinstance(source, pa.Table):
+            from simulator.tables import plain_table
+
+            frame = plain_table(source).to_pandas()
+            self._sources[name] = frame  # converted once
+            return frame
+        return source
+
+    @property
+    def ledger(self) -> pd.DataFrame:
+        """The ledger as pandas (converted or read on first use)."""
+        return self._frame("ledger")
+
+    @property
+    def inmails(self) -> pd.DataFrame:
+        """The InMails as pandas (converted or read on first use)."""
+        return self._frame("inmails")
+
+    @property
+    def members(self) -> pd.DataFrame:
+        """The members as pandas (converted or read on first use)."""
+        return self._frame("members")
+
+    @property
+    def billing(self) -> pd.DataFrame:
+        """The subscription charges as pandas (converted or read on first use)."""
+        return self._frame("billing")
+
+    @cached_property
+    def columns(self) -> Columns:
+        """The typed columns the reports compute from (:mod:`simulator.columns`)."""
+        return Columns.build(self._sources)
 
     @property
     def measure_start(self) -> int:
@@ -207,42 +272,43 @@ class RunTables:
         return str(self.meta.get("currency", "USD"))
 
     @cached_property
-    def window_ledger(self) -> pd.DataFrame:
-        """Ledger entries with ``measure_start <= time <= end``, computed once.
+    def _window(self) -> _Window:
+        return _Window(self)
 
-        Cached like every derived value: treat the tables as read-only once built.
-        """
-        led = self.ledger
-        inside = _in_window(_instants(led["time"]), self)
-        # Without a warm-up every entry is inside: no copy of a large frame.
-        return led if inside.all() else led[inside]
+
+class _Window:
+    """Row selections of the measured window, computed once per run."""
+
+    def __init__(self, tables: RunTables) -> None:
+        c = tables.columns
+        self.start, self.end = tables.measure_start, tables.end
+        self.ledger = _in_window(c.ledger.time, tables)
+        self.inmails = _in_window(c.inmails.sent_at, tables)
+        self.billing = _in_window(c.billing.time, tables)
 
     @cached_property
-    def credit_entries(self) -> pd.DataFrame:
-        """Window ledger entries that move credits (every kind but ``reject``), computed once."""
-        led = self.window_ledger
-        moves = (led["kind"] != "reject").to_numpy()
-        return led if moves.all() else led[moves]
+    def ledger_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.ledger)
 
 
 def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
-    """Read a run directory (ledger, inmails, members, billing .parquet; run.json; summary.json).
+    """A run directory (ledger, inmails, members, billing .parquet; run.json; summary.json).
 
-    ``billing.parquet`` and ``summary.json`` may be absent (no charges, no summary).
+    The Parquet files are read when a report or a user needs them, and only
+    the columns used. ``billing.parquet`` and ``summary.json`` may be absent
+    (no charges, no summary).
     """
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(f"{root}: not a run directory")
 
-    def table(name: str, columns: Sequence[str], optional: bool = False) -> pd.DataFrame:
+    def table(name: str, optional: bool = False) -> Source:
         path = root / f"{name}.parquet"
         if not path.exists():
             if optional:
-                return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+                return pd.DataFrame({c: pd.Series(dtype=object) for c in _REQUIRED[name]})
             raise InputError(f"{path}: missing")
-        frame = pd.read_parquet(path)
-        _require_columns(frame, columns, str(path))
-        return frame
+        return ParquetTable(path)
 
     def document(name: str, optional: bool = False) -> dict[str, Any]:
         path = root / name
@@ -259,10 +325,10 @@ def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
         return data
 
     return RunTables(
-        ledger=table("ledger", _LEDGER_COLUMNS),
-        inmails=table("inmails", _INMAIL_COLUMNS),
-        members=table("members", _MEMBER_COLUMNS),
-        billing=table("billing", _BILLING_COLUMNS, optional=True),
+        ledger=table("ledger"),
+        inmails=table("inmails"),
+        members=table("members"),
+        billing=table("billing", optional=True),
         meta=document("run.json"),
         summary=document("summary.json", optional=True),
     )
@@ -285,9 +351,10 @@ def expiry_waste(tables: RunTables) -> pd.DataFrame:
     compare a month's outflow with the same month's inflow, so one month can
     exceed 1; over the whole window they are the waste of the run.
     """
-    led = _credit_entries(tables)
-    sums = _group_sums(
-        {"tier": led["tier"], "_month": _month_codes(led["time"])}, _kind_quantities(led)
+    led = tables.columns.ledger
+    rows = _credit_rows(tables)
+    sums = _kind_sums(
+        {"tier": _coded(led.tier, rows), "_month": _month_key(led.time[rows])}, led, rows
     )
     tiers = _ordered_tiers(sums["tier"])
     index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
@@ -306,9 +373,10 @@ def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
     its credits came from (grant, purchase, refund), so "issued" of a source
     is its own kind of entry.
     """
-    led = _credit_entries(tables)
-    cells = _group_sums(
-        {"tier": led["tier"], "lot_source": led["lot_source"]}, _kind_quantities(led)
+    led = tables.columns.ledger
+    rows = _credit_rows(tables)
+    cells = _kind_sums(
+        {"tier": _coded(led.tier, rows), "lot_source": _coded(led.lot_source, rows)}, led, rows
     )
     kinds = list(_KIND_COLUMNS)
     parts = [cells]
@@ -336,32 +404,40 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     ``p90_days`` and ``max_days``, weighted by credits (an expiry of 3 credits
     counts three times).
     """
-    led = _window_ledger(tables)
-    led = led[led["kind"].isin(["spend", "expire"])]
-    age = (_instants(led["time"]) - _instants(led["lot_issued_at"])) / DAY
-    is_spend = (led["kind"] == "spend").to_numpy()
-    source_codes, sources = pd.factorize(led["lot_source"])
-    weights_all = led["quantity"].to_numpy(dtype=np.int64)
-    rows = []
+    led = tables.columns.ledger
+    rows = _window_rows(tables, led.kind.mask("spend", "expire"))
+    seconds = led.time[rows] - led.lot_issued_at[rows]  # whole seconds: exact
+    age = seconds / DAY
+    is_spend = led.kind.codes[rows] == led.kind.code("spend")
+    source_codes = led.lot_source.codes[rows]
+    weights_all = led.quantity[rows]
+    rows_out = []
     for event, in_event in (("spent", is_spend), ("expired", ~is_spend)):
-        present = [str(s) for s in sources[np.unique(source_codes[in_event])]]
+        sources_event = source_codes[in_event]
+        seconds_event, weights_event = seconds[in_event], weights_all[in_event]
+        present = [str(s) for s in led.lot_source.labels(np.unique(sources_event))]
         ordered = [s for s in _SOURCES if s in present]
         ordered += sorted(s for s in present if s not in _SOURCES)
         for source in [*ordered, "all"]:
-            mask = in_event
-            if source != "all":
-                mask = in_event & (source_codes == sources.get_loc(source))
-            values, weights = age[mask], weights_all[mask]
+            if source == "all":
+                mean_of, mine = in_event, slice(None)
+            else:
+                code = led.lot_source.code(source)
+                mean_of, mine = in_event & (source_codes == code), sources_event == code
+            weights = weights_event[mine]
             total = int(weights.sum())
             row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
-            row["mean_days"] = float(np.dot(values, weights) / total) if total else math.nan
-            for p, v in zip(PERCENTILES, _weighted_percentiles(values, weights), strict=True):
-                row[f"p{p}_days"] = v
-            row["max_days"] = float(values[weights > 0].max()) if total else math.nan
-            rows.append(row)
+            # The mean of the float ages in table order, as a float sum gives it.
+            mean = np.dot(age[mean_of], weights_all[mean_of])
+            row["mean_days"] = float(mean / total) if total else math.nan
+            *percentiles, top = _integer_percentiles(seconds_event[mine], weights)
+            for p, v in zip(PERCENTILES, percentiles, strict=True):
+                row[f"p{p}_days"] = v / DAY
+            row["max_days"] = top / DAY
+            rows_out.append(row)
     columns = ["event", "lot_source", "credits", "mean_days"]
     columns += [f"p{p}_days" for p in PERCENTILES] + ["max_days"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows_out, columns=columns)
 
 
 # ---------------------------------------------------------------------------
@@ -398,20 +474,15 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
 
     Only combinations with at least one count are listed; no margin rows.
     """
-    im = tables.inmails
-    led = _window_ledger(tables)
-    # Only the columns used: filtering copies every column it keeps.
-    flows = led.loc[
-        led["kind"].isin(["spend", "refund"]).to_numpy(), ["kind", "inmail", "quantity"]
-    ]
-    pos = _inmail_positions(im, flows, "spend and refund entries")
-    qty = flows["quantity"].to_numpy(dtype=np.int64)
-    is_spend = (flows["kind"] == "spend").to_numpy()
+    cols = tables.columns
+    led, im = cols.ledger, cols.inmails
+    flows = _window_rows(tables, led.kind.mask("spend", "refund"))
+    pos = cols.inmail_rows(flows, "spend and refund entries")
+    qty = led.quantity[flows]
+    is_spend = led.kind.codes[flows] == led.kind.code("spend")
 
-    sent = _instants(im["sent_at"])
-    paid = im["paid"].to_numpy(dtype=bool) & _in_window(sent, tables)
-    window_end = _instants(im["window_end"])
-    responded = _instants(im["responded_at"])
+    paid = im.paid & tables._window.inmails
+    window_end, responded = im.window_end, im.responded_at
     has_window = window_end != _NAT
     has_response = responded != _NAT
     if tables.refund_mode == "none":
@@ -419,16 +490,16 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
     else:
         settled = paid & has_window & (window_end <= tables.end)
     # A paid InMail sent in the window can only be refunded after it, so in the window.
-    refunded = np.zeros(len(im), dtype=bool)
+    n = len(paid)
+    refunded = np.zeros(n, dtype=bool)
     refunded[pos[~is_spend]] = True
 
     # One integer per InMail row: its group; the InMails with any count are summed.
-    spent_on = np.zeros(len(im), dtype=np.int64)
+    spent_on = np.zeros(n, dtype=np.int64)
     np.add.at(spent_on, pos[is_spend], qty[is_spend])
-    refunds = np.zeros(len(im), dtype=np.int64)
+    refunds = np.zeros(n, dtype=np.int64)
     np.add.at(refunds, pos[~is_spend], qty[~is_spend])
     rows = np.flatnonzero(paid | (spent_on > 0) | (refunds > 0))
-    sub = im[["tier", "sent_at", "category", "body_chars"]].iloc[rows]
     counts = {
         "inmails_paid": spent_on[rows],
         "responses_within_window": (
@@ -440,10 +511,10 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
         "settled_refunds": (settled & refunded)[rows],
     }
     keys = {
-        "tier": sub["tier"],
-        "month": _month_codes(sub["sent_at"]),
-        "category": sub["category"],
-        "length_bucket": length_bucket(sub["body_chars"].to_numpy()),
+        "tier": _coded(im.tier, rows),
+        "month": _month_key(im.sent_at[rows]),
+        "category": _coded(im.category, rows),
+        "length_bucket": _bucket_key(im.body_chars[rows]),
     }
     out = _group_sums(keys, {k: v.astype(np.int64) for k, v in counts.items()})
     out["month"] = _month_labels(out["month"].to_numpy())
@@ -490,10 +561,9 @@ def response_delays(
     (the bin ends at or before the window). With no refund window the bins
     span 7 days.
     """
-    im = tables.inmails
-    sent = _instants(im["sent_at"])
-    responded = _instants(im["responded_at"])
-    mask = im["paid"].to_numpy(dtype=bool) & _in_window(sent, tables) & (responded != _NAT)
+    im = tables.columns.inmails
+    sent, responded = im.sent_at, im.responded_at
+    mask = im.paid & tables._window.inmails & (responded != _NAT)
     delays = (responded[mask] - sent[mask]) / DAY
     window = float(tables.refund_window_days or 7)
     edges = np.arange(bins_per_window * windows + 1) * (window / bins_per_window)
@@ -524,28 +594,31 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
     (free or paid); ``utilisation`` = spent / granted (NaN without grants,
     e.g. on basic).
     """
-    led = _window_ledger(tables)
-    kinds = _kind_quantities(led)
+    cols = tables.columns
+    led, im, roster = cols.ledger, cols.inmails, cols.members
+    rows = tables._window.ledger_rows
+    sent = np.flatnonzero(tables._window.inmails)
+    seen = np.zeros(len(led.member.names) + 1, dtype=bool)  # the last slot: no member
+    seen[led.member.codes[rows]] = True
+    seen[im.sender.codes[sent]] = True
+    quiet = np.flatnonzero(~seen[roster.member.codes])
+    # Three parts, one key each: window ledger entries, attempted InMails, quiet members.
+    member = np.concatenate(
+        [led.member.codes[rows], im.sender.codes[sent], roster.member.codes[quiet]]
+    )
+    tier = np.concatenate(
+        [led.tier.codes[rows], im.tier.codes[sent], roster.final_tier.codes[quiet]]
+    )
     columns = {"grant": "granted", "purchase": "purchased", "refund": "refunded", "spend": "spent"}
-    credits = _group_sums(
-        {"member": led["member"], "tier": led["tier"]},
-        {**{columns[k]: kinds[k] for k in columns}, "inmails_sent": np.zeros(len(led))},
-    )
-    im = tables.inmails
-    attempted = im[_in_window(_instants(im["sent_at"]), tables)]
-    accepted = (attempted["rejection"].fillna("") == "").to_numpy()
-    sends = _group_sums(
-        {"member": attempted["sender"], "tier": attempted["tier"]},
-        {**{c: np.zeros(len(attempted)) for c in columns.values()}, "inmails_sent": accepted},
-    )
-    active = pd.concat([credits, sends], ignore_index=True)
-    roster = tables.members
-    quiet = roster[~roster["member"].isin(active["member"].unique())]
-    quiet = pd.DataFrame({"member": quiet["member"], "tier": quiet["final_tier"]})
-    out = pd.concat([active, quiet], ignore_index=True)
     counts = [*columns.values(), "inmails_sent"]
-    out[counts] = out[counts].fillna(0).astype(np.int64)
-    out = _group_sums({"member": out["member"], "tier": out["tier"]}, out[counts].to_dict("series"))
+    if len(member) == 0:
+        return _empty_sums(["member", "tier"], counts).assign(utilisation=pd.Series(dtype=float))
+    group, labels = _groups({"member": _key(led.member, member), "tier": _key(led.tier, tier)})
+    n_led, n_im = len(rows), len(sent)
+    credits = _kind_sums_by_group(group[:n_led], len(labels["member"]), led, rows, columns)
+    inmails_sent = np.zeros(len(labels["member"]), dtype=np.int64)
+    np.add.at(inmails_sent, group[n_led : n_led + n_im], im.accepted[sent].astype(np.int64))
+    out = pd.DataFrame({**labels, **credits, "inmails_sent": inmails_sent})
     out = _sort(out, ["tier", "member"]).reset_index(drop=True)
     out["utilisation"] = _ratio(out["spent"], out["granted"])
     return out
@@ -594,29 +667,23 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     """
     first_day = tables.measure_start // DAY
     n_days = tables.end // DAY - first_day + 1
-    led = tables.ledger
-    roster = tables.members
-    times = _instants(led["time"])
+    cols = tables.columns
+    led, roster = cols.ledger, cols.members
+    times = led.time
     keep = np.flatnonzero(times <= tables.end)
-    # Integer codes for members and tiers, so sorting and comparing never touch strings.
-    member_codes, member_names = pd.factorize(
-        pd.concat([roster["member"], led["member"]], ignore_index=True)
-    )
-    tier_codes, tier_uniques = pd.factorize(
-        pd.concat([roster["initial_tier"], led["tier"]], ignore_index=True)
-    )
-    tier_names = _ordered_tiers(pd.Series(tier_uniques, dtype=object))
-    tier_codes = pd.Index(tier_names).get_indexer(tier_uniques)[tier_codes]
-    n_roster = len(roster)
-    member = member_codes[n_roster:][keep]
-    tier = tier_codes[n_roster:][keep]
-    balance = led["balance_after"].to_numpy(dtype=np.int64)[keep]
+    # Tiers in presentation order, of those the roster starts on or the ledger shows.
+    seen = _present(led.tier, roster.initial_tier.codes, led.tier.codes)
+    tier_names = _ordered_tiers(pd.Series(led.tier.names[seen], dtype=object))
+    rank = pd.Index(tier_names).get_indexer(led.tier.names_and_empty)
+    n_roster = len(roster.member.codes)
+    member = led.member.codes[keep]
+    tier = rank[led.tier.codes[keep]]
+    member_codes = np.concatenate([roster.member.codes, led.member.codes])
+    tier_codes = np.concatenate([rank[roster.initial_tier.codes], tier])
+    member_names = led.member.names
+    balance = led.balance_after[keep]
     day = np.maximum(times[keep] // DAY - first_day, 0)
-    # By member, then time, then table order (the engine's order within an instant).
-    order = np.lexsort((keep, times[keep], member))
-    member, tier, balance, day = member[order], tier[order], balance[order], day[order]
-    last = np.ones(len(member), dtype=bool)
-    last[:-1] = (member[1:] != member[:-1]) | (day[1:] != day[:-1])
+    last = _last_of_each_day(member, day, times[keep], len(member_names), n_days)
     member, tier, balance, day = member[last], tier[last], balance[last], day[last]
 
     starts = np.ones(len(member), dtype=bool)
@@ -646,11 +713,12 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
             new_sel = new_tier == code
             prev_sel = prev_tier == code
             n_initial = int((initial_tiers == code).sum())
-        values = np.unique(np.concatenate([[0], balance[new_sel], prev_balance[prev_sel]]))
+        new_balance, old_balance = balance[new_sel], prev_balance[prev_sel]
+        values, where = _distinct([np.zeros(1, dtype=np.int64), new_balance, old_balance])
         counts = np.zeros((n_days, len(values)), dtype=np.int64)
-        counts[0, 0] = n_initial  # everyone starts at balance 0 (values[0] == 0)
-        flat_new = day[new_sel] * len(values) + np.searchsorted(values, balance[new_sel])
-        flat_old = day[prev_sel] * len(values) + np.searchsorted(values, prev_balance[prev_sel])
+        counts[0, where[0][0]] = n_initial  # everyone starts at balance 0
+        flat_new = day[new_sel] * len(values) + where[1]
+        flat_old = day[prev_sel] * len(values) + where[2]
         size = n_days * len(values)
         delta = np.bincount(flat_new, minlength=size) - np.bincount(flat_old, minlength=size)
         counts += delta.reshape(n_days, len(values))
@@ -677,6 +745,50 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     return out
 
 
+def _distinct(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The distinct integers of ``parts`` (ascending), and each element's position among them.
+
+    Integers in a narrow range (balances) are marked in a table, not sorted.
+    """
+    every = [np.asarray(p, dtype=np.int64) for p in parts]
+    nonempty = [p for p in every if len(p)]
+    low = min(int(p.min()) for p in nonempty)
+    high = max(int(p.max()) for p in nonempty)
+    size = sum(len(p) for p in every)
+    if high - low + 1 <= max(4 * size, 1 << 16):
+        present = np.zeros(high - low + 1, dtype=bool)
+        for p in nonempty:
+            present[p - low] = True
+        position = np.cumsum(present) - 1
+        return np.flatnonzero(present) + low, [position[p - low] for p in every]
+    values = np.unique(np.concatenate(every))
+    return values, [np.searchsorted(values, p) for p in every]
+
+
+def _last_of_each_day(
+    member: np.ndarray, day: np.ndarray, time: np.ndarray, n_members: int, n_days: int
+) -> np.ndarray:
+    """Positions of each member's last entry of each day, ordered by member, then day.
+
+    "Last" is by time, then table order (the engine's order within an
+    instant). A ledger in time order (every run's) needs no sort: the last
+    position of each (member, day) slot is kept in a dense table. Otherwise,
+    or when that table would be too large, the entries are sorted.
+    """
+    n = len(member)
+    slots = (n_members + 1) * n_days
+    if n and slots <= max(4 * n, 1 << 20) and bool((time[1:] >= time[:-1]).all()):
+        slot = np.where(member < 0, n_members, member).astype(np.int64) * n_days + day
+        last = np.full(slots, -1, dtype=np.int64)
+        np.maximum.at(last, slot, np.arange(n, dtype=np.int64))
+        return last[last >= 0]
+    order = np.lexsort((np.arange(n), time, member))
+    m, d = member[order], day[order]
+    is_last = np.ones(n, dtype=bool)
+    is_last[:-1] = (m[1:] != m[:-1]) | (d[1:] != d[:-1])
+    return order[is_last]
+
+
 # ---------------------------------------------------------------------------
 # Purchases, revenue, rejections
 
@@ -691,37 +803,31 @@ def purchases_revenue(tables: RunTables) -> pd.DataFrame:
     ``subscription_revenue_cents`` (billing), ``revenue_cents`` (their sum) and
     ``sends_failed_no_credit`` (sends rejected for lack of credit).
     """
-    led = _window_ledger(tables)
-    buys = led[led["kind"] == "purchase"]
-    failed = led[(led["kind"] == "reject") & (led["reason"] == "no_credit")]
-    bill = tables.billing
-    bill = bill[_in_window(_instants(bill["time"]), tables)]
-    parts = [
-        pd.DataFrame(
-            {
-                "tier": buys["tier"].to_numpy(),
-                "_month": _month_codes(buys["time"]),
-                "purchases": 1,
-                "credits_bought": buys["quantity"].to_numpy(dtype=np.int64),
-            }
+    cols = tables.columns
+    led, bill = cols.ledger, cols.billing
+    buys = _window_rows(tables, led.kind.mask("purchase"))
+    failed = _window_rows(tables, led.kind.mask("reject") & led.reason.mask("no_credit"))
+    charges = np.flatnonzero(tables._window.billing)
+    n_buys, n_charges, n_failed = len(buys), len(charges), len(failed)
+    zeros = np.zeros
+    values = {
+        "purchases": np.concatenate([np.ones(n_buys), zeros(n_charges + n_failed)]),
+        "credits_bought": np.concatenate([led.quantity[buys], zeros(n_charges + n_failed)]),
+        "subscription_charges": np.concatenate(
+            [zeros(n_buys), np.ones(n_charges), zeros(n_failed)]
         ),
-        pd.DataFrame(
-            {
-                "tier": bill["tier"].to_numpy(),
-                "_month": _month_codes(bill["time"]),
-                "subscription_charges": 1,
-                "subscription_revenue_cents": bill["amount_cents"].to_numpy(dtype=np.int64),
-            }
+        "subscription_revenue_cents": np.concatenate(
+            [zeros(n_buys), bill.amount_cents[charges], zeros(n_failed)]
         ),
-        pd.DataFrame(
-            {
-                "tier": failed["tier"].to_numpy(),
-                "_month": _month_codes(failed["time"]),
-                "sends_failed_no_credit": 1,
-            }
-        ),
-    ]
-    both = pd.concat(parts, ignore_index=True)
+        "sends_failed_no_credit": np.concatenate([zeros(n_buys + n_charges), np.ones(n_failed)]),
+    }
+    # Ledger and billing tiers share one dictionary, so their codes can be stacked.
+    tier = np.concatenate([led.tier.codes[buys], bill.tier.codes[charges], led.tier.codes[failed]])
+    times = np.concatenate([led.time[buys], bill.time[charges], led.time[failed]])
+    sums = _group_sums(
+        {"tier": _key(led.tier, tier), "_month": _month_key(times)},
+        {k: v.astype(np.int64) for k, v in values.items()},
+    )
     counts = [
         "purchases",
         "credits_bought",
@@ -729,11 +835,9 @@ def purchases_revenue(tables: RunTables) -> pd.DataFrame:
         "subscription_revenue_cents",
         "sends_failed_no_credit",
     ]
-    for column in counts:
-        both[column] = both[column].fillna(0).astype(np.int64)
-    tiers = _ordered_tiers(both["tier"])
+    tiers = _ordered_tiers(sums["tier"])
     index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
-    sums = both.groupby(["tier", "_month"])[counts].sum().reindex(index, fill_value=0)
+    sums = sums.set_index(["tier", "_month"])[counts].reindex(index, fill_value=0)
     out = sums.astype(np.int64).reset_index()
     out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
     out.insert(4, "purchase_revenue_cents", out["credits_bought"] * tables.credit_price_cents)
@@ -749,18 +853,19 @@ def rejections(tables: RunTables) -> pd.DataFrame:
     A reject entry naming an InMail is a send; any other is a purchase.
     Columns: ``tier``, ``month``, ``action``, ``reason``, ``rejections``.
     """
-    led = _window_ledger(tables)
-    rej = led[led["kind"] == "reject"]
-    frame = pd.DataFrame(
+    led = tables.columns.ledger
+    rej = _window_rows(tables, led.kind.mask("reject"))
+    action = np.where(_names_inmail(led.inmail, rej), 0, 1)
+    out = _group_sums(
         {
-            "tier": rej["tier"].to_numpy(),
-            "month": _month_codes(rej["time"]),
-            "action": np.where(rej["inmail"].fillna("").to_numpy() != "", "send", "purchase"),
-            "reason": rej["reason"].to_numpy(),
-        }
+            "tier": _coded(led.tier, rej),
+            "month": _month_key(led.time[rej]),
+            "action": (action, np.array(["send", "purchase"], dtype=object)),
+            "reason": _coded(led.reason, rej),
+        },
+        {"rejections": np.ones(len(rej), dtype=np.int64)},
     )
-    out = frame.groupby(["tier", "month", "action", "reason"]).size().rename("rejections")
-    out = out.astype(np.int64).reset_index()
+    out = out.dropna(subset=["tier", "reason"])  # as a groupby would: no empty keys
     out["month"] = _month_labels(out["month"].to_numpy())
     return _sort(out, ["tier", "month", "action", "reason"]).reset_index(drop=True)
 
@@ -785,13 +890,23 @@ def headline(
     (:func:`refund_rates`) and ``members`` (:func:`utilisation_members`) to
     avoid recomputing them.
     """
-    led = _window_ledger(tables)
-    by_kind = led.groupby("kind")["quantity"].sum()
-    k = {kind: int(by_kind.get(kind, 0)) for kind in _KIND_COLUMNS}
-    im = tables.inmails
-    sent = _in_window(_instants(im["sent_at"]), tables)
-    attempted = im[sent]
-    accepted = attempted[attempted["rejection"].fillna("") == ""]
+    cols = tables.columns
+    led, im = cols.ledger, cols.inmails
+    win = tables._window
+    rows = win.ledger_rows
+    kind = led.kind.codes[rows]
+    slots = len(led.kind.names) + 1  # slot 0: entries without a kind
+    entries = np.bincount(kind + 1, minlength=slots)
+    credits = np.zeros(slots, dtype=np.int64)
+    np.add.at(credits, kind + 1, led.quantity[rows])
+
+    def of(totals: np.ndarray, name: str) -> int:
+        code = led.kind.code(name)
+        return int(totals[code + 1]) if code >= 0 else 0
+
+    k = {name: of(credits, name) for name in _KIND_COLUMNS}
+    attempted = win.inmails
+    accepted = attempted & im.accepted
     if rates is None:
         rates = refund_rates(tables)
     settled = int(rates["settled"].sum())
@@ -800,19 +915,21 @@ def headline(
     if members is None:
         members = utilisation_members(tables)
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
-    n_members = int(pd.concat([tables.members["member"], led["member"]]).nunique())
-    senders = accepted["sender"].nunique()
-    billing = tables.billing[_in_window(_instants(tables.billing["time"]), tables)]
-    rejected = led[led["kind"] == "reject"]
+    n_members = int(_present(led.member, cols.members.member.codes, led.member.codes[rows]).sum())
+    senders = int(_present(im.sender, im.sender.codes[accepted]).sum())
+    rejected = rows[kind == led.kind.code("reject")]
+    n_attempted, n_accepted = int(attempted.sum()), int(accepted.sum())
     return {
         "members": n_members,
-        "inmails_attempted": len(attempted),
-        "inmails_sent": len(accepted),
+        "inmails_attempted": n_attempted,
+        "inmails_sent": n_accepted,
         "inmails_paid": k["spend"],
-        "inmails_free": int(accepted["free"].astype(bool).sum()),
-        "inmails_rejected": len(attempted) - len(accepted),
-        "sends_failed_no_credit": int((rejected["reason"] == "no_credit").sum()),
-        "purchases_rejected": int((rejected["inmail"].fillna("") == "").sum()),
+        "inmails_free": int((im.free & accepted).sum()),
+        "inmails_rejected": n_attempted - n_accepted,
+        "sends_failed_no_credit": int(
+            (led.reason.codes[rejected] == led.reason.code("no_credit")).sum()
+        ),
+        "purchases_rejected": int((~_names_inmail(led.inmail, rejected)).sum()),
         "credits_granted": k["grant"],
         "credits_purchased": k["purchase"],
         "credits_refunded": k["refund"],
@@ -829,9 +946,9 @@ def headline(
         "settled_refunds": settled_refunds,
         "refund_rate": _div(settled_refunds, settled),
         "late_responses": int(rates["late_responses"].sum()),
-        "purchases": int((led["kind"] == "purchase").sum()),
+        "purchases": of(entries, "purchase"),
         "purchase_revenue_cents": k["purchase"] * tables.credit_price_cents,
-        "subscription_revenue_cents": int(billing["amount_cents"].sum()),
+        "subscription_revenue_cents": int(cols.billing.amount_cents[win.billing].sum()),
         "never_send_share": _div(n_members - senders, n_members),
         "median_utilisation": _weighted_percentiles(
             with_grants, np.ones(len(with_grants), dtype=np.int64), (50,)
@@ -1236,8 +1353,9 @@ def length_bucket(body_chars: Any) -> np.ndarray:
     return np.asarray(LENGTH_BUCKETS, dtype=object)[which]
 
 
-def _require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
-    missing = [c for c in columns if c not in frame.columns]
+def _require_columns(present: Iterable[str], columns: Iterable[str], name: str) -> None:
+    have = set(present)
+    missing = [c for c in columns if c not in have]
     if missing:
         raise InputError(f"{name}: missing columns: {', '.join(missing)}")
 
@@ -1249,80 +1367,173 @@ def _meta_instant(meta: Mapping[str, Any], key: str) -> int:
         raise InputError(f"run.json: {key}: {exc}") from None
 
 
-def _instants(series: pd.Series) -> np.ndarray:
-    """Unix seconds (int64) of a datetime column; NaT becomes ``_NAT``. Naive means UTC."""
-    s = series
-    if not pd.api.types.is_datetime64_any_dtype(s):
-        s = pd.to_datetime(s, utc=True)
-    if getattr(s.dtype, "tz", None) is not None:
-        s = s.dt.tz_convert(None)
-    return s.to_numpy().astype("datetime64[s]").view(np.int64)
-
-
 def _in_window(instants: np.ndarray, tables: RunTables) -> np.ndarray:
     return (instants >= tables.measure_start) & (instants <= tables.end) & (instants != _NAT)
 
 
-def _window_ledger(tables: RunTables) -> pd.DataFrame:
-    return tables.window_ledger
+def _window_rows(tables: RunTables, mask: np.ndarray) -> np.ndarray:
+    """Positions of the window's ledger entries where ``mask`` (over the whole ledger) holds."""
+    return np.flatnonzero(mask & tables._window.ledger)
 
 
-def _credit_entries(tables: RunTables) -> pd.DataFrame:
-    """Window ledger entries that move credits (every kind but ``reject``)."""
-    return tables.credit_entries
+def _credit_rows(tables: RunTables) -> np.ndarray:
+    """Window ledger entries that move credits (every kind but ``reject``), computed once."""
+    win = tables._window
+    if "credit_rows" not in win.__dict__:
+        led = tables.columns.ledger
+        win.__dict__["credit_rows"] = _window_rows(tables, ~led.kind.mask("reject"))
+    return cast(np.ndarray, win.__dict__["credit_rows"])
 
 
-def _kind_quantities(led: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Per ledger kind, the entry's quantity where the entry is of that kind, else 0."""
-    # One pass over the text column (factorize), then integer compares per kind.
-    codes, names = pd.factorize(led["kind"], use_na_sentinel=False)
-    code_of = {str(name): i for i, name in enumerate(names)}
-    qty = led["quantity"].to_numpy(dtype=np.int64)
-    zeros = np.zeros(len(qty), dtype=np.int64)
-    return {
-        k: np.where(codes == code_of[k], qty, 0) if k in code_of else zeros.copy()
-        for k in _KIND_COLUMNS
-    }
+#: A grouping key: integer codes (>= 0) and the label of each code.
+Key = tuple[np.ndarray, np.ndarray]
 
 
-def _group_sums(
-    keys: Mapping[str, pd.Series | np.ndarray], values: Mapping[str, np.ndarray]
-) -> pd.DataFrame:
-    """Sum integer ``values`` over the distinct combinations of ``keys``, exactly.
+def _key(codes: Codes, values: np.ndarray) -> Key:
+    """A key from codes of the dictionary of ``codes`` (an empty cell is its own group)."""
+    values = np.asarray(values)
+    return np.where(values < 0, len(codes.names), values), codes.names_and_empty
 
-    Keys are factorized to integer codes and values summed with ``np.add.at``
-    in int64, so large tables cost no Python loop over rows and no float sum.
-    Returns one row per combination seen, key columns first, in no set order.
+
+def _coded(codes: Codes, rows: np.ndarray) -> Key:
+    """A key from the text column ``codes`` at ``rows``."""
+    return _key(codes, codes.codes[rows])
+
+
+def _month_key(instants: np.ndarray) -> Key:
+    """A key of calendar months (UTC), labelled by months since 1970-01."""
+    if len(instants) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    days = instants // DAY
+    first = int(days.min())
+    # The month of each day in the range, computed once per day, not per row.
+    month_of_day = (
+        np.arange(first, int(days.max()) + 1).astype("datetime64[D]").astype("datetime64[M]")
+    ).view(np.int64)
+    months = month_of_day[days - first]
+    return months - month_of_day[0], np.arange(month_of_day[0], month_of_day[-1] + 1)
+
+
+def _bucket_key(body_chars: np.ndarray) -> Key:
+    """A key of body-length buckets (:data:`LENGTH_BUCKETS`)."""
+    which = np.searchsorted(_BUCKET_UPPER, np.asarray(body_chars, dtype=np.int64), side="left")
+    return which, np.asarray(LENGTH_BUCKETS, dtype=object)
+
+
+def _present(codes: Codes, *parts: np.ndarray) -> np.ndarray:
+    """Which names of ``codes``' dictionary occur in any of ``parts`` (arrays of its codes)."""
+    seen = np.zeros(len(codes.names) + 1, dtype=bool)
+    for part in parts:
+        seen[np.asarray(part)] = True  # -1 (empty) lands on the last slot
+    return seen[:-1]
+
+
+def _names_inmail(ids: Any, rows: np.ndarray) -> np.ndarray:
+    """Whether the ledger entries ``rows`` name an InMail (an id that is not empty)."""
+    if isinstance(ids, pa.ChunkedArray):
+        picked = ids.take(pa.array(rows))
+        if pa.types.is_string(picked.type) or pa.types.is_large_string(picked.type):
+            named = pc.and_(pc.is_valid(picked), pc.not_equal(picked, ""))
+        else:
+            named = pc.is_valid(picked)
+        return np.asarray(pc.fill_null(named, False).to_numpy(), dtype=bool)
+    values = pd.Series(ids).iloc[rows]
+    return (values.notna() & (values.astype(str) != "")).to_numpy(dtype=bool)
+
+
+def _groups(keys: Mapping[str, Key]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The group of each row over the combinations of ``keys``, and each group's key labels.
+
+    Groups are the combinations seen, in no set order. Few possible
+    combinations get one slot each (no hashing); many are factorized.
     """
     names = list(keys)
-    codes, uniques = [], []
-    for name in names:
-        c, u = pd.factorize(keys[name], use_na_sentinel=False)
-        codes.append(np.asarray(c, dtype=np.int64))
-        uniques.append(u)
-    n = len(codes[0]) if codes else 0
-    if n == 0:
-        frame = pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-        for name in values:
-            frame[name] = pd.Series(dtype=np.int64)
-        return frame
-    dims = tuple(max(len(u), 1) for u in uniques)
-    group, first = pd.factorize(np.ravel_multi_index(codes, dims), use_na_sentinel=False)
-    first_row = np.empty(len(first), dtype=np.int64)
-    first_row[group[::-1]] = np.arange(n - 1, -1, -1)  # the first row of each group
-    out = {
-        name: np.asarray(u)[c[first_row]] for name, c, u in zip(names, codes, uniques, strict=True)
-    }
+    codes = [np.asarray(keys[n][0], dtype=np.int64) for n in names]
+    labels = [keys[n][1] for n in names]
+    dims = tuple(max(len(u), 1) for u in labels)
+    n = len(codes[0])
+    flat = np.ravel_multi_index(codes, dims) if len(codes) > 1 else codes[0]
+    size = math.prod(dims)
+    if size <= max(4 * n, 1 << 16):
+        used = np.flatnonzero(np.bincount(flat, minlength=size))
+        group_of_slot = np.full(size, -1, dtype=np.int64)
+        group_of_slot[used] = np.arange(len(used))
+        group, slots = group_of_slot[flat], used
+    else:
+        group, uniques = pd.factorize(flat, use_na_sentinel=False)
+        slots = np.asarray(uniques, dtype=np.int64)
+    where = np.unravel_index(slots, dims)
+    return group, {name: np.asarray(u)[w] for name, u, w in zip(names, labels, where, strict=True)}
+
+
+def _empty_sums(keys: Iterable[str], values: Iterable[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(dtype=object) for name in keys})
+    for name in values:
+        frame[name] = pd.Series(dtype=np.int64)
+    return frame
+
+
+def _group_sums(keys: Mapping[str, Key], values: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """Sum integer ``values`` over the distinct combinations of ``keys``, exactly.
+
+    Keys are integer codes (:data:`Key`); values are summed with ``np.add.at``
+    in int64, so large tables cost no Python loop over rows and no float sum.
+    Returns one row per combination seen, key columns (labels) first, in no
+    set order.
+    """
+    if len(next(iter(keys.values()))[0]) == 0:
+        return _empty_sums(keys, values)
+    group, out = _groups(keys)
+    n_groups = len(next(iter(out.values())))
+    frame: dict[str, Any] = dict(out)
     for name, column in values.items():
-        sums = np.zeros(len(first), dtype=np.int64)
+        sums = np.zeros(n_groups, dtype=np.int64)
         np.add.at(sums, group, np.asarray(column, dtype=np.int64))
-        out[name] = sums
-    return pd.DataFrame(out)
+        frame[name] = sums
+    return pd.DataFrame(frame)
 
 
-def _month_codes(series: pd.Series) -> np.ndarray:
-    """Months since 1970-01 (int64) of a datetime column."""
-    return _instants(series).astype("datetime64[s]").astype("datetime64[M]").view(np.int64)
+def _kind_sums(
+    keys: Mapping[str, Key],
+    led: LedgerColumns,
+    rows: np.ndarray,
+    kinds: Iterable[str] = _KIND_COLUMNS,
+) -> pd.DataFrame:
+    """Per combination of ``keys`` (over ledger ``rows``): the quantity of each of ``kinds``.
+
+    One column per kind, named by the kind; every combination seen is a
+    row, even one whose entries are all of other kinds.
+    """
+    kinds = list(kinds)
+    if len(rows) == 0:
+        return _empty_sums(keys, kinds)
+    group, out = _groups(keys)
+    sums = _kind_sums_by_group(group, len(next(iter(out.values()))), led, rows, kinds)
+    return pd.DataFrame({**out, **sums})
+
+
+def _kind_sums_by_group(
+    group: np.ndarray,
+    n_groups: int,
+    led: LedgerColumns,
+    rows: np.ndarray,
+    kinds: Iterable[str] | Mapping[str, str],
+) -> dict[str, np.ndarray]:
+    """Per group, the quantity of each kind in ``kinds`` over ledger ``rows`` (group per row).
+
+    ``kinds`` may map each kind to the name of its column.
+    """
+    names = dict(kinds) if isinstance(kinds, Mapping) else {k: k for k in kinds}
+    # Ledger kind code -> column of the result (-1: a kind not asked for).
+    column_of = np.full(len(led.kind.names) + 1, -1, dtype=np.int64)
+    for i, kind in enumerate(names):
+        if led.kind.code(kind) >= 0:
+            column_of[led.kind.code(kind)] = i
+    column = column_of[led.kind.codes[rows]]
+    counted = column >= 0
+    sums = np.zeros((n_groups, len(names)), dtype=np.int64)
+    np.add.at(sums, (group[counted], column[counted]), led.quantity[rows][counted])
+    return {name: sums[:, i] for i, name in enumerate(names.values())}
 
 
 def _month_labels(codes: np.ndarray) -> np.ndarray:
@@ -1334,51 +1545,6 @@ def _window_months(tables: RunTables) -> list[int]:
     first = np.int64(tables.measure_start).astype("datetime64[s]").astype("datetime64[M]")
     last = np.int64(tables.end).astype("datetime64[s]").astype("datetime64[M]")
     return list(range(int(first.view(np.int64)), int(last.view(np.int64)) + 1))
-
-
-def _inmail_keys(tables: RunTables) -> pd.DataFrame:
-    """Refund keys of every InMail, in the order of the inmails table."""
-    im = tables.inmails
-    return pd.DataFrame(
-        {
-            "tier": im["tier"].to_numpy(),
-            "month": _month_codes(im["sent_at"]),
-            "category": im["category"].to_numpy(),
-            "length_bucket": length_bucket(im["body_chars"].to_numpy()),
-        }
-    )
-
-
-def _inmail_positions(im: pd.DataFrame, entries: pd.DataFrame, what: str) -> np.ndarray:
-    """Row positions in ``im`` of the InMails that ledger ``entries`` name; all must exist."""
-    ids, wanted = pa.array(im["inmail"]), pa.array(entries["inmail"])
-    text = (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)) and (
-        pa.types.is_string(wanted.type) or pa.types.is_large_string(wanted.type)
-    )
-    if text:
-        # Text ids (every run's): hashed in Arrow, 4x faster than a pandas
-        # Index over millions of ids; large_string has no 2 GiB limit.
-        ids, wanted = ids.cast(pa.large_string()), wanted.cast(pa.large_string())
-        unique = pc.count_distinct(ids, mode="all").as_py() == len(ids)
-    else:  # ids of another type (hand-made tables): pandas, which takes anything
-        index = pd.Index(im["inmail"].to_numpy())
-        unique = index.is_unique
-    if not unique:
-        index = pd.Index(im["inmail"].to_numpy())
-        dupes = index[index.duplicated()].unique()[:5]
-        raise InputError(f"inmails: duplicate InMail ids: {', '.join(map(str, dupes))}")
-    if text:
-        found = pc.index_in(wanted, value_set=ids)
-        pos = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    else:
-        pos = index.get_indexer(entries["inmail"].to_numpy())
-    if (pos < 0).any():
-        missing = pd.unique(entries["inmail"].to_numpy()[pos < 0])[:5]
-        raise InputError(
-            f"ledger: {int((pos < 0).sum())} {what} name InMails missing from inmails: "
-            + ", ".join(repr(str(m)) for m in missing)
-        )
-    return pos
 
 
 def _waste_columns(sums: pd.DataFrame) -> pd.DataFrame:
@@ -1449,9 +1615,44 @@ def _weighted_percentiles(
     total = int(weights.sum())
     if total == 0:
         return [math.nan for _ in percentiles]
-    order = np.argsort(values, kind="stable")
+    # Any sort will do: equal values are interchangeable, whatever their order.
+    order = np.argsort(values)
     values, cum = values[order], np.cumsum(weights[order])
-    return [float(values[np.argmax(cum * 100 >= p * total)]) for p in percentiles]
+    return [float(values[_first_reaching(cum, p, total)]) for p in percentiles]
+
+
+def _first_reaching(cum: np.ndarray, p: int, total: int) -> int:
+    """The first position where the cumulative weight ``cum`` reaches p % of ``total``.
+
+    In integers: cum * 100 >= p * total holds from cum >= ceil(p * total / 100).
+    """
+    return int(np.searchsorted(cum, -(-p * total // 100), side="left"))
+
+
+def _integer_percentiles(
+    values: np.ndarray,
+    weights: np.ndarray,
+    percentiles: Sequence[int] = PERCENTILES,
+    dense_limit: int = 1 << 20,
+) -> list[float]:
+    """:func:`_weighted_percentiles` of integer ``values``, then their maximum (NaN if none).
+
+    When the values span few integers (at most ``dense_limit``, or four per
+    value), the weights are counted per integer instead of sorted: the same
+    percentiles, without a sort of millions of values.
+    """
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    total = int(weights.sum())
+    if total == 0:
+        return [math.nan for _ in (*percentiles, 0)]
+    low, high = int(values.min()), int(values.max())
+    if high - low + 1 > max(dense_limit, 4 * len(values)):
+        return [*_weighted_percentiles(values, weights, percentiles), float(high)]
+    counts = np.zeros(high - low + 1, dtype=np.int64)
+    np.add.at(counts, values - low, weights)
+    cum = np.cumsum(counts)
+    return [float(low + _first_reaching(cum, p, total)) for p in percentiles] + [float(high)]
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
