@@ -183,10 +183,14 @@ def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     if column.num_chunks == 0:
         return np.empty(0, dtype=np.int32), []
     names = column.chunk(0).dictionary.to_pylist()
-    indices = pa.chunked_array([c.indices for c in column.chunks], type=column.type.index_type)
-    if indices.null_count:
-        indices = pc.fill_null(indices, -1)
-    codes = indices.to_numpy().astype(np.int32, copy=False)
+    codes = np.empty(len(column), dtype=np.int32)
+    start = 0
+    for chunk in column.chunks:  # into one array, chunk by chunk: no full-length temporaries
+        indices = chunk.indices
+        if indices.null_count:
+            indices = pc.fill_null(indices, -1)
+        codes[start : start + len(indices)] = indices.to_numpy(zero_copy_only=False)
+        start += len(indices)
     return codes, names
 
 
@@ -241,16 +245,7 @@ class _Reader:
         if self.arrow is not None:
             col = self.arrow.column(column)
             if pa.types.is_timestamp(col.type):
-                try:  # whole seconds (every run's): Arrow's cast, checked to lose nothing
-                    seconds = col.cast(pa.timestamp("s", tz=col.type.tz)).cast(pa.int64())
-                    if seconds.null_count:
-                        seconds = pc.fill_null(seconds, NAT)
-                    return np.asarray(seconds.to_numpy(), dtype=np.int64)
-                except pa.ArrowInvalid:  # fractions of a second: floored, as numpy would
-                    raw = pc.fill_null(col.cast(pa.int64()), NAT).to_numpy()
-                    raw = np.asarray(raw, dtype=np.int64)
-                    per_second = _UNITS_PER_SECOND[col.type.unit]
-                    return np.where(raw == NAT, NAT, raw // per_second)
+                return _arrow_seconds(col)
             return instants(col.to_pandas())
         assert self.frame is not None
         return instants(self.frame[column])
@@ -259,7 +254,12 @@ class _Reader:
         if self.arrow is not None:
             col = self.arrow.column(column)
             self._check(column, col.null_count, pa.types.is_integer(col.type), "whole numbers")
-            return np.asarray(col.to_numpy(), dtype=np.int64)
+            out = np.empty(len(col), dtype=np.int64)
+            start = 0
+            for chunk in col.chunks:
+                out[start : start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+                start += len(chunk)
+            return out
         assert self.frame is not None
         series = self.frame[column]
         ok = pd.api.types.is_integer_dtype(series) or len(series) == 0
@@ -289,6 +289,28 @@ class _Reader:
             raise InputError(f"{self.name}: column {column!r} must hold {holds}")
         if nulls:
             raise InputError(f"{self.name}: column {column!r} has {nulls} empty cells")
+
+
+def _arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Unix seconds (int64, floored) of an Arrow timestamp column; empty cells are NAT.
+
+    Written chunk by chunk into one array, from each chunk's own buffer.
+    """
+    per_second = _UNITS_PER_SECOND[column.type.unit]
+    out = np.empty(len(column), dtype=np.int64)
+    start = 0
+    for chunk in column.chunks:
+        n = len(chunk)
+        raw = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=n, offset=chunk.offset * 8)
+        part = out[start : start + n]
+        if per_second == 1:
+            part[:] = raw
+        else:
+            np.floor_divide(raw, per_second, out=part)
+        if chunk.null_count:
+            part[chunk.is_null().to_numpy(zero_copy_only=False)] = NAT
+        start += n
+    return out
 
 
 def instants(series: pd.Series) -> np.ndarray:
