@@ -675,23 +675,24 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     seen = _present(led.tier, roster.initial_tier.codes, led.tier.codes)
     tier_names = _ordered_tiers(pd.Series(led.tier.names[seen], dtype=object))
     rank = pd.Index(tier_names).get_indexer(led.tier.names_and_empty)
-    n_roster = len(roster.member.codes)
-    member = led.member.codes[keep]
-    tier = rank[led.tier.codes[keep]]
-    member_codes = np.concatenate([roster.member.codes, led.member.codes])
-    tier_codes = np.concatenate([rank[roster.initial_tier.codes], tier])
     member_names = led.member.names
-    balance = led.balance_after[keep]
-    day = np.maximum(times[keep] // DAY - first_day, 0)
-    last = _last_of_each_day(member, day, times[keep], len(member_names), n_days)
-    member, tier, balance, day = member[last], tier[last], balance[last], day[last]
+    if len(keep) == len(times):  # nothing after the end (every run): no copies
+        member, kept_times = led.member.codes, times
+    else:
+        member, kept_times = led.member.codes[keep], times[keep]
+    day = np.maximum(kept_times // DAY - first_day, 0)
+    last = _last_of_each_day(member, day, kept_times, len(member_names), n_days)
+    # Only each member's last entry of each day is read from here on.
+    entries = keep[last]
+    member, day = member[last], day[last]
+    tier, balance = rank[led.tier.codes[entries]], led.balance_after[entries]
 
     starts = np.ones(len(member), dtype=bool)
     starts[1:] = member[1:] != member[:-1]
     # Everyone starts on its initial tier at balance 0; a member missing from the
     # members table starts on the tier of its first entry.
     start_tier = np.full(len(member_names), -1, dtype=np.int64)
-    start_tier[member_codes[:n_roster]] = tier_codes[:n_roster]
+    start_tier[roster.member.codes] = rank[roster.initial_tier.codes]
     unknown = start_tier[member[starts]] < 0
     start_tier[member[starts][unknown]] = tier[starts][unknown]
     new_tier = tier
