@@ -227,7 +227,8 @@ class _Reader:
     """Typed columns of one table, read from its Arrow or pandas form."""
 
     def __init__(self, name: str, source: Source) -> None:
-        self.name = name
+        # Messages name the file when there is one, else the table.
+        self.name = str(source.path) if isinstance(source, ParquetTable) else name
         if isinstance(source, ParquetTable):
             wanted = [c for c in (*_TEXT[name], *_OTHER[name]) if c in source.column_names]
             source = source.arrow(wanted, _TEXT[name])
@@ -236,23 +237,69 @@ class _Reader:
 
     def text(self, column: str) -> tuple[np.ndarray, list[Any]]:
         if self.arrow is not None:
-            return _arrow_codes(self.arrow.column(column))
+            col = self.arrow.column(column)
+            if pa.types.is_null(col.type):  # every cell empty
+                return np.full(len(col), -1, dtype=np.int32), []
+            try:
+                return _arrow_codes(col)
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+                raise InputError(
+                    f"{self.name}: column {column!r} must hold text, not {col.type}"
+                ) from None
         assert self.frame is not None
-        return _pandas_codes(self.frame[column])
+        try:
+            return _pandas_codes(self.frame[column])
+        except TypeError:  # unhashable cells (lists, dicts)
+            raise InputError(f"{self.name}: column {column!r} must hold text") from None
 
-    def instants(self, column: str) -> np.ndarray:
-        """Unix seconds (int64) of an instant column; empty cells are :data:`NAT`."""
+    def instants(self, column: str, *, required: bool = False) -> np.ndarray:
+        """Unix seconds (int64) of an instant column; empty cells are :data:`NAT`.
+
+        Instants are timestamps, or ISO 8601 text; ``required``: no cell may be empty.
+        """
         if self.arrow is not None:
             col = self.arrow.column(column)
             if pa.types.is_timestamp(col.type):
-                return _arrow_seconds(col)
-            return instants(col.to_pandas())
-        assert self.frame is not None
-        return instants(self.frame[column])
+                out = _arrow_seconds(col)
+            elif pa.types.is_null(col.type):
+                out = np.full(len(col), NAT, dtype=np.int64)
+            elif _is_text(col.type) or pa.types.is_dictionary(col.type):
+                out = self._parsed(column, col.to_pandas())
+            else:
+                raise InputError(
+                    f"{self.name}: column {column!r} must hold instants, not {col.type}"
+                )
+        else:
+            assert self.frame is not None
+            series = self.frame[column]
+            if pd.api.types.is_datetime64_any_dtype(series):
+                out = instants(series)
+            elif len(series) and (
+                pd.api.types.is_numeric_dtype(series)
+                or pd.api.types.infer_dtype(series, skipna=True)
+                in ("integer", "floating", "mixed-integer-float", "decimal")
+            ):
+                raise InputError(f"{self.name}: column {column!r} must hold instants, not numbers")
+            else:
+                out = self._parsed(column, series)
+        if required:
+            self._check(column, int((out == NAT).sum()), True, "instants")
+        return out
+
+    def _parsed(self, column: str, series: pd.Series) -> np.ndarray:
+        try:
+            return instants(series)
+        except (ValueError, TypeError, OverflowError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InputError(
+                f"{self.name}: column {column!r} must hold instants: {first}"
+            ) from None
 
     def ints(self, column: str) -> np.ndarray:
         if self.arrow is not None:
             col = self.arrow.column(column)
+            if _empty_null_column(col):
+                return np.zeros(0, dtype=np.int64)
             self._check(column, col.null_count, pa.types.is_integer(col.type), "whole numbers")
             out = np.empty(len(col), dtype=np.int64)
             start = 0
@@ -269,6 +316,8 @@ class _Reader:
     def flags(self, column: str) -> np.ndarray:
         if self.arrow is not None:
             col = self.arrow.column(column)
+            if _empty_null_column(col):
+                return np.zeros(0, dtype=bool)
             self._check(column, col.null_count, pa.types.is_boolean(col.type), "true or false")
             return np.asarray(col.to_numpy(), dtype=bool)
         assert self.frame is not None
@@ -278,9 +327,16 @@ class _Reader:
         return series.to_numpy(dtype=bool)
 
     def ids(self, column: str) -> pa.ChunkedArray | pd.Series:
-        """The column as it is (InMail ids are matched, not coded)."""
+        """InMail ids, matched rather than coded: dictionaries and views decoded."""
         if self.arrow is not None:
-            return self.arrow.column(column)
+            col = self.arrow.column(column)
+            if pa.types.is_dictionary(col.type):
+                col = col.cast(col.type.value_type)
+            if pa.types.is_string_view(col.type):
+                col = col.cast(pa.string())
+            elif pa.types.is_binary_view(col.type):
+                col = col.cast(pa.binary())
+            return col
         assert self.frame is not None
         return self.frame[column]
 
@@ -289,6 +345,11 @@ class _Reader:
             raise InputError(f"{self.name}: column {column!r} must hold {holds}")
         if nulls:
             raise InputError(f"{self.name}: column {column!r} has {nulls} empty cells")
+
+
+def _empty_null_column(col: pa.ChunkedArray) -> bool:
+    """A column of no rows whose type is Arrow's null (an empty table written from pandas)."""
+    return bool(pa.types.is_null(col.type) and len(col) == 0)
 
 
 def _arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
@@ -314,10 +375,13 @@ def _arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def instants(series: pd.Series) -> np.ndarray:
-    """Unix seconds (int64) of a pandas datetime column; NaT is :data:`NAT`. Naive means UTC."""
+    """Unix seconds (int64) of a pandas datetime (or ISO 8601 text) column; NaT is :data:`NAT`.
+
+    Naive means UTC.
+    """
     s = series
     if not pd.api.types.is_datetime64_any_dtype(s):
-        s = pd.to_datetime(s, utc=True)
+        s = pd.to_datetime(s, utc=True, format="ISO8601")
     if getattr(s.dtype, "tz", None) is not None:
         s = s.dt.tz_convert(None)
     return s.to_numpy().astype("datetime64[s]").view(np.int64)
@@ -407,7 +471,7 @@ class Columns:
         (rejection,) = _shared([im.text("rejection")])
         return cls(
             ledger=LedgerColumns(
-                time=led.instants("time"),
+                time=led.instants("time", required=True),
                 member=members[0],
                 tier=tiers[0],
                 kind=_shared([led.text("kind")])[0],
@@ -422,7 +486,7 @@ class Columns:
                 inmail=im.ids("inmail"),
                 sender=members[1],
                 tier=tiers[1],
-                sent_at=im.instants("sent_at"),
+                sent_at=im.instants("sent_at", required=True),
                 category=_shared([im.text("category")])[0],
                 body_chars=im.ints("body_chars"),
                 free=im.flags("free"),
@@ -436,7 +500,7 @@ class Columns:
             billing=BillingColumns(
                 member=members[3],
                 tier=tiers[4],
-                time=bill.instants("time"),
+                time=bill.instants("time", required=True),
                 amount_cents=bill.ints("amount_cents"),
             ),
         )
@@ -457,12 +521,12 @@ class Columns:
         checked id by id (one vectorised comparison), so it is exact or not
         used. Otherwise (tables in another order, written by hand, or
         refunds in response order within one member's instant) the ids are
-        looked up in a hash table, after checking they are unique. The
-        in-order match does not look for duplicated ids elsewhere in the
-        inmails table: a run's tables are checked for them when it is
-        written (:mod:`simulator.invariants`).
+        looked up in a hash table. Either way the InMail ids must be unique
+        (checked once), or an entry's InMail would be ambiguous.
         """
         rows = np.asarray(rows, dtype=np.int64)
+        if len(rows):
+            self._require_unique_ids()
         pos = np.full(len(rows), -1, dtype=np.int64)
         kind = self.ledger.kind.codes[rows]
         unmatched = np.ones(len(rows), dtype=bool)
@@ -480,6 +544,22 @@ class Columns:
                 self.inmails.inmail, self.ledger.inmail, rows[unmatched], what
             )
         return pos
+
+    def _require_unique_ids(self) -> None:
+        """An InputError naming some duplicated InMail ids, if any (checked once)."""
+        if self.__dict__.get("_ids_unique"):
+            return
+        ids = self.inmails.inmail
+        text = _as_arrow(ids)
+        if text is not None:
+            unique = len(pc.unique(text)) == len(text)  # Arrow's hash: faster than count_distinct
+        else:  # ids of another type (hand-made tables): pandas, which takes anything
+            unique = pd.Index(_values(ids)).is_unique
+        if not unique:
+            every = pd.Index(_values(ids))
+            dupes = every[every.duplicated()].unique()[:5]
+            raise InputError(f"inmails: duplicate InMail ids: {', '.join(map(str, dupes))}")
+        self.__dict__["_ids_unique"] = True  # a frozen dataclass: its own cache, as cached_property
 
     def _in_order(self, kind: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(ledger rows of ``kind``, their InMail rows) if the simulator's order matches."""
@@ -527,24 +607,18 @@ def _look_up(
     rows: np.ndarray,
     what: str,
 ) -> np.ndarray:
-    """Positions in ``ids`` of ``named[rows]``, by id; ids must be unique and all found."""
+    """Positions in ``ids`` (unique) of ``named[rows]``, by id; all must be found."""
     all_ids = _as_arrow(ids)
     wanted = _as_arrow(named)
     if wanted is not None:
         wanted = wanted.take(pa.array(rows))
+    index = None
     if all_ids is not None and wanted is not None:
         # Text ids: hashed in Arrow, 4x faster than a pandas Index over
         # millions of ids; large_string has no 2 GiB limit.
         all_ids, wanted = all_ids.cast(pa.large_string()), wanted.cast(pa.large_string())
-        unique = pc.count_distinct(all_ids, mode="all").as_py() == len(all_ids)
-        index = None
     else:  # ids of another type (hand-made tables): pandas, which takes anything
         index = pd.Index(_values(ids))
-        unique = index.is_unique
-    if not unique:
-        every = pd.Index(_values(ids))
-        dupes = every[every.duplicated()].unique()[:5]
-        raise InputError(f"inmails: duplicate InMail ids: {', '.join(map(str, dupes))}")
     if index is None:
         found = pc.index_in(wanted, value_set=all_ids)
         pos = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)

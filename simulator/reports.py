@@ -197,6 +197,10 @@ class RunTables:
         missing = [k for k in _META_KEYS if k not in self.meta]
         if missing:
             raise InputError(f"run.json: missing keys: {', '.join(missing)}")
+        # Checked now, not halfway through a report.
+        _meta_whole(self.meta, "credit_price_cents")
+        if self.meta.get("refund_window_days", 7) is not None:
+            _meta_whole(self.meta, "refund_window_days", 7)
         if self.end < self.measure_start:
             raise InputError(
                 f"run.json: end {self.meta['end']!r} is before "
@@ -253,7 +257,7 @@ class RunTables:
     @property
     def credit_price_cents(self) -> int:
         """Price of one purchased credit, in cents of ``currency``."""
-        return int(self.meta["credit_price_cents"])
+        return _meta_whole(self.meta, "credit_price_cents")
 
     @property
     def refund_mode(self) -> str:
@@ -263,8 +267,9 @@ class RunTables:
     @property
     def refund_window_days(self) -> int | None:
         """Length of the refund window in days (None: no window)."""
-        days = self.meta.get("refund_window_days", 7)
-        return None if days is None else int(days)
+        if self.meta.get("refund_window_days", 7) is None:
+            return None
+        return _meta_whole(self.meta, "refund_window_days", 7)
 
     @property
     def currency(self) -> str:
@@ -415,7 +420,9 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     for event, in_event in (("spent", is_spend), ("expired", ~is_spend)):
         sources_event = source_codes[in_event]
         seconds_event, weights_event = seconds[in_event], weights_all[in_event]
-        present = [str(s) for s in led.lot_source.labels(np.unique(sources_event))]
+        # Sources seen (an entry without one counts only under "all", as a groupby drops it).
+        seen = np.unique(sources_event)
+        present = [str(s) for s in led.lot_source.labels(seen[seen >= 0])]
         ordered = [s for s in _SOURCES if s in present]
         ordered += sorted(s for s in present if s not in _SOURCES)
         for source in [*ordered, "all"]:
@@ -1368,6 +1375,13 @@ def _meta_instant(meta: Mapping[str, Any], key: str) -> int:
         raise InputError(f"run.json: {key}: {exc}") from None
 
 
+def _meta_whole(meta: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"run.json: {key}: must be a whole number, not {value!r}")
+    return int(value)
+
+
 def _in_window(instants: np.ndarray, tables: RunTables) -> np.ndarray:
     return (instants >= tables.measure_start) & (instants <= tables.end) & (instants != _NAT)
 
@@ -1432,9 +1446,11 @@ def _present(codes: Codes, *parts: np.ndarray) -> np.ndarray:
 def _names_inmail(ids: Any, rows: np.ndarray) -> np.ndarray:
     """Whether the ledger entries ``rows`` name an InMail (an id that is not empty)."""
     if isinstance(ids, pa.ChunkedArray):
-        picked = ids.take(pa.array(rows))
+        picked = ids.take(pa.array(rows))  # text ids arrive decoded (columns._Reader.ids)
         if pa.types.is_string(picked.type) or pa.types.is_large_string(picked.type):
             named = pc.and_(pc.is_valid(picked), pc.not_equal(picked, ""))
+        elif pa.types.is_binary(picked.type) or pa.types.is_large_binary(picked.type):
+            named = pc.and_(pc.is_valid(picked), pc.not_equal(picked, pa.scalar(b"", picked.type)))
         else:
             named = pc.is_valid(picked)
         return np.asarray(pc.fill_null(named, False).to_numpy(), dtype=bool)

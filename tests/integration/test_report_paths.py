@@ -131,3 +131,26 @@ def test_reports_agree_with_the_ledger_totals(written) -> None:  # type: ignore[
     assert reports.expiry_waste(tables)["credits_expired"].sum() == total.get("expire", 0)
     assert rates["refunds"].sum() == total.get("refund", 0)
     assert rates["inmails_paid"].sum() == total.get("spend", 0)
+
+
+def test_report_cli_names_a_column_of_the_wrong_type(written, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """An edited ledger.parquet with text quantities: one line, exit 2, no reports written."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from simulator.cli import main
+
+    _, out = written
+    run_dir = tmp_path / "edited"
+    shutil.copytree(out, run_dir)
+    ledger = pq.read_table(run_dir / "ledger.parquet")
+    at = ledger.schema.get_field_index("quantity")
+    text = ledger.column("quantity").cast(pa.string())
+    pq.write_table(ledger.set_column(at, "quantity", text), run_dir / "ledger.parquet")
+
+    assert main(["report", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{run_dir / 'ledger.parquet'}: column 'quantity' must hold whole numbers"
+    assert not (run_dir / "reports").exists() and not (run_dir / "report.html").exists()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from simulator.errors import InputError
@@ -864,3 +865,111 @@ def test_write_replications_refuses_mixed_scenarios(tmp_path):
     with pytest.raises(InputError) as err:
         write_replications(roots, tmp_path / "out")
     assert str(err.value) == "replications: runs of different scenarios: a, b"
+
+
+# -- unusual and bad input to the typed columns (simulator.columns) ----------------
+
+
+def _as_arrow(tables: RunTables, **columns_of: dict) -> RunTables:
+    """The tables as Arrow tables, with some columns replaced (table -> {column: array})."""
+    out = {}
+    for name in ("ledger", "inmails", "members", "billing"):
+        table = pa.Table.from_pandas(getattr(tables, name), preserve_index=False)
+        for column, values in columns_of.get(name, {}).items():
+            table = table.set_column(table.schema.get_field_index(column), column, values)
+        out[name] = table
+    return RunTables(**out, meta=tables.meta)
+
+
+def test_dictionary_inmail_ids_in_arrow_count_purchases_as_purchases():
+    """A reject entry with an empty dictionary-coded InMail id is a purchase, as in pandas."""
+    tables = small_run()
+    ids = pa.array(tables.ledger["inmail"].tolist()).dictionary_encode()
+    coded = _as_arrow(small_run(), ledger={"inmail": ids})
+    check(rejections(coded), rejections(tables))
+    assert headline(coded)["purchases_rejected"] == headline(tables)["purchases_rejected"] == 1
+
+
+def test_an_inmail_without_sent_at_is_named():
+    """sent_at is required: an empty one is one clear error, not a wrong month."""
+    tables = small_run()
+    tables.inmails.loc[tables.inmails.index[3], "sent_at"] = pd.NaT
+    with pytest.raises(InputError) as err:
+        refund_rates(tables)
+    assert str(err.value) == "inmails: column 'sent_at' has 1 empty cells"
+
+
+@pytest.mark.parametrize("form", ["pandas", "arrow"])
+def test_duplicate_inmail_ids_are_an_error_in_every_form(form):
+    """Arrow tables in the simulator's order take the in-order match, and still check ids."""
+    tables = small_run()
+    im = tables.inmails
+    im.loc[im.index[7], "inmail"] = "m5"  # the free m8 (no ledger entry) takes m5's id
+    if form == "arrow":
+        tables = _as_arrow(tables)
+    with pytest.raises(InputError) as err:
+        refund_rates(tables)
+    assert str(err.value) == "inmails: duplicate InMail ids: m5"
+
+
+def test_an_empty_billing_table_of_null_columns_is_no_charges():
+    """Zero rows whose Arrow columns have the null type (an empty object frame) are accepted."""
+    tables = small_run()
+    empty = pa.table({c: pa.nulls(0) for c in tables.billing.columns})
+    arrow = _as_arrow(tables)
+    no_billing = RunTables(arrow._sources["ledger"], arrow._sources["inmails"],
+                           arrow._sources["members"], empty, tables.meta)  # fmt: skip
+    revenue = purchases_revenue(no_billing)
+    assert revenue["subscription_revenue_cents"].sum() == 0
+    assert revenue["credits_bought"].sum() == 3  # b's purchase of 3 on 2024-01-05
+
+
+def test_credit_age_of_an_entry_without_lot_source_counts_only_under_all():
+    """An empty lot_source adds no row of its own (no "None" source)."""
+    tables = small_run()
+    led = tables.ledger
+    led.loc[(led["kind"] == "spend") & (led["inmail"] == "m2"), "lot_source"] = None
+    ages = credit_age(tables)
+    spent = ages[ages["event"] == "spent"]
+    assert spent["lot_source"].tolist() == ["grant", "purchase", "refund", "all"]
+    # Window spends (module docstring): m2, m3, m4 from grant lots, m6 purchase, m7 refund.
+    # Without m2's source, grant has 2 of them; "all" keeps all 5.
+    by_source = spent.set_index("lot_source")["credits"]
+    assert by_source["grant"] == 2
+    assert by_source["all"] == 5
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "values", "message"),
+    [
+        ("ledger", "time", ["not a time"] * 22, "ledger: column 'time' must hold instants: "),
+        (
+            "ledger",
+            "time",
+            list(range(22)),
+            "ledger: column 'time' must hold instants, not numbers",
+        ),
+        ("ledger", "tier", [["pc"]] * 22, "ledger: column 'tier' must hold text"),
+        ("ledger", "quantity", ["1"] * 22, "ledger: column 'quantity' must hold whole numbers"),
+        ("inmails", "paid", ["yes"] * 8, "inmails: column 'paid' must hold true or false"),
+    ],
+)
+def test_columns_of_the_wrong_kind_are_one_clear_error(table, column, values, message):
+    """Wrong types name the table and the column: an InputError, not a numpy traceback."""
+    tables = small_run()
+    frame = getattr(tables, table)
+    frame[column] = pd.Series(values, index=frame.index, dtype=object)
+    with pytest.raises(InputError) as err:
+        expiry_waste(tables) if table == "ledger" else refund_rates(tables)
+    assert str(err.value).startswith(message)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("credit_price_cents", "abc"), ("refund_window_days", "x")]
+)
+def test_run_json_values_of_the_wrong_kind_are_one_clear_error(key, value):
+    """run.json's numbers are checked when the tables are built, before any report."""
+    with pytest.raises(InputError) as err:
+        small_run(**{key: value})
+    assert str(err.value) == f"run.json: {key}: must be a whole number, not {value!r}"
