@@ -40,7 +40,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -102,7 +102,6 @@ _BUCKET_UPPER = np.array([0, 400, 800, 1200, 2000])
 PERCENTILES: tuple[int, ...] = (10, 25, 50, 75, 90)
 
 _NAT = NAT
-_ISSUE_KINDS = ("grant", "purchase", "refund")
 _SOURCES = ("grant", "purchase", "refund")
 # The ledger kinds that move credits, and the column each becomes in the waste reports.
 _KIND_COLUMNS = {
@@ -286,7 +285,7 @@ class _Window:
 
     def __init__(self, tables: RunTables) -> None:
         c = tables.columns
-        self.start, self.end = tables.measure_start, tables.end
+        self._kind = c.ledger.kind
         self.ledger = _in_window(c.ledger.time, tables)
         self.inmails = _in_window(c.inmails.sent_at, tables)
         self.billing = _in_window(c.billing.time, tables)
@@ -294,6 +293,11 @@ class _Window:
     @cached_property
     def ledger_rows(self) -> np.ndarray:
         return np.flatnonzero(self.ledger)
+
+    @cached_property
+    def credit_rows(self) -> np.ndarray:
+        """Window ledger entries that move credits (every kind but ``reject``)."""
+        return np.flatnonzero(self.ledger & ~self._kind.mask("reject"))
 
 
 def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
@@ -357,7 +361,7 @@ def expiry_waste(tables: RunTables) -> pd.DataFrame:
     exceed 1; over the whole window they are the waste of the run.
     """
     led = tables.columns.ledger
-    rows = _credit_rows(tables)
+    rows = tables._window.credit_rows
     sums = _kind_sums(
         {"tier": _coded(led.tier, rows), "_month": _month_key(led.time[rows])}, led, rows
     )
@@ -379,7 +383,7 @@ def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
     is its own kind of entry.
     """
     led = tables.columns.ledger
-    rows = _credit_rows(tables)
+    rows = tables._window.credit_rows
     cells = _kind_sums(
         {"tier": _coded(led.tier, rows), "lot_source": _coded(led.lot_source, rows)}, led, rows
     )
@@ -1389,15 +1393,6 @@ def _in_window(instants: np.ndarray, tables: RunTables) -> np.ndarray:
 def _window_rows(tables: RunTables, mask: np.ndarray) -> np.ndarray:
     """Positions of the window's ledger entries where ``mask`` (over the whole ledger) holds."""
     return np.flatnonzero(mask & tables._window.ledger)
-
-
-def _credit_rows(tables: RunTables) -> np.ndarray:
-    """Window ledger entries that move credits (every kind but ``reject``), computed once."""
-    win = tables._window
-    if "credit_rows" not in win.__dict__:
-        led = tables.columns.ledger
-        win.__dict__["credit_rows"] = _window_rows(tables, ~led.kind.mask("reject"))
-    return cast(np.ndarray, win.__dict__["credit_rows"])
 
 
 #: A grouping key: integer codes (>= 0) and the label of each code.
