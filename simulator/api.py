@@ -67,6 +67,7 @@ from simulator.engine import (
 )
 from simulator.engine import replay as _engine_replay
 from simulator.errors import HistoryError, InputError, PolicyError, UsageError
+from simulator.reports import per_tier
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 from simulator.timeutil import format_instant, parse_instant
 
@@ -339,119 +340,6 @@ class _Plots(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return _frame_repr("Plots", PLOTS)
-
-
-def per_tier(tables: _reports.RunTables) -> pd.DataFrame:
-    """What members of each starting tier did over the measured window, per member.
-
-    Members are grouped by ``initial_tier`` (who they were at the start, so
-    a member who upgraded still counts where it began). Columns: ``tier``,
-    ``members``, then per member: ``sent`` (accepted InMails), ``no_credit``
-    (sends rejected for lack of credit), ``responses``, ``granted``,
-    ``purchased``, ``refunded``, ``spent``, ``expired``, ``capped``,
-    ``forfeited`` (credits), ``purchase_spend`` (currency units); and the
-    group's ``refund_rate`` (refunded / settled paid InMails) and
-    ``expiry_waste_rate`` (expired / issued credits). Rates are NaN when
-    their denominator is 0.
-    """
-    start, end = tables.measure_start, tables.end
-    roster = tables.members[["member", "initial_tier"]]
-    group_of = dict(zip(roster["member"], roster["initial_tier"], strict=True))
-    tiers = _reports._ordered_tiers(roster["initial_tier"]) if len(roster) else []
-    size = roster.groupby("initial_tier").size()
-
-    led = tables.ledger
-    lt = _unix(led["time"])
-    led = led[(lt >= start) & (lt <= end)]
-    led_group = led["member"].map(group_of)
-    kinds = ("grant", "purchase", "refund", "spend", "expire", "cap", "forfeit")
-    credit = led[led["kind"].isin(kinds)]
-    sums = credit.groupby([led_group[credit.index], credit["kind"]])["quantity"].sum()
-    reject = led[(led["kind"] == "reject") & (led["reason"] == "no_credit")]
-    no_credit = reject.groupby(led_group[reject.index]).size()
-
-    im = tables.inmails
-    sent_at = _unix(im["sent_at"])
-    im = im[(sent_at >= start) & (sent_at <= end)]
-    im_group = im["sender"].map(group_of)
-    accepted = im["rejection"].fillna("") == ""
-    responded = accepted & (im["response"].fillna("") != "")
-    paid = im["paid"].astype(bool)
-    window_end = _unix(im["window_end"])
-    settled = paid & (window_end != _NAT) & (window_end <= end)
-    refunded = settled & (_unix(im["refunded_at"]) != _NAT)
-    counts = (
-        pd.DataFrame(
-            {
-                "group": im_group,
-                "sent": accepted,
-                "responses": responded,
-                "settled": settled,
-                "refunded": refunded,
-            }
-        )
-        .groupby("group")
-        .sum()
-    )
-
-    rows = []
-    for tier in tiers:
-        n = int(size.get(tier, 0))
-
-        def credits(kind: str, tier: str = tier) -> int:
-            return int(sums.get((tier, kind), 0))
-
-        issued = credits("grant") + credits("purchase") + credits("refund")
-        c = counts.loc[tier] if tier in counts.index else None
-        s = int(c["settled"]) if c is not None else 0
-        rows.append(
-            {
-                "tier": tier,
-                "members": n,
-                "sent": (int(c["sent"]) if c is not None else 0) / n,
-                "no_credit": int(no_credit.get(tier, 0)) / n,
-                "responses": (int(c["responses"]) if c is not None else 0) / n,
-                "granted": credits("grant") / n,
-                "purchased": credits("purchase") / n,
-                "refunded": credits("refund") / n,
-                "spent": credits("spend") / n,
-                "expired": credits("expire") / n,
-                "capped": credits("cap") / n,
-                "forfeited": credits("forfeit") / n,
-                "purchase_spend": credits("purchase") * tables.credit_price_cents / 100 / n,
-                "refund_rate": (int(c["refunded"]) / s) if c is not None and s else math.nan,
-                "expiry_waste_rate": credits("expire") / issued if issued else math.nan,
-            }
-        )
-    columns = [
-        "tier",
-        "members",
-        "sent",
-        "no_credit",
-        "responses",
-        "granted",
-        "purchased",
-        "refunded",
-        "spent",
-        "expired",
-        "capped",
-        "forfeited",
-        "purchase_spend",
-        "refund_rate",
-        "expiry_waste_rate",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-_NAT = np.iinfo(np.int64).min
-
-
-def _unix(series: pd.Series) -> np.ndarray:
-    """Datetimes as int64 Unix seconds, NaT as ``_NAT``."""
-    values = pd.to_datetime(series, utc=True)
-    out = values.astype("datetime64[s, UTC]").to_numpy(dtype="datetime64[s]").astype(np.int64)
-    out[values.isna().to_numpy()] = _NAT
-    return out
 
 
 # ---------------------------------------------------------------------------

@@ -56,7 +56,7 @@ NAT = np.iinfo(np.int64).min
 # The columns the reports read, per table, and which of them are text keys.
 _TEXT = {
     "ledger": ("member", "tier", "kind", "lot_source", "reason"),
-    "inmails": ("sender", "tier", "category", "rejection"),
+    "inmails": ("sender", "tier", "category", "rejection", "response"),
     "members": ("member", "initial_tier", "final_tier"),
     "billing": ("member", "tier"),
 }
@@ -420,6 +420,7 @@ class InMailColumns:
     free: np.ndarray
     paid: np.ndarray
     accepted: np.ndarray  # no rejection reason
+    responded: np.ndarray  # a response (accept, decline, reply)
     responded_at: np.ndarray
     refunded_at: np.ndarray
     window_end: np.ndarray
@@ -492,6 +493,7 @@ class Columns:
                 free=im.flags("free"),
                 paid=im.flags("paid"),
                 accepted=rejection.empty(),
+                responded=~_shared([im.text("response")])[0].empty(),
                 responded_at=im.instants("responded_at"),
                 refunded_at=im.instants("refunded_at"),
                 window_end=im.instants("window_end"),

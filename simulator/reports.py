@@ -70,6 +70,7 @@ __all__ = [
     "headline",
     "length_bucket",
     "load_run_tables",
+    "per_tier",
     "purchases_revenue",
     "refund_cuts",
     "refund_rates",
@@ -880,6 +881,110 @@ def rejections(tables: RunTables) -> pd.DataFrame:
     out = out.dropna(subset=["tier", "reason"])  # as a groupby would: no empty keys
     out["month"] = _month_labels(out["month"].to_numpy())
     return _sort(out, ["tier", "month", "action", "reason"]).reset_index(drop=True)
+
+
+def per_tier(tables: RunTables) -> pd.DataFrame:
+    """What members of each starting tier did over the measured window, per member.
+
+    Members are grouped by ``initial_tier`` (who they were at the start, so
+    a member who upgraded still counts where it began). Columns: ``tier``,
+    ``members``, then per member: ``sent`` (accepted InMails), ``no_credit``
+    (sends rejected for lack of credit), ``responses``, ``granted``,
+    ``purchased``, ``refunded``, ``spent``, ``expired``, ``capped``,
+    ``forfeited`` (credits), ``purchase_spend`` (currency units); and the
+    group's ``refund_rate`` (refunded / settled paid InMails) and
+    ``expiry_waste_rate`` (expired / issued credits). Rates are NaN when
+    their denominator is 0.
+    """
+    cols = tables.columns
+    led, im, roster = cols.ledger, cols.inmails, cols.members
+    win = tables._window
+    # A member's group: its initial tier's code (-1: not in the members table, counted nowhere).
+    group_of = np.full(len(led.member.names) + 1, -1, dtype=np.int64)
+    group_of[roster.member.codes] = roster.initial_tier.codes
+    n_groups = len(led.tier.names)
+    tiers = [str(t) for t in _ordered_tiers(
+        pd.Series(roster.initial_tier.labels(roster.initial_tier.codes), dtype=object).dropna()
+    )]  # fmt: skip
+    size = np.bincount(roster.initial_tier.codes[roster.initial_tier.codes >= 0],
+                       minlength=n_groups)  # fmt: skip
+
+    def per_group(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Sums of ``values`` per group (rows of no group dropped)."""
+        mine = group >= 0
+        out = np.zeros(n_groups, dtype=np.int64)
+        np.add.at(out, group[mine], np.asarray(values, dtype=np.int64)[mine])
+        return out
+
+    rows_led = win.ledger_rows
+    group_led = group_of[led.member.codes[rows_led]]
+    kinds = ("grant", "purchase", "refund", "spend", "expire", "cap", "forfeit")
+    credit = _kind_sums_by_group(
+        np.where(group_led >= 0, group_led, n_groups), n_groups + 1, led, rows_led, kinds
+    )
+    no_credit = per_group(
+        group_led,
+        (led.kind.codes[rows_led] == led.kind.code("reject"))
+        & (led.reason.codes[rows_led] == led.reason.code("no_credit")),
+    )
+    sent = np.flatnonzero(win.inmails)
+    group_im = group_of[im.sender.codes[sent]]
+    accepted = im.accepted[sent]
+    settled = im.paid[sent] & (im.window_end[sent] != _NAT) & (im.window_end[sent] <= tables.end)
+    counts = {
+        "sent": per_group(group_im, accepted),
+        "responses": per_group(group_im, accepted & im.responded[sent]),
+        "settled": per_group(group_im, settled),
+        "refunded": per_group(group_im, settled & (im.refunded_at[sent] != _NAT)),
+    }
+
+    rows = []
+    for tier in tiers:
+        code = led.tier.code(tier)
+        n = int(size[code])
+
+        def credits(kind: str, code: int = code) -> int:
+            return int(credit[kind][code])
+
+        issued = credits("grant") + credits("purchase") + credits("refund")
+        s = int(counts["settled"][code])
+        rows.append(
+            {
+                "tier": tier,
+                "members": n,
+                "sent": int(counts["sent"][code]) / n,
+                "no_credit": int(no_credit[code]) / n,
+                "responses": int(counts["responses"][code]) / n,
+                "granted": credits("grant") / n,
+                "purchased": credits("purchase") / n,
+                "refunded": credits("refund") / n,
+                "spent": credits("spend") / n,
+                "expired": credits("expire") / n,
+                "capped": credits("cap") / n,
+                "forfeited": credits("forfeit") / n,
+                "purchase_spend": credits("purchase") * tables.credit_price_cents / 100 / n,
+                "refund_rate": int(counts["refunded"][code]) / s if s else math.nan,
+                "expiry_waste_rate": credits("expire") / issued if issued else math.nan,
+            }
+        )
+    columns = [
+        "tier",
+        "members",
+        "sent",
+        "no_credit",
+        "responses",
+        "granted",
+        "purchased",
+        "refunded",
+        "spent",
+        "expired",
+        "capped",
+        "forfeited",
+        "purchase_spend",
+        "refund_rate",
+        "expiry_waste_rate",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------

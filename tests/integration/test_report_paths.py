@@ -40,6 +40,7 @@ FRAMES = (
     "balance_distribution",
     "purchases_revenue",
     "rejections",
+    "per_tier",
 )
 
 
