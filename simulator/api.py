@@ -70,6 +70,7 @@ from simulator.errors import HistoryError, InputError, PolicyError, UsageError
 from simulator.reports import per_tier
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 from simulator.timeutil import format_instant, parse_instant
+from simulator.warmup import resolve_warmup
 
 __all__ = [
     "PLOTS",
@@ -98,6 +99,7 @@ REPORTS: tuple[str, ...] = (
     "expiry_waste",
     "expiry_waste_by_source",
     "credit_age",
+    "credit_vintages",
     "refund_rates",
     "refund_rates_by_tier_category",
     "refund_rates_by_length",
@@ -114,6 +116,7 @@ REPORTS: tuple[str, ...] = (
 #: Names of the plots of a run, as in ``RUN_DIR/plots/``.
 PLOTS: tuple[str, ...] = (
     "expiry_waste",
+    "credit_vintages",
     "refund_rates",
     "balance_distribution",
     "response_delays",
@@ -448,6 +451,7 @@ class Run:
         t = self.report_tables
         draw: dict[str, Callable[[], Any]] = {
             "expiry_waste": lambda: _plots.plot_expiry_waste(rep["expiry_waste"]),
+            "credit_vintages": lambda: _plots.plot_credit_vintages(rep["credit_vintages"]),
             "refund_rates": lambda: _plots.plot_refund_rates(rep["refund_rates_by_tier_category"]),
             "balance_distribution": lambda: _plots.plot_balance_distribution(
                 rep["balance_distribution"]
@@ -610,6 +614,8 @@ def run(
         sc = sc.with_overrides({"seed": seed}, source="seed")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(f"workers must be a whole number >= 1, got {workers!r}")
+    # warmup_days: auto runs a short pilot first (simulator.warmup).
+    sc, warmup_record = resolve_warmup(sc)
     bar = None
     callback = None
     if progress:
@@ -624,14 +630,15 @@ def run(
     owned = None
     try:
         if executor is None or (executor == "local" and workers == 1):
-            result = _run(sc, workers=workers, progress=callback)
+            result = _run(sc, workers=workers, progress=callback, warmup_record=warmup_record)
         else:
             if isinstance(executor, str):
                 from simulator.executors import make_executor
 
                 owned = executor = make_executor(executor, workers if workers > 1 else None)
             shards = workers if workers > 1 else max(1, int(getattr(executor, "workers", 1)))
-            result = _run(sc, workers=shards, progress=callback, executor=executor)
+            result = _run(sc, workers=shards, progress=callback, executor=executor,
+                          warmup_record=warmup_record)  # fmt: skip
     finally:
         if owned is not None:
             owned.close()

@@ -44,11 +44,15 @@ _BUCKET_EDGES = np.array([400, 800, 1200])
 RESPONSE_KINDS = ("accept", "decline", "reply")
 
 
-def member_rng(seed: int, member_index: int) -> np.random.Generator:
-    """The generator of one member: independent of every other member's."""
-    return np.random.Generator(
-        np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(member_index,)))
-    )
+def member_rng(seed: int, key: int | tuple[int, ...]) -> np.random.Generator:
+    """The generator of one member: independent of every other member's.
+
+    ``key`` is the member's ``spawn_key`` (:meth:`simulator.population.Roster.key`):
+    ``(index,)`` for a member present at the start, ``(cohort, ordinal)`` for an
+    arrival; a bare int is ``(int,)``.
+    """
+    spawn_key = (key,) if isinstance(key, int) else tuple(key)
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=spawn_key)))
 
 
 def length_bucket_index(chars: np.ndarray) -> np.ndarray:
@@ -112,7 +116,7 @@ class MemberPlan:
     choice: np.ndarray  # float64 uniform per send, for the out-of-credit choice
     month_cancel: np.ndarray  # float64 uniform per month
     month_change: np.ndarray  # float64 uniform per month
-    month_target: np.ndarray  # int16 index into the cohort's change_to tiers
+    month_target: np.ndarray  # float64 uniform per month: picks the target of a tier change
     month_offset: np.ndarray  # float64 in [0, 1): when in the month a decision falls
 
     def slim(self) -> MemberPlan:
@@ -157,23 +161,27 @@ class PlanSampler:
         self.kind_cum = np.cumsum(kprobs)
         self.kind_cum[-1] = 1.0
         self.recipients = recipients
-        if cohort.change_to:
-            _, tprobs = normalised(cohort.change_to)
-            self.target_cum = np.cumsum(tprobs)
-            self.target_cum[-1] = 1.0
-        else:
-            self.target_cum = np.ones(1)
         self.months = int((end - sim_start) // MONTH_SECONDS) + 3
 
-    def plan(self, index: int) -> MemberPlan:
-        """Draw the plan of member ``index`` (a global index over the scenario)."""
-        rng = member_rng(self.seed, index)
+    def plan(
+        self, index: int, key: tuple[int, ...] | None = None, joined: int | None = None
+    ) -> MemberPlan:
+        """Draw the plan of member ``index`` (a global index over the run).
+
+        ``key`` is its stream's ``spawn_key`` (default ``(index,)``); ``joined``
+        is its arrival instant, or None for a member present at the start,
+        whose subscription starts at a draw inside ``subscription_spread_days``.
+        """
+        rng = member_rng(self.seed, (index,) if key is None else key)
         c, s = self.cohort, self.cohort.sending
         rate = s.inmails_per_month
         if s.rate_shape is not None and rate > 0:
             rate = float(rng.gamma(s.rate_shape, rate / s.rate_shape))
-        spread = c.subscription_spread_days * DAY
-        subscribe_at = self.sim_start + (int(rng.integers(0, spread)) if spread > 0 else 0)
+        if joined is not None:
+            subscribe_at = joined
+        else:
+            spread = c.subscription_spread_days * DAY
+            subscribe_at = self.sim_start + (int(rng.integers(0, spread)) if spread > 0 else 0)
         # A member who joins after the end (a spread longer than the run) sends nothing.
         span = max(0, self.end + 1 - subscribe_at)
         n_cand = int(rng.poisson(rate * self.peak * span / MONTH_SECONDS)) if rate > 0 else 0
@@ -194,9 +202,7 @@ class PlanSampler:
         m = self.months
         month_cancel = rng.random(m)
         month_change = rng.random(m)
-        month_target = np.searchsorted(self.target_cum, rng.random(m), side="right").astype(
-            np.int16
-        )
+        month_target = rng.random(m)
         month_offset = rng.random(m)
         return MemberPlan(
             index, rate, subscribe_at, send_at, category, subject, body, free, responds, kind,

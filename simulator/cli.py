@@ -225,6 +225,12 @@ def _run(args: argparse.Namespace) -> int:
     default_out = str(Path("runs") / f"{scenario.name}-seed{scenario.seed}")
     out = _check_out(default_out if args.out is None else args.out, args.overwrite, "run")
     from simulator import estimate
+    from simulator.warmup import resolve_warmup
+
+    scenario, args.warmup_record = resolve_warmup(scenario)
+    if args.warmup_record is not None:
+        print(f"warm-up auto: {args.warmup_record['chosen_days']} days "
+              f"({args.warmup_record['reason']})")  # fmt: skip
 
     estimate.check_memory(scenario, args.force, args.workers)
 
@@ -265,7 +271,9 @@ def _run(args: argparse.Namespace) -> int:
         # report that fails is dropped, and the run is still published.
         write_run(result, out, before_publish=lambda tmp: failed.extend(reports_or_problems(tmp)))
     s = result.summary
-    print(f"{scenario.name}: {s['members']:,} members, seed {scenario.seed}, "
+    arrived = s["members"] - s["members_initial"]
+    joined = f" + {arrived:,} arrivals" if scenario.is_open else ""
+    print(f"{scenario.name}: {s['members_initial']:,} members{joined}, seed {scenario.seed}, "
           f"{result.meta['measure_start']} to {result.meta['end']} "
           f"({result.meta['timings']['total_s']:.1f} s)")  # fmt: skip
     print(
@@ -280,6 +288,14 @@ def _run(args: argparse.Namespace) -> int:
           f"{s['credits_expired']:,} expired")  # fmt: skip
     print(f"  revenue: {s['purchase_revenue']:,.2f} {result.meta['currency']} from credits, "
           f"{s['subscription_revenue']:,.2f} from subscriptions")  # fmt: skip
+    steady = s["steady_state"]
+    if steady["steady"] is False:
+        more = "more than " if steady["capped"] else ""
+        sys.stdout.flush()
+        print(f"creditsim run: warning: the measured window is not steady (MSER truncation "
+              f"{steady['suggested_truncation_weeks']} weeks); use a warm-up of "
+              f"{more}{steady['suggested_warmup_days']} days (warmup_days)",
+              file=sys.stderr)  # fmt: skip
     if failed:
         print(f"wrote {out}/ without its reports", file=sys.stdout)
         for line in failed:

@@ -55,6 +55,7 @@ import pyarrow.csv as pacsv
 
 from simulator.engine.history import HISTORY_COLUMNS
 from simulator.outputs import atomic_write_bytes, atomic_write_text, current_umask
+from simulator.population import roster
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
@@ -647,11 +648,12 @@ def _check_summary(
                     f" tables gives {value:,}"
                 )
             )
-    if recount["members"] != scenario.members:
+    expected_members = roster(scenario).size
+    if recount["members"] != expected_members:
         out.append(
             Violation(
                 f"members table: {recount['members']:,} members, but the scenario"
-                f" has {scenario.members:,}"
+                f" has {expected_members:,} (present at the start and arrivals)"
             )
         )
 

@@ -47,7 +47,8 @@ import simpy
 
 from simulator.behaviour import RESPONSE_KINDS, MemberPlan, PlanSampler
 from simulator.engine.core import NEVER, STEP_SEND, STEP_TIER, Engine, gc_paused
-from simulator.scenario import Scenario
+from simulator.population import Roster, roster
+from simulator.scenario import Scenario, normalised
 from simulator.timeutil import monthly_anniversary
 
 __all__ = [
@@ -55,8 +56,6 @@ __all__ = [
     "LEDGER_DTYPE",
     "REASON_CODES",
     "ShardResult",
-    "cohort_of",
-    "member_ids",
     "simulate_shard",
 ]
 
@@ -77,18 +76,6 @@ LEDGER_DTYPE = np.dtype([
 # than sends and responses).
 ACT_SUBSCRIBE, ACT_CHANGE, ACT_CANCEL, ACT_PURCHASE = 0, 1, 2, 3
 ACTION_NAMES = ("subscribe", "change_tier", "cancel", "purchase")
-
-
-def member_ids(scenario: Scenario) -> list[str]:
-    """The member id of each global member index: ``m0000042`` (width fits the population)."""
-    n = scenario.members
-    width = max(6, len(str(n - 1)))
-    return [f"m{i:0{width}d}" for i in range(n)]
-
-
-def cohort_of(scenario: Scenario) -> np.ndarray:
-    """The cohort index of each global member index."""
-    return np.repeat(np.arange(len(scenario.population)), [c.members for c in scenario.population])
 
 
 @dataclass
@@ -113,11 +100,17 @@ class ShardResult:
     events: int = 0
 
 
+# A member's monthly decisions on one tier: (cancel p, change p, target tiers,
+# cumulative target probabilities).
+_Decisions = tuple[float, float, list[str], np.ndarray]
+
+
 class _Shard:
     """One SimPy environment and one engine for a subset of members."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, members: Roster) -> None:
         self.sc = scenario
+        self.roster = members
         self.engine = Engine(scenario.policy)
         self.env = simpy.Environment(initial_time=scenario.sim_start)
         self.out = ShardResult(tier_names=self.engine.tier_names)
@@ -130,6 +123,19 @@ class _Shard:
             )
             for c in scenario.population
         ]
+        # Per cohort, the decisions on each premium tier (Scenario.decisions).
+        self.decisions: list[dict[str, _Decisions]] = []
+        for c in scenario.population:
+            table: dict[str, _Decisions] = {}
+            for tier in scenario.policy.tiers:
+                if tier != "basic":
+                    d = scenario.decisions(c, tier)
+                    targets, probs = normalised(d.change_to) if d.change_to else ((), (1.0,))
+                    cum = np.cumsum(probs)
+                    cum[-1] = 1.0
+                    table[tier] = (d.monthly_cancel_probability, d.monthly_change_probability,
+                                   list(targets), cum)  # fmt: skip
+            self.decisions.append(table)
 
     def flush(self) -> None:
         """Move the engine's ledger tuples into a typed chunk."""
@@ -142,13 +148,19 @@ class _Shard:
         """The SimPy process of one member."""
         sc, engine, env, out = self.sc, self.engine, self.env, self.out
         cohort = sc.population[cohort_index]
-        plan = self.samplers[cohort_index].plan(index)
+        plan = self.samplers[cohort_index].plan(
+            index, self.roster.key(index), self.roster.join_instant(index)
+        )
+        decisions = self.decisions[cohort_index]
         a = engine.account(index)
         end = sc.end
         ooc = cohort.sending.out_of_credit
         buy_p, upgrade_p, upgrade_to = ooc.buy_probability, ooc.upgrade_probability, ooc.upgrade_to
-        change_tiers = list(cohort.change_to)
-        cancel_p, change_p = cohort.monthly_cancel_probability, cohort.monthly_change_probability
+        cancel_p = change_p = 0.0
+        leaves = cohort.after_cancel == "leave"
+        left_at = NEVER  # with after_cancel: leave, nothing is attempted from here on
+        change_tiers: list[str] = []
+        change_cum = np.ones(1)
         cats = self.categories
         send = engine.send
         respond = engine.respond
@@ -203,6 +215,8 @@ class _Shard:
             month_end = month_ends[k]
             decision_at = NEVER
             if subscribed and k < len(plan.month_offset):
+                # This month's decisions follow the tier held at its start.
+                cancel_p, change_p, change_tiers, change_cum = decisions[tier]
                 u_cancel, u_change = plan.month_cancel[k], plan.month_change[k]
                 if u_cancel < cancel_p or u_change < change_p:
                     span = month_end - month_start
@@ -223,13 +237,19 @@ class _Shard:
                         self.act(decision_at, STEP_TIER, index, ACT_CANCEL, "")
                         engine.cancel(a, decision_at)
                         subscribed = False
+                        if leaves:
+                            # Effective at once, or at the end of the paid period.
+                            left_at = decision_at if a.tier.name == "basic" else a.cancel_at
                     else:
-                        target = change_tiers[int(plan.month_target[k])]
+                        u_target = plan.month_target[k]
+                        target = change_tiers[int(np.searchsorted(change_cum, u_target, "right"))]
                         if target != tier:
                             self.act(decision_at, STEP_TIER, index, ACT_CHANGE, target)
                             engine.subscribe(a, decision_at, target)
                             tier = target
                             subscribed = target != "basic"
+                            if leaves and not subscribed:
+                                left_at = decision_at
                     decision_at = NEVER
                     continue
                 if r == len(rows):
@@ -237,7 +257,7 @@ class _Shard:
                 _, cat, subj, body, free, resp, kind, delay = rows[r]
                 j = i + r
                 r += 1
-                if t < wait_until:
+                if t < wait_until or t >= left_at:
                     codes[j] = SKIPPED
                     continue
                 if responses and responses[0][0] <= t:
@@ -276,6 +296,7 @@ class _Shard:
                         engine.subscribe(a, t, upgrade_to)
                         tier = upgrade_to
                         subscribed = True
+                        left_at = NEVER  # R9 clears a pending cancel: it stays
                     else:
                         # Wait for the next grant (the engine's state is exact
                         # right after a call at t), or the next month.
@@ -316,14 +337,19 @@ class _Shard:
 
 
 def simulate_shard(
-    scenario: Scenario, indices: list[int] | range, progress: Any = None
+    scenario: Scenario,
+    indices: list[int] | range,
+    progress: Any = None,
+    members: Roster | None = None,
 ) -> ShardResult:
     """Simulate the members with the given global indices; return their raw tables.
 
-    ``progress``, if given, is called with the simulated seconds advanced.
+    ``members`` is the run's roster (computed from the scenario when not
+    given). ``progress``, if given, is called with the simulated seconds advanced.
     """
-    shard = _Shard(scenario)
-    cohorts = cohort_of(scenario)
+    members = members if members is not None else roster(scenario)
+    shard = _Shard(scenario, members)
+    cohorts = members.cohort
     for index in indices:
         shard.env.process(shard.member(index, int(cohorts[index])))
     env = shard.env

@@ -34,11 +34,13 @@ import pyarrow.parquet as pq
 
 from simulator.errors import InvariantError
 from simulator.invariants import check_run
-from simulator.model import member_ids, simulate_shard
+from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
+from simulator.population import Roster, member_ids, roster
 from simulator.scenario import Scenario
+from simulator.steady import steady_state
 from simulator.tables import RunTables, assemble, merge, plain_table, shard_columns
-from simulator.timeutil import format_instant
+from simulator.timeutil import DAY, format_instant
 from simulator.yamlio import dump_yaml
 
 __all__ = [
@@ -67,15 +69,17 @@ class RunResult:
 
 
 def run_shard(args: tuple[Scenario, int, int]) -> RunTables:
-    """Shard ``k`` of ``n`` of a scenario's members, as finished tables in shard order.
+    """Shard ``k`` of ``n`` of a run's members, as finished tables in shard order.
 
     Everything per row (text ids, lookups, formatting) happens here, in the
-    worker, so the parent only merges sorted tables.
+    worker, so the parent only merges sorted tables. The worker lays out the
+    roster itself (it is fixed by the scenario and seed).
     """
     scenario, k, n = args
-    indices = range(k, scenario.members, n)
-    columns = shard_columns(simulate_shard(scenario, indices), scenario)
-    return assemble([columns], scenario, member_ids(scenario))
+    members = roster(scenario)
+    indices = range(k, members.size, n)
+    columns = shard_columns(simulate_shard(scenario, indices, members=members), scenario)
+    return assemble([columns], scenario, members, member_ids(scenario, members))
 
 
 class ShardExecutor(Protocol):
@@ -90,16 +94,26 @@ def run(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     executor: ShardExecutor | None = None,
+    warmup_record: dict[str, Any] | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
     Members are split round-robin into ``workers`` shards, run on local
     processes, or on ``executor`` (for example a Dask cluster) when given.
     ``progress``, if given, is called with simulated seconds as they pass.
+    ``warmup_record`` says how ``warmup_days: auto`` was resolved
+    (:func:`simulator.warmup.resolve_warmup`, which must run first); it is
+    kept in ``summary.json`` as ``steady_state.auto``.
     """
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
+    if scenario.auto_warmup:
+        raise ValueError(
+            f"{scenario.source}: warmup_days is auto; resolve it first "
+            "(simulator.warmup.resolve_warmup)"
+        )
     started = time.perf_counter()
+    members = roster(scenario)
     if executor is not None:
         jobs = [(scenario, k, workers) for k in range(max(1, workers))]
         shards = list(executor.map(run_shard, jobs))
@@ -107,9 +121,9 @@ def run(
             progress(scenario.end + 1 - scenario.sim_start)
     elif workers <= 1:
         columns = shard_columns(
-            simulate_shard(scenario, range(scenario.members), progress), scenario
+            simulate_shard(scenario, range(members.size), progress, members), scenario
         )
-        shards = [assemble([columns], scenario, member_ids(scenario))]
+        shards = [assemble([columns], scenario, members, member_ids(scenario, members))]
     else:
         ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -118,7 +132,8 @@ def run(
             progress(scenario.end + 1 - scenario.sim_start)
     simulated = time.perf_counter() - started
     tables = merge(shards)
-    summary = summarise(tables, scenario)
+    summary = summarise(tables, scenario, members)
+    summary["steady_state"]["auto"] = warmup_record
     # Cheap checks of the whole run (conservation, signs, counts that must
     # agree); a run that breaks one is an error, never a result.
     problems = check_run(tables, summary, scenario)
@@ -145,7 +160,8 @@ def run(
         "versions": _versions(),
         "timings": {"simulate_s": round(simulated, 3), "total_s": round(wall, 3)},
         "counts": {
-            "members": scenario.members,
+            "members": members.size,
+            "members_initial": members.initial,
             "ledger_entries": tables.arrow["ledger"].num_rows,
             "inmails_attempted": tables.arrow["inmails"].num_rows,
             "history_rows": tables.history.num_rows,
@@ -166,11 +182,12 @@ def _versions() -> dict[str, str]:
     }  # fmt: skip
 
 
-def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
+def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[str, Any]:
     """Headline metrics over the measured window ``[start, end]`` (warm-up excluded).
 
     Computed on the Arrow columns with numpy (no per-row Python), so it stays
-    cheap for tens of millions of ledger entries.
+    cheap for tens of millions of ledger entries. README's table of
+    ``summary.json`` says what each rate divides by what.
     """
     start, end = scenario.start, scenario.end
     led, inm = tables.arrow["ledger"], tables.arrow["inmails"]
@@ -199,8 +216,11 @@ def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
     late = paid & (responded_at != _NONE) & (window_end != _NONE) & (responded_at > window_end)
     issued = credits("grant") + credits("purchase") + credits("refund")
     src = _text(led.column("lot_source"))
-    expired_grants = int(qty[in_window & (kind == kind_names.index("expire")) & (src == "grant")]
-                         .sum())  # fmt: skip
+    is_expire = kind == kind_names.index("expire")
+    expired_grants = int(qty[in_window & is_expire & (src == "grant")].sum())
+    vintage_expired, vintage_issued = _vintage_waste(
+        lt, kind, kind_names, qty, src, _seconds(led.column("lot_issued_at")), scenario
+    )
     purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
     bill = tables.arrow["billing"]
     subscription_cents = int(
@@ -211,8 +231,11 @@ def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
     htime = _parse_iso(hist.column("time"))
     h_window = htime >= start
     sent = int(accepted.sum())
+    arrived = members.joined[members.initial :]
     out: dict[str, Any] = {
-        "members": scenario.members,
+        "members": members.size,
+        "members_initial": members.initial,
+        "arrivals": int(((arrived >= start) & (arrived <= end)).sum()),
         "inmails_attempted": int(w.sum()),
         "inmails_sent": sent,
         "inmails_paid": int(paid.sum()),
@@ -238,6 +261,7 @@ def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
         "credits_forfeited": credits("forfeit"),
         "expiry_waste_rate": _ratio(credits("expire"), issued),
         "grant_expiry_rate": _ratio(expired_grants, credits("grant")),
+        "vintage_waste_rate": _ratio(vintage_expired, vintage_issued),
         "purchase_revenue_cents": purchase_cents,
         "purchase_revenue": purchase_cents / 100,
         "subscription_revenue_cents": subscription_cents,
@@ -245,7 +269,79 @@ def summarise(tables: RunTables, scenario: Scenario) -> dict[str, Any]:
         "cancellations": int(((actions == "cancel") & h_window).sum()),
         "tier_changes": int(((actions == "change_tier") & h_window).sum()),
     })  # fmt: skip
+
+    def entries(name: str) -> tuple[np.ndarray, np.ndarray]:
+        rows = kind == kind_names.index(name)
+        return lt[rows], qty[rows]
+
+    # When each lot that expires was due to: its issue instant plus its source's expiry.
+    policy = scenario.policy
+    due_t: list[np.ndarray] = []
+    due_q: list[np.ndarray] = []
+    expiries = {"grant": policy.grant_expiry_days, "purchase": policy.purchase_expiry_days,
+                "refund": policy.refund_expiry_days}  # fmt: skip
+    for name, days in expiries.items():
+        if days is not None:
+            t, q = entries(name)
+            due_t.append(t + days * DAY)
+            due_q.append(q)
+    senders = inm.column("sender").dictionary_encode().combine_chunks().indices.to_numpy()
+    out["steady_state"] = steady_state(
+        start=start,
+        end=end,
+        warmup_days=scenario.warmup_days,
+        due=(
+            np.concatenate([np.zeros(0, np.int64), *due_t]),
+            np.concatenate([np.zeros(0, np.int64), *due_q]),
+        ),
+        expired=entries("expire"),
+        spent=entries("spend"),
+        sent_at=sent_at[w][accepted],
+        responded=responded[accepted],
+        settled=settled[accepted],
+        refunded=(refunded_at != _NONE)[accepted],
+        attempts=(sent_at, senders),
+    )
     return out
+
+
+def _vintage_waste(
+    lt: np.ndarray,
+    kind: np.ndarray,
+    kind_names: list[str],
+    qty: np.ndarray,
+    source: np.ndarray,
+    issued_at: np.ndarray,
+    scenario: Scenario,
+) -> tuple[int, int]:
+    """Credits expired and issued, over the *resolved vintages* of the measured window.
+
+    A vintage is the credits of one lot source issued in one calendar month
+    (``reports/credit_vintages.csv``). Counted: grant and refund lots issued
+    in the measured window in months that end at least the source's expiry
+    (``grant_expiry_days``, ``refund_expiry_days``) before the run's end, so
+    every such credit has met its fate (spent, expired, capped or forfeited)
+    by the end. A source that never expires has no resolved vintage.
+    """
+    policy = scenario.policy
+    expired = issued = 0
+    for name, days in (("grant", policy.grant_expiry_days),
+                       ("refund", policy.refund_expiry_days)):  # fmt: skip
+        if days is None:
+            continue
+        lot = source == name
+        # Issue instants of the lots whose months end early enough.
+        resolved = _month_end(issued_at) + days * DAY <= scenario.end + 1
+        ok = lot & (issued_at >= scenario.start) & resolved
+        issued += int(qty[ok & (kind == kind_names.index(name))].sum())
+        expired += int(qty[ok & (kind == kind_names.index("expire"))].sum())
+    return expired, issued
+
+
+def _month_end(instants: np.ndarray) -> np.ndarray:
+    """The first instant of the calendar month after each instant (UTC)."""
+    months = instants.astype("datetime64[s]").astype("datetime64[M]")
+    return (months + 1).astype("datetime64[s]").astype(np.int64)
 
 
 _NONE = np.iinfo(np.int64).min

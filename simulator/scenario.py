@@ -30,6 +30,7 @@ import csv
 import datetime
 import difflib
 import io
+import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
@@ -49,7 +50,9 @@ __all__ = [
     "AVERAGE_MONTH_DAYS",
     "LENGTH_BUCKETS",
     "MAX_MEMBERS_PER_COHORT",
+    "Arrivals",
     "Cohort",
+    "Decisions",
     "DelayDist",
     "FrozenMap",
     "LengthDist",
@@ -99,8 +102,21 @@ _COHORT_KEYS = (
     "monthly_cancel_probability",
     "monthly_change_probability",
     "change_to",
+    "after_change",
+    "after_cancel",
+    "arrivals",
     "sending",
 )
+AFTER_CANCEL = ("stay", "leave")
+_DECISION_KEYS = ("monthly_cancel_probability", "monthly_change_probability", "change_to")
+_ARRIVAL_KEYS = ("monthly_rate", "growth_per_month")
+REPLACE_CHURN = "replace_churn"
+AUTO = "auto"  # warmup_days: auto (simulator.warmup chooses it)
+# Typo guards for arrivals: 10 new members a month per member of the cohort,
+# a rate that doubles every month, or a century of decline to nothing.
+MAX_ARRIVAL_RATE = 10.0
+MAX_GROWTH_PER_MONTH = 1.0
+MIN_GROWTH_PER_MONTH = -0.5
 _SENDING_KEYS = (
     "inmails_per_month",
     "rate_shape",
@@ -282,14 +298,73 @@ class Sending:
 
 
 @dataclass(frozen=True, slots=True)
+class Decisions:
+    """A member's monthly tier decisions while it holds one tier.
+
+    Each month it cancels with ``monthly_cancel_probability`` or else changes
+    tier with ``monthly_change_probability`` (to a tier drawn from the
+    relative weights ``change_to``); the two are exclusive.
+    """
+
+    monthly_cancel_probability: float
+    monthly_change_probability: float
+    change_to: Mapping[str, float]
+
+    def leave_probability(self) -> float:
+        """The monthly chance of leaving premium: a cancel, or a change to ``basic`` (R9)."""
+        leave = self.monthly_cancel_probability
+        total = sum(self.change_to.values())
+        if total > 0 and self.change_to.get("basic", 0) > 0:
+            leave += self.monthly_change_probability * self.change_to["basic"] / total
+        return leave
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "monthly_cancel_probability": self.monthly_cancel_probability,
+            "monthly_change_probability": self.monthly_change_probability,
+            "change_to": dict(self.change_to),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Arrivals:
+    """New members who join a cohort during the run (an open population).
+
+    ``monthly_rate`` is the mean number of new members a month per member of
+    the cohort's initial size (0.02: 2 % of ``members`` a month), growing by
+    ``growth_per_month`` each month; or None for ``replace_churn``: in each
+    month, the expected departures from premium of the cohort's members, so
+    that their expected number is ``members``, grown by ``growth_per_month``
+    a month. :func:`simulator.population.monthly_arrival_rates` computes both.
+    """
+
+    monthly_rate: float | None
+    growth_per_month: float
+
+    @property
+    def replace_churn(self) -> bool:
+        return self.monthly_rate is None
+
+    def to_dict(self) -> dict[str, Any]:
+        rate: Any = REPLACE_CHURN if self.monthly_rate is None else self.monthly_rate
+        return {"monthly_rate": rate, "growth_per_month": self.growth_per_month}
+
+
+@dataclass(frozen=True, slots=True)
 class Cohort:
     """A group of members who start on one tier and behave alike.
 
     Subscriptions start uniformly over ``[sim_start, sim_start +
     subscription_spread_days)`` (0: all at ``sim_start``; ignored for
-    ``basic``). Each month a member cancels with ``monthly_cancel_probability``
-    or changes tier with ``monthly_change_probability`` (to a tier drawn from
-    the relative weights ``change_to``); the two are exclusive.
+    ``basic``). On the cohort's own tier a member decides each month as
+    ``monthly_cancel_probability``, ``monthly_change_probability`` and
+    ``change_to`` say; on another tier (after a change or an upgrade) as
+    :meth:`Scenario.decisions` resolves. ``arrivals``, if given, brings new
+    members over the run. ``after_cancel`` says what a member does once its
+    cancel (or change to ``basic``) takes effect: ``stay`` on as a basic
+    member (it keeps sending, buying and perhaps upgrading) or ``leave`` (it
+    attempts nothing more: a departure, which ``replace_churn`` arrivals
+    replace).
     """
 
     name: str
@@ -300,6 +375,16 @@ class Cohort:
     monthly_change_probability: float
     change_to: Mapping[str, float]
     sending: Sending
+    after_change: Mapping[str, Decisions] = field(default_factory=FrozenMap)
+    arrivals: Arrivals | None = None
+    after_cancel: str = "stay"
+
+    @property
+    def decisions(self) -> Decisions:
+        """The decisions of a member on the cohort's own tier."""
+        return Decisions(
+            self.monthly_cancel_probability, self.monthly_change_probability, self.change_to
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -310,6 +395,9 @@ class Cohort:
             "monthly_cancel_probability": self.monthly_cancel_probability,
             "monthly_change_probability": self.monthly_change_probability,
             "change_to": dict(self.change_to),
+            "after_change": {t: d.to_dict() for t, d in self.after_change.items()},
+            "arrivals": None if self.arrivals is None else self.arrivals.to_dict(),
+            "after_cancel": self.after_cancel,
             "sending": self.sending.to_dict(),
         }
 
@@ -366,7 +454,10 @@ class Scenario:
 
     Instants are Unix seconds: the run simulates ``[sim_start, end]`` (both
     inclusive) and measures from ``start``; ``sim_start = start -
-    warmup_days * DAY``.
+    warmup_days * DAY``. With ``warmup_days: auto`` (``auto_warmup``) the
+    warm-up is not known yet: ``warmup_days`` is 0 until
+    :func:`simulator.warmup.resolve_warmup` chooses it, and nothing may run
+    the scenario before that.
     """
 
     name: str
@@ -380,6 +471,7 @@ class Scenario:
     pricing: Pricing
     population: tuple[Cohort, ...]
     recipients: Recipients
+    auto_warmup: bool = False
     source: str = field(default="<scenario>", compare=False)
     # The document as written (for overrides) and the folder relative files
     # are read from. Not part of the value.
@@ -388,8 +480,32 @@ class Scenario:
 
     @property
     def members(self) -> int:
-        """Members over all cohorts."""
+        """Members at the start, over all cohorts (arrivals: :mod:`simulator.population`)."""
         return sum(c.members for c in self.population)
+
+    @property
+    def is_open(self) -> bool:
+        """Whether some cohort has arrivals."""
+        return any(c.arrivals is not None for c in self.population)
+
+    def decisions(self, cohort: Cohort, tier: str) -> Decisions:
+        """How a member of ``cohort`` decides while it holds ``tier`` (a premium tier).
+
+        On the cohort's own tier, the cohort's keys. On another tier (after a
+        change or an upgrade): the cohort's ``after_change[tier]`` if given,
+        else the decisions of the first cohort that starts on ``tier``, else
+        the cohort's own (so a basic cohort whose members upgrade to a tier no
+        cohort starts on, and that gives no ``after_change``, never cancels
+        there: scenarios/README.md says so).
+        """
+        if tier == cohort.tier:
+            return cohort.decisions
+        if tier in cohort.after_change:
+            return cohort.after_change[tier]
+        for other in self.population:
+            if other.tier == tier:
+                return other.decisions
+        return cohort.decisions
 
     def cohort(self, name: str) -> Cohort:
         """The cohort called ``name``."""
@@ -411,7 +527,7 @@ class Scenario:
             "seed": self.seed,
             "start": format_instant(self.start),
             "end": format_instant(self.end),
-            "warmup_days": self.warmup_days,
+            "warmup_days": "auto" if self.auto_warmup else self.warmup_days,
             "policy": self.policy.to_dict(),
             "pricing": self.pricing.to_dict(),
             "population": [c.to_dict() for c in self.population],
@@ -566,9 +682,14 @@ def _build(
         check.fail(("start",), f"must be 1970-01-01 or later, got {show(doc['start'])}")
         start = None
     end = _end(check, doc, start)
-    warmup = check.integer(
-        ("warmup_days",), _opt(doc, "warmup_days", 0), minimum=0, maximum=MAX_DAYS
-    )
+    raw_warmup = _opt(doc, "warmup_days", 0)
+    auto_warmup = raw_warmup == AUTO
+    warmup: int | None = 0
+    if isinstance(raw_warmup, str) and not auto_warmup:
+        check.bad(("warmup_days",), f"a whole number from 0 to {MAX_DAYS} or {AUTO}", raw_warmup)
+        warmup = None
+    elif not auto_warmup:
+        warmup = check.integer(("warmup_days",), raw_warmup, minimum=0, maximum=MAX_DAYS)
     # Written instants have four-digit years, and the tables use Unix time:
     # a run lies within 1970-01-01 .. 9999-12-31.
     if start is not None and warmup is not None and start - warmup * DAY < 0:
@@ -596,6 +717,8 @@ def _build(
     pricing = _pricing(check, _opt(doc, "pricing", {}), policy)
     population = _population(check, _opt(doc, "population", MISSING), policy)
     recipients = _recipients(check, _opt(doc, "recipients", {}), policy, base_dir)
+    if population is not None and start is not None and end is not None and warmup is not None:
+        _arrival_totals(check, population, end + 1 - (start - warmup * DAY))
 
     if check.problems:
         if check.problems == policy_problems:
@@ -616,6 +739,7 @@ def _build(
         pricing=pricing,
         population=population,
         recipients=recipients,
+        auto_warmup=auto_warmup,
         source=scenario_source,
         _raw=raw,
         _base_dir=str(base_dir),
@@ -816,6 +940,43 @@ def _cohort(check: Checker, path: Path, value: Any, policy: Policy | None) -> Co
         minimum=0,
         maximum=MAX_DAYS,
     )
+    decisions = _decisions(check, path, raw, tier, policy)
+    if tier == "basic" and decisions is not None and decisions.monthly_cancel_probability:
+        check.fail(
+            (*path, "monthly_cancel_probability"),
+            "must be 0 for a basic cohort (basic has no subscription to cancel),"
+            f" got {show(decisions.monthly_cancel_probability)}",
+        )
+    after_change = _after_change(check, (*path, "after_change"), raw.get("after_change"), tier,
+                                 policy)  # fmt: skip
+    arrivals = _arrivals(check, (*path, "arrivals"), raw.get("arrivals"), tier, decisions)
+    after_cancel = check.choice((*path, "after_cancel"), _opt(raw, "after_cancel", "stay"),
+                                AFTER_CANCEL)  # fmt: skip
+    sending = None
+    if "sending" in raw:
+        sending = _sending(check, (*path, "sending"), raw["sending"], policy, tier)
+    if len(check.problems) > before:
+        return None
+    assert name is not None and tier is not None and members is not None and spread is not None
+    assert decisions is not None and after_change is not None and sending is not None
+    assert after_cancel is not None
+    return Cohort(
+        name, tier, members, spread, decisions.monthly_cancel_probability,
+        decisions.monthly_change_probability, decisions.change_to, sending, after_change, arrivals,
+        after_cancel,
+    )  # fmt: skip
+
+
+def _decisions(
+    check: Checker,
+    path: Path,
+    raw: Mapping[str, Any],
+    tier: str | None,
+    policy: Policy | None,
+    own: str = "the cohort's own tier",
+) -> Decisions | None:
+    """The monthly decision keys of ``raw`` (a cohort, or an ``after_change`` entry) on ``tier``."""
+    before = len(check.problems)
     cancel = check.number(
         (*path, "monthly_cancel_probability"),
         _opt(raw, "monthly_cancel_probability", 0.0),
@@ -834,31 +995,126 @@ def _cohort(check: Checker, path: Path, value: Any, policy: Policy | None) -> Co
             f"monthly_cancel_probability + monthly_change_probability must be <= 1,"
             f" got {show(cancel)} + {show(change)}",
         )
-    if tier == "basic" and cancel:
-        check.fail(
-            (*path, "monthly_cancel_probability"),
-            "must be 0 for a basic cohort (basic has no subscription to cancel),"
-            f" got {show(cancel)}",
-        )
     change_to = _weights(
         check, (*path, "change_to"), _opt(raw, "change_to", {}), _tiers(policy), "tier"
     )
     if change_to is not None and tier is not None and tier in change_to:
-        check.fail((*path, "change_to", tier), "must not be the cohort's own tier")
+        check.fail((*path, "change_to", tier), f"must not be {own}")
     if change_to is not None and change and not any(change_to.values()):
         check.fail(
             (*path, "change_to"),
             "must give some tier a weight > 0 when monthly_change_probability > 0",
         )
-    sending = None
-    if "sending" in raw:
-        sending = _sending(check, (*path, "sending"), raw["sending"], policy, tier)
     if len(check.problems) > before:
         return None
-    assert name is not None and tier is not None and members is not None and spread is not None
     assert cancel is not None and change is not None and change_to is not None
-    assert sending is not None
-    return Cohort(name, tier, members, spread, cancel, change, change_to, sending)
+    return Decisions(cancel, change, change_to)
+
+
+def _after_change(
+    check: Checker, path: Path, value: Any, tier: str | None, policy: Policy | None
+) -> FrozenMap[Decisions] | None:
+    """``after_change``: premium tier -> the decisions a member takes while it holds that tier."""
+    if value is None:
+        return FrozenMap()
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    tiers = _tiers(policy)
+    out: dict[str, Decisions] = {}
+    ok = True
+    for key, item in raw.items():
+        if tiers is not None and key not in tiers:
+            check.fail((*path, key), f"unknown tier{_suggest(key, list(tiers), 'tier')}")
+            ok = False
+            continue
+        if key == "basic" or key == tier:
+            why = "basic takes no decisions" if key == "basic" else "the cohort's own keys say it"
+            check.fail((*path, key), f"must be a tier other than basic and the cohort's ({why})")
+            ok = False
+            continue
+        entry = check.mapping((*path, key), item)
+        if entry is None:
+            ok = False
+            continue
+        check.known_keys((*path, key), entry, _DECISION_KEYS)
+        decisions = _decisions(check, (*path, key), entry, key, policy, "the tier it is on")
+        if decisions is None:
+            ok = False
+        else:
+            out[key] = decisions
+    return FrozenMap(out) if ok else None
+
+
+def _arrivals(
+    check: Checker, path: Path, value: Any, tier: str | None, decisions: Decisions | None
+) -> Arrivals | None:
+    """``arrivals``: None (a closed cohort) or the rate and growth of new members."""
+    if value is None:
+        return None
+    raw = check.mapping(path, value)
+    if raw is None:
+        return None
+    check.known_keys(path, raw, _ARRIVAL_KEYS)
+    if not check.required(path, raw, ("monthly_rate",)):
+        return None
+    rate_value = raw["monthly_rate"]
+    rate: float | None = None
+    before = len(check.problems)
+    if rate_value == REPLACE_CHURN:
+        if decisions is not None and decisions.leave_probability() == 0:
+            why = (
+                "basic has no subscription to leave"
+                if tier == "basic"
+                else ("its members never cancel or change to basic")
+            )
+            check.fail(
+                (*path, "monthly_rate"),
+                f"{REPLACE_CHURN} has no departures to replace ({why}); give a number",
+            )
+    elif isinstance(rate_value, str):
+        check.bad((*path, "monthly_rate"),
+                  f"a number from 0 to {_num_text(MAX_ARRIVAL_RATE)} or {REPLACE_CHURN}",
+                  rate_value)  # fmt: skip
+    else:
+        rate = check.number((*path, "monthly_rate"), rate_value, minimum=0,
+                            maximum=MAX_ARRIVAL_RATE)  # fmt: skip
+    growth = check.number(
+        (*path, "growth_per_month"),
+        _opt(raw, "growth_per_month", 0.0),
+        minimum=MIN_GROWTH_PER_MONTH,
+        maximum=MAX_GROWTH_PER_MONTH,
+    )
+    if len(check.problems) > before or growth is None:
+        return None
+    return Arrivals(rate, growth)
+
+
+def _arrival_totals(check: Checker, population: Sequence[Cohort], seconds: int) -> None:
+    """Refuse arrivals whose count over the run no table could hold (a typo guard).
+
+    A bound, not the expectation: ``replace_churn`` replaces at most every
+    member each month, and the rate grows by ``growth_per_month``.
+    """
+    months = seconds / (AVERAGE_MONTH_DAYS * DAY)
+    for i, cohort in enumerate(population):
+        a = cohort.arrivals
+        if a is None:
+            continue
+        rate = 1.0 if a.monthly_rate is None else a.monthly_rate
+        r = math.log1p(a.growth_per_month)
+        span = months if abs(r) < 1e-12 else math.expm1(min(r * months, 700.0)) / r
+        expected = cohort.members * rate * span
+        if expected > MAX_MEMBERS_PER_COHORT:
+            check.fail(
+                ("population", i, "arrivals"),
+                f"may bring up to {expected:,.0f} arrivals over the run, more than "
+                f"{MAX_MEMBERS_PER_COHORT:,} (lower monthly_rate or growth_per_month)",
+            )
+
+
+def _num_text(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
 
 
 def _sending(

@@ -59,6 +59,7 @@ from simulator.outputs import atomic_write_bytes, atomic_write_text
 from simulator.reports import replications, student_t_quantile
 from simulator.runner import run, write_run
 from simulator.scenario import Scenario, parse_key_path, scenario_from_dict
+from simulator.warmup import resolve_warmup
 from simulator.yamlio import dump_yaml, load_yaml_file, load_yaml_text
 
 __all__ = [
@@ -586,6 +587,8 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec, seed: int | None = None) -> 
     """
     master = seed if seed is not None else spec.seed if spec.seed is not None else scenario.seed
     _check_counts(spec.replications, master)
+    # warmup_days: auto is resolved once, for the base, so every point shares it.
+    scenario, auto = resolve_warmup(scenario)
     npoints = math.prod(len(axis) for axis in spec.axes)
     if npoints * spec.replications > MAX_RUNS:
         raise UsageError(f"the sweep has {npoints * spec.replications:,} runs; at most "
@@ -622,18 +625,33 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec, seed: int | None = None) -> 
             continue
         points.append(Point(rid, dict(params), point_scenario))
     _raise_problems(problems, error_class)
-    return Plan("sweep", scenario.source, spec.keys, tuple(points), spec.replications, master)
+    extra = {"warmup_auto": auto} if auto is not None else {}
+    return Plan("sweep", scenario.source, spec.keys, tuple(points), spec.replications, master,
+                extra)  # fmt: skip
 
 
 def plan_compare(a: Scenario, b: Scenario, replications: int = 5, seed: int | None = None) -> Plan:
-    """Two scenarios, A and B, on the same replication seeds (master: ``seed`` or A's)."""
+    """Two scenarios, A and B, on the same replication seeds (master: ``seed`` or A's).
+
+    ``warmup_days: auto`` is resolved once, on A (or on B when only B has
+    it), and the chosen warm-up given to both sides that asked for ``auto``.
+    """
     master = seed if seed is not None else a.seed
     if replications < 2:
         raise UsageError(f"--replications must be >= 2 to compare, got {replications}")
     _check_counts(replications, master)
+    base = a if a.auto_warmup else b
+    resolved, auto = resolve_warmup(base)
+    if auto is not None:
+        chosen: dict[str | tuple[str | int, ...], Any] = {"warmup_days": resolved.warmup_days}
+        a = a.with_overrides(chosen, source=a.source) if a.auto_warmup else a
+        b = b.with_overrides(chosen, source=b.source) if b.auto_warmup else b
     points = (Point("A", {"scenario": a.source}, a), Point("B", {"scenario": b.source}, b))
+    extra: dict[str, Any] = {"a": a.source, "b": b.source}
+    if auto is not None:
+        extra["warmup_auto"] = auto
     return Plan("compare", f"{a.source} vs {b.source}", ("scenario",), points, replications,
-                master, {"a": a.source, "b": b.source})  # fmt: skip
+                master, extra)  # fmt: skip
 
 
 def _check_counts(replications: int, seed: int) -> None:
@@ -686,7 +704,7 @@ def _execute(task: _Task) -> dict[str, Any]:
     simulate_s = None
     try:
         result = run(task.scenario, seed=task.seed)
-        summary = result.summary
+        summary = _flat_summary(result.summary)
         simulate_s = result.meta.get("timings", {}).get("simulate_s")
         if task.keep_dir is not None:
             write_run(result, task.keep_dir)
@@ -706,6 +724,21 @@ def _execute(task: _Task) -> dict[str, Any]:
             "worker": f"{socket.gethostname()}:{os.getpid()}",
         },
     }
+
+
+def _flat_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's summary as one row of metrics: the ``steady_state`` block becomes two columns.
+
+    ``steady`` (the verdict, None when too short to say) and
+    ``suggested_warmup_days``; the weekly series stay in the run's own
+    ``summary.json`` (``--keep-runs``).
+    """
+    out = {k: v for k, v in summary.items() if k != "steady_state"}
+    block = summary.get("steady_state")
+    if isinstance(block, Mapping):
+        out["steady"] = block.get("steady")
+        out["suggested_warmup_days"] = block.get("suggested_warmup_days")
+    return out
 
 
 def _iso(epoch: float) -> str:

@@ -251,12 +251,36 @@ def _report(command: str, result: Any) -> int:
     if plots:
         text += f" and {len(plots)} plot{'s' if len(plots) != 1 else ''} in {plots[0].parent}/"
     print(f"wrote {text}")
+    _warn_unsteady(command, out)
     if result.failed:
         print(f"creditsim {command}: {len(result.failed):,} of {result.plan.runs:,} runs failed; "
               f"their errors are in {out / 'results.parquet'} (column error) and "
               f"{out}/runs/*.json", file=sys.stderr)  # fmt: skip
         return 1
     return 0
+
+
+def _warn_unsteady(command: str, out: Path) -> None:
+    """One line for all the runs whose measured window is not steady (none when all are)."""
+    import pyarrow.parquet as pq
+
+    path = out / "results.parquet"
+    if not path.is_file() or "steady" not in pq.read_schema(path).names:
+        return
+    table = pq.read_table(path, columns=["steady", "suggested_warmup_days"]).to_pydict()
+    flagged = [w for s, w in zip(table["steady"], table["suggested_warmup_days"], strict=True)
+               if s is False]  # fmt: skip
+    if flagged:
+        print(f"creditsim {command}: warning: {len(flagged):,} of {len(table['steady']):,} runs "
+              f"have a measured window that is not steady (suggested warm-up up to "
+              f"{max(w for w in flagged if w is not None):,} days; columns steady and "
+              f"suggested_warmup_days of {path})", file=sys.stderr)  # fmt: skip
+
+
+def _print_auto_warmup(plan: Any) -> None:
+    record = plan.extra.get("warmup_auto")
+    if record is not None:
+        print(f"warm-up auto: {record['chosen_days']} days for every run ({record['reason']})")
 
 
 def sweep_command(args: argparse.Namespace) -> int:
@@ -271,6 +295,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         raise UsageError(f"creditsim sweep: --seed must be >= 0, got {args.seed}")
     spec = with_spec(block, axes=axes, replications=args.replications, seed=args.seed)
     plan = plan_sweep(scenario, spec)
+    _print_auto_warmup(plan)
     try:
         result = _execute(args, "sweep", plan, plots=not args.no_plots)
     except _Interrupted:
@@ -295,6 +320,7 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"creditsim compare: --seed must be >= 0, got {args.seed}")
     plan = plan_compare(a, b, args.replications, args.seed)
+    _print_auto_warmup(plan)
     for note in compare_notes(a, b, plan.seed):
         print(f"note: {note}", file=sys.stderr)
     try:
@@ -339,10 +365,12 @@ def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) 
 
     kind = _executor_kind(args)
     workers = getattr(args, "workers", None) or 1
+    record = getattr(args, "warmup_record", None)
     if kind == "local":
-        return run(scenario, workers=workers, progress=progress)
+        return run(scenario, workers=workers, progress=progress, warmup_record=record)
     from simulator.executors import make_executor
 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
-        return run(scenario, workers=shards, progress=progress, executor=executor)
+        return run(scenario, workers=shards, progress=progress, executor=executor,
+                   warmup_record=record)  # fmt: skip

@@ -45,6 +45,7 @@ from simulator.model import (
     TIER_SHIFT,
     ShardResult,
 )
+from simulator.population import Roster
 from simulator.scenario import Scenario
 
 __all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "plain_table", "shard_columns"]
@@ -184,13 +185,18 @@ def _join(
     return text
 
 
-def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -> RunTables:
-    """Merge shard columns into the run's tables, in an order independent of sharding."""
+def assemble(
+    shards: list[dict[str, Any]], scenario: Scenario, members: Roster, ids: list[str]
+) -> RunTables:
+    """Merge shard columns into the run's tables, in an order independent of sharding.
+
+    ``members`` is the run's roster and ``ids`` its member ids (by global index).
+    """
     member_text = pa.array(ids, pa.string())
     policy = scenario.policy
     tier_names = shards[0]["tier_names"]
     cohort_names = [c.name for c in scenario.population]
-    cohort_idx = np.repeat(np.arange(len(cohort_names)), [c.members for c in scenario.population])
+    cohort_idx = members.cohort
     tier_code = {name: i for i, name in enumerate(tier_names)}
 
     # -- members ------------------------------------------------------------------
@@ -200,12 +206,14 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
     initial = np.array([tier_code[c.tier] for c in scenario.population])[cohort_idx[m_index]]
     final = np.array([tier_code[t] for t in _cat(shards, "m_final_tier")])[morder]
     subscribed = _cat(shards, "m_subscribed_at")[morder]
-    members = pa.table({
+    arrived = members.joined[m_index]
+    member_table = pa.table({
         "member": pc.take(member_text, pa.array(m_index)),
         "cohort": _dict(cohort_idx[m_index], cohort_names),
         "initial_tier": _dict(initial, tier_names),
         "final_tier": _dict(final, tier_names),
         "subscribed_at": _ts(np.where(subscribed < 0, _NONE, subscribed)),
+        "arrived_at": _ts(np.where(arrived < 0, _NONE, arrived)),
         "sends_per_month": _cat(shards, "m_rate")[morder],
     })  # fmt: skip
 
@@ -213,7 +221,7 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
     led = np.concatenate([s["ledger"] for s in shards])
     # A member's entries all come from one shard, in R10 order: a stable sort
     # on (time, member) keeps that order and is the same for any sharding.
-    if scenario.members < 1 << 24:
+    if members.size < 1 << 24:
         key = (led["time"] - scenario.sim_start) << 24 | led["member"].astype(np.int64)
         led = led[np.argsort(key, kind="stable")]
     else:
@@ -319,7 +327,7 @@ def assemble(shards: list[dict[str, Any]], scenario: Scenario, ids: list[str]) -
         "billing": [lt[grants], lm[grants]],
         "history": history_keys,
     }
-    return RunTables(ledger, inmails, members, billing, history, events, keys)
+    return RunTables(ledger, inmails, member_table, billing, history, events, keys)
 
 
 def merge(parts: list[RunTables]) -> RunTables:

@@ -16,7 +16,7 @@ DATA = Path(__file__).parents[1] / "data" / "model"
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 
-@pytest.fixture(scope="module", params=["small.yaml"])
+@pytest.fixture(scope="module", params=["small.yaml", "open.yaml"])
 def small(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     return load_scenario(DATA / request.param)
 
@@ -47,7 +47,8 @@ def _by_member(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize(
     ("name", "preset"),
     [("small.yaml", "inmail-2014"), ("small.yaml", "inmail-2015"),
-     ("collisions.yaml", "inmail-2014")],
+     ("collisions.yaml", "inmail-2014"), ("open.yaml", "inmail-2014"),
+     ("open.yaml", "inmail-2015")],
 )  # fmt: skip
 def test_history_replays_to_the_same_ledger(tmp_path: Path, name: str, preset: str) -> None:
     """Replaying a run's history.csv with its scenario.yaml gives its ledger, line for line."""
@@ -77,6 +78,9 @@ def test_the_run_exercises_every_behaviour(small_run) -> None:
     assert s["inmails_rejected_body_length"] > 0 and s["inmails_free"] > 0
     assert s["credits_expired"] > 0 and s["credits_forfeited"] > 0 and s["refunds"] > 0
     assert (t.ledger["time"] < pd.Timestamp("2024-01-01", tz="UTC")).any(), "warm-up kept"
+    if small_run.scenario.is_open:
+        assert s["arrivals"] > 0 and s["members"] > s["members_initial"]
+        assert t.members["arrived_at"].notna().sum() == s["members"] - s["members_initial"]
 
 
 def test_same_seed_same_tables(small, small_run) -> None:

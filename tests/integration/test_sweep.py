@@ -319,7 +319,13 @@ def test_keep_runs_writes_full_run_directories(scenario: Path, tmp_path: Path) -
     assert len(dirs) == 2
     for d in dirs:
         record = json.loads(d.with_suffix(".json").read_text())
-        assert json.loads((d / "summary.json").read_text()) == record["summary"]
+        summary = json.loads((d / "summary.json").read_text())
+        block = summary.pop("steady_state")
+        assert {
+            **summary,
+            "steady": block["steady"],
+            "suggested_warmup_days": block["suggested_warmup_days"],
+        } == record["summary"]
         assert (d / "ledger.parquet").is_file() and (d / "run.json").is_file()
 
 

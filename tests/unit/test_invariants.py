@@ -252,7 +252,7 @@ def test_ledger_member_missing_from_members_table_is_named() -> None:
     assert _check(t) == [
         "m000001: in the ledger but not in the members table",
         "summary: members is 2 but a recount from the tables gives 1",
-        "members table: 1 members, but the scenario has 2",
+        "members table: 1 members, but the scenario has 2 (present at the start and arrivals)",
     ]
 
 

@@ -1,0 +1,250 @@
+"""Is the measured window steady? Weekly series of the headline rates, truncated by MSER.
+
+A run starts from empty accounts, so its first months are a transient: grants
+pile up, the first expiries come 90 days later, refund lots restart the clock.
+``warmup_days`` simulates that transient before the measured window; this
+module checks, on every run, that it was long enough.
+
+Over the measured window it builds weekly series (full weeks from ``start``;
+a last partial week is left out) of four headline quantities:
+
+* ``expiry_waste_rate``: credits expired in the week / credits issued in the
+  lots that were due to expire in the week: the share of the credits that
+  reached their expiry date unused. The headline's numerator, over the
+  issuance it came from: a same-week ratio (expiries / this week's issuance)
+  swings with the calendar, because anniversaries on the 29th to 31st fall
+  on the last day of shorter months and those grants expire together 90 days
+  later (a +40 % week in late May after February), which MSER would take for
+  a transient. Lots that never expire are left out of it;
+* ``refund_rate``: of the paid InMails sent in the week whose refund window
+  closed by the end, the share refunded;
+* ``response_rate``: of the InMails sent (accepted) in the week, the share
+  with a response by the end of the run;
+* ``spend_per_member``: credits spent in the week / members who attempted
+  an InMail in the week (a member who cancelled and sends nothing is no
+  longer counted, so the series stays level in a stationary population).
+
+On each it finds the truncation point by MSER (the Marginal Standard Error
+Rule, White 1997) with batch size 1: the number of leading weeks ``d`` that
+minimises ``sum((y[d:] - mean(y[d:]))**2) / (n - d)**2``, the squared
+standard error of the mean of what is kept. ``d`` is searched up to half the
+series (the usual cap: beyond it MSER chases noise at the end of the series);
+a minimum *at* the cap means "not steady; needs more than that". Batches of
+one week, not MSER-5: a year is 52 weeks, and 12 monthly points are too few.
+
+MSER alone over-reads noise: on 52 weekly points of a stationary series
+its minimum wanders over the whole first half (the SSE of what is kept
+fluctuates by about ``sqrt(2 / n)``, more than a few weeks change it). So a
+truncation counts only when the weeks it cuts are a real transient that
+matters: their mean differs from the mean of the rest by more than
+:data:`Z_THRESHOLD` standard errors (:func:`bias_z`, autocorrelation allowed
+for), and keeping them moves the mean of the whole window by more than
+:data:`BIAS_THRESHOLD` (2.5 %) of the rest's mean (:func:`window_bias`: an
+expiry waste of 50 % by more than 1.25 points). The 2.5 % leaves out the
+slow drift of an open population's tier mix (upgraders settle over years,
+moving credits spent per active member by 1-2 % over a year of the shipped
+baseline even after a two-year warm-up), and catches the credit ramp (a
+90-day warm-up moves the baseline's weekly expiry waste by about 10 %).; otherwise the series'
+truncation is 0. Weeks before a series' first data (nothing expires
+in the first 90 days of a run without warm-up) always count.
+
+The verdict: the window is **steady** when the largest truncation over the
+four series is at most :data:`THRESHOLD_WEEKS` weeks and none reached the
+cap. Otherwise the suggested warm-up is ``warmup_days`` plus that
+truncation, in days (at the cap: "more than" that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from simulator.timeutil import DAY, format_instant
+
+__all__ = [
+    "BIAS_THRESHOLD",
+    "METHOD",
+    "MIN_WEEKS",
+    "SERIES",
+    "THRESHOLD_WEEKS",
+    "Z_THRESHOLD",
+    "bias_z",
+    "mser",
+    "steady_state",
+    "verdict",
+    "window_bias",
+]
+
+WEEK = 7 * DAY
+SERIES = ("expiry_waste_rate", "refund_rate", "response_rate", "spend_per_member")
+THRESHOLD_WEEKS = 4
+Z_THRESHOLD = 3.0  # a truncation counts when the weeks it cuts differ from the rest by this
+BIAS_THRESHOLD = 0.025  # ... and move the whole window's mean by more than this share of it
+MIN_WEEKS = 8  # fewer weekly points than this say nothing: no truncation is computed
+METHOD = "MSER, batch size 1, on weekly series over the measured window"
+
+
+def mser(y: np.ndarray) -> int:
+    """The MSER truncation of ``y`` (finite values): the ``d`` in ``0..len(y)//2`` minimising
+    ``sum((y[d:] - mean(y[d:]))**2) / (len(y) - d)**2``; the first such ``d`` on ties."""
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    if n < 2:
+        return 0
+    cap = n // 2
+    # Suffix sums give every candidate's sum of squared deviations at once.
+    s1 = np.cumsum(y[::-1])[::-1][: cap + 1]
+    s2 = np.cumsum((y * y)[::-1])[::-1][: cap + 1]
+    kept = n - np.arange(cap + 1, dtype=np.float64)
+    sse = np.maximum(s2 - s1 * s1 / kept, 0.0)
+    return int(np.argmin(sse / (kept * kept)))
+
+
+def weekly(instants: np.ndarray, weights: np.ndarray | None, start: int, weeks: int) -> np.ndarray:
+    """Sums of ``weights`` (counts if None) per full week from ``start``; others dropped."""
+    w = (np.asarray(instants, dtype=np.int64) - start) // WEEK
+    keep = (w >= 0) & (w < weeks)
+    values = None if weights is None else np.asarray(weights, dtype=np.float64)[keep]
+    return np.bincount(w[keep], weights=values, minlength=weeks).astype(np.float64)[:weeks]
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    out = np.full(len(num), np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def steady_state(
+    *,
+    start: int,
+    end: int,
+    warmup_days: int,
+    due: tuple[np.ndarray, np.ndarray],
+    expired: tuple[np.ndarray, np.ndarray],
+    spent: tuple[np.ndarray, np.ndarray],
+    sent_at: np.ndarray,
+    responded: np.ndarray,
+    settled: np.ndarray,
+    refunded: np.ndarray,
+    attempts: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
+    """The ``steady_state`` block of ``summary.json`` (module docstring).
+
+    ``due`` is (expiry instants, credits) of the issuing entries of lots that
+    expire; ``expired`` and ``spent`` are (instants, credits) of ledger
+    entries; ``sent_at`` the instants of accepted InMails with boolean
+    ``responded``, ``settled`` (paid, refund window closed by the end) and
+    ``refunded`` of each; ``attempts`` (instants, member numbers) of every
+    attempted InMail.
+    """
+    weeks = max(0, (end + 1 - start) // WEEK)
+    expired_w = weekly(*expired, start, weeks)
+    due_w = weekly(*due, start, weeks)
+    settled_w = weekly(sent_at[settled], None, start, weeks)
+    refunded_w = weekly(sent_at[settled & refunded], None, start, weeks)
+    sent_w = weekly(sent_at, None, start, weeks)
+    responded_w = weekly(sent_at[responded], None, start, weeks)
+    # Distinct (member, week) pairs of attempts: the week's active members.
+    when, who = attempts
+    wk = (np.asarray(when, dtype=np.int64) - start) // WEEK
+    keep = (wk >= 0) & (wk < weeks)
+    pairs = np.unique(np.asarray(who, dtype=np.int64)[keep] * max(weeks, 1) + wk[keep])
+    active = np.bincount(pairs % max(weeks, 1), minlength=weeks)[:weeks].astype(np.float64)
+    series = {
+        "expiry_waste_rate": _ratio(expired_w, due_w),
+        "refund_rate": _ratio(refunded_w, settled_w),
+        "response_rate": _ratio(responded_w, sent_w),
+        "spend_per_member": _ratio(weekly(*spent, start, weeks), active),
+    }
+    block: dict[str, Any] = {
+        "method": METHOD,
+        "week_start": [format_instant(start + i * WEEK)[:10] for i in range(weeks)],
+        "series": {k: [None if v != v else float(v) for v in s] for k, s in series.items()},
+    }
+    block.update(verdict(series, warmup_days))
+    return block
+
+
+def bias_z(y: np.ndarray, d: int) -> float:
+    """How far the first ``d`` values sit from the rest, in standard errors.
+
+    ``|mean(y[:d]) - mean(y[d:])|`` over ``s * sqrt(1/d + 1/(n-d))``, with
+    ``s`` the standard deviation of ``y[d:]`` inflated by its lag-1
+    autocorrelation ``rho`` (clipped to [0, 0.9]) as ``sqrt((1 + rho) / (1 - rho))``.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    head, tail = y[:d], y[d:]
+    if d == 0 or len(tail) < 2:
+        return 0.0
+    s = float(tail.std(ddof=1))
+    dev = tail - tail.mean()
+    denom = float((dev * dev).sum())
+    rho = float((dev[1:] * dev[:-1]).sum() / denom) if denom > 0 else 0.0
+    rho = min(max(rho, 0.0), 0.9)
+    se = s * np.sqrt(1.0 / d + 1.0 / len(tail)) * np.sqrt((1 + rho) / (1 - rho))
+    gap = abs(float(head.mean()) - float(tail.mean()))
+    if se == 0:
+        return 0.0 if gap == 0 else float("inf")
+    return gap / se
+
+
+def window_bias(y: np.ndarray, d: int) -> float:
+    """How much the first ``d`` values move the mean of all of ``y``, as a share of the rest's."""
+    y = np.asarray(y, dtype=np.float64)
+    if d == 0 or d >= len(y):
+        return 0.0
+    rest = float(y[d:].mean())
+    shift = abs(float(y.mean()) - rest)
+    if rest == 0:
+        return 0.0 if shift == 0 else float("inf")
+    return shift / abs(rest)
+
+
+def verdict(series: dict[str, np.ndarray], warmup_days: int) -> dict[str, Any]:
+    """MSER truncation of each series, the largest that matters, and whether it is steady."""
+    mser_weeks: dict[str, int | None] = {}
+    z_scores: dict[str, float | None] = {}
+    biases: dict[str, float | None] = {}
+    truncation: dict[str, int | None] = {}
+    capped = False
+    cap_weeks = 0
+    for name, values in series.items():
+        y = np.asarray(values, dtype=np.float64)
+        valid = np.flatnonzero(np.isfinite(y))
+        if len(valid) < MIN_WEEKS:
+            mser_weeks[name] = z_scores[name] = biases[name] = truncation[name] = None
+            continue
+        d = mser(y[valid])
+        z = bias_z(y[valid], d)
+        cap = len(valid) // 2
+        cap_weeks = max(cap_weeks, int(valid[cap]))
+        # Weeks of the window before the first one with data (nothing expires
+        # in the first weeks of a run without a warm-up) belong to the transient.
+        lead = int(valid[0])
+        bias = window_bias(y[valid], d)
+        real = z > Z_THRESHOLD and bias > BIAS_THRESHOLD
+        capped = capped or bool(real and d == cap)
+        mser_weeks[name] = lead + d
+        z_scores[name] = round(z, 2) if np.isfinite(z) else None
+        biases[name] = round(bias, 4) if np.isfinite(bias) else None
+        truncation[name] = lead + (d if real else 0)
+    known = [d for d in truncation.values() if d is not None]
+    worst = max(known) if known else None
+    steady = None if worst is None else bool(worst <= THRESHOLD_WEEKS and not capped)
+    suggested = warmup_days + 7 * worst if steady is False and worst is not None else warmup_days
+    return {
+        "mser_weeks": mser_weeks,
+        "bias_z": z_scores,
+        "bias": biases,
+        "truncation_weeks": truncation,
+        "suggested_truncation_weeks": worst,
+        "cap_weeks": cap_weeks,
+        "threshold_weeks": THRESHOLD_WEEKS,
+        "z_threshold": Z_THRESHOLD,
+        "bias_threshold": BIAS_THRESHOLD,
+        "capped": capped,
+        "steady": steady,
+        "warmup_days": warmup_days,
+        "suggested_warmup_days": suggested,
+    }
