@@ -16,27 +16,33 @@ has chosen. Jupyter still displays a returned Figure inline.
 from __future__ import annotations
 
 import io
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import StrMethodFormatter
 
 __all__ = [
     "figure_png",
     "plot_balance_distribution",
+    "plot_credit_vintages",
     "plot_expiry_waste",
     "plot_purchases_revenue",
     "plot_refund_rates",
     "plot_replications",
     "plot_response_delays",
+    "plot_steady_state",
     "plot_utilisation",
     "save_figure",
+    "steady_state_title",
 ]
 
 _TIER_ORDER = ("basic", "premium_career", "premium_business", "sales_navigator", "recruiter_lite")
@@ -305,6 +311,159 @@ def plot_utilisation(util: pd.DataFrame) -> Figure:
         right.bar_label(bars, fmt="%.0f %%", fontsize=9)
         right.set_ylim(0, 105)
         right.tick_params(axis="x", labelrotation=30)
+    return fig
+
+
+_SOURCES = ("grant", "purchase", "refund")
+# Where credits went, bottom to top: column of credit_vintages, legend label, colour.
+_FATES = (
+    ("spent", "spent", "tab:blue"),
+    ("expired", "expired", "tab:red"),
+    ("capped", "capped", "tab:orange"),
+    ("forfeited", "forfeited", "tab:purple"),
+    ("live_at_end", "live at end", "0.75"),
+)
+_WARMUP_LABEL = "warm-up (issued before the measured window)"
+_WARMUP_COLOUR = "#fff1b8"
+# Axis labels of the steady-state series that are not rates (rates are shown in %).
+_STEADY_UNITS = {"spend_per_member": "spend_per_member (credits)"}
+
+
+def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
+    """Where each month's credits went, per lot source: shares spent, expired, ... live at end.
+
+    One panel per lot source with credits issued; one stacked bar per issue
+    month (two for the month the measured window starts in), all tiers
+    summed, as a percentage of the credits issued. Warm-up bars are hatched
+    on a shaded background.
+    """
+    present = set(pd.unique(vintages["lot_source"].to_numpy())) if len(vintages) else set()
+    sources = [s for s in _SOURCES if s in present]
+    sources += sorted(str(s) for s in present if s not in _SOURCES)
+    fig = _new_figure(size=(11, 2.8 * max(len(sources), 1) + 1))
+    axes = np.atleast_1d(fig.subplots(max(len(sources), 1), 1, squeeze=False)).ravel()
+    fig.suptitle("Credit vintages: where each month's credits went by the run's end", fontsize=14)
+    for ax in axes:
+        ax.set_ylabel("share of credits issued (%)")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].set_xlabel("month of issue (UTC)")
+    if not sources:
+        _no_data(axes[0])
+        return fig
+    columns = ["issued", *(name for name, _, _ in _FATES)]
+    for ax, source in zip(axes, sources, strict=True):
+        sums = (
+            vintages[vintages["lot_source"] == source]
+            .groupby(["issue_month", "warmup"])[columns]
+            .sum()
+            .reset_index()
+        )
+        # In issue order: a month's warm-up part comes before its measured part.
+        sums = sums.sort_values(["issue_month", "warmup"], ascending=[True, False])
+        issued = sums["issued"].to_numpy(dtype=float)
+        warmup = sums["warmup"].to_numpy(dtype=bool)
+        x = np.arange(len(sums))
+        if warmup.any():
+            ax.axvspan(-0.5, np.flatnonzero(warmup).max() + 0.5, color=_WARMUP_COLOUR, zorder=0)
+        bottom = np.zeros(len(sums))
+        for name, label, colour in _FATES:
+            share = 100 * sums[name].to_numpy(dtype=float) / issued
+            bars = ax.bar(x, share, 0.8, bottom=bottom, color=colour, label=label, zorder=2)
+            for bar, hatched in zip(bars, warmup, strict=True):
+                if hatched:
+                    bar.set_hatch("//")
+                    bar.set_edgecolor("white")
+            bottom += share
+        ax.set_title(f"{source} lots ({int(issued.sum()):,} credits issued)")
+        _month_axis(ax, list(sums["issue_month"]))
+        ax.set_xlim(-0.5, len(sums) - 0.5)
+    # One legend for every panel, outside them, with plain swatches (bars may be hatched).
+    handles = [Patch(facecolor=colour, label=label) for _, label, colour in _FATES]
+    if (vintages["warmup"].to_numpy(dtype=bool)).any():
+        handles.append(Patch(facecolor=_WARMUP_COLOUR, edgecolor="0.3", hatch="//",
+                             label=_WARMUP_LABEL))  # fmt: skip
+    fig.legend(handles=handles, fontsize=9, loc="outside right center")
+    return fig
+
+
+def steady_state_title(block: Mapping[str, Any]) -> str:
+    """The verdict of ``summary.json``'s ``steady_state`` block, as one line.
+
+    "measured window steady: MSER truncation N weeks <= threshold T";
+    "NOT steady: suggested warm-up X days (...)", saying whether the
+    truncation exceeded the threshold or hit the cap (``capped``, else a
+    truncation at ``cap_weeks``); or, when ``steady`` is null (too few weeks
+    with data for MSER), that no verdict was reached.
+    """
+    cut = block.get("suggested_truncation_weeks")
+    threshold, cap = block.get("threshold_weeks"), block.get("cap_weeks")
+    steady = block.get("steady")
+    if steady is None or cut is None:
+        return "steadiness not known: too few weeks with data for MSER"
+    if steady:
+        return f"measured window steady: MSER truncation {cut} weeks <= threshold {threshold}"
+    title = f"NOT steady: suggested warm-up {block.get('suggested_warmup_days')} days"
+    capped = block.get("capped")
+    if capped is None:
+        capped = isinstance(cap, int) and isinstance(cut, int) and cut >= cap
+    if capped:
+        return title + f" (an MSER truncation hit the cap of {cap} weeks: needs a longer warm-up)"
+    return title + f" (MSER truncation {cut} weeks > threshold {threshold})"
+
+
+def plot_steady_state(block: Mapping[str, Any]) -> Figure:
+    """The weekly series of the steady-state check, with the MSER truncation shaded.
+
+    ``block`` is ``summary.json``'s ``steady_state``: ``week_start`` (dates),
+    ``series`` (name -> weekly values, None for a week without data),
+    ``truncation_weeks`` per series, ``suggested_truncation_weeks`` (the
+    largest; shaded from the first week to the first week kept),
+    ``threshold_weeks``, ``cap_weeks``, ``steady`` and
+    ``suggested_warmup_days``. Truncations may be null (too few weeks with
+    data). One panel per series, two per row; rates are shown in percent.
+    """
+    weeks = pd.to_datetime(pd.Series(list(block.get("week_start") or []), dtype=object))
+    series: Mapping[str, Any] = block.get("series") or {}
+    per_series: Mapping[str, Any] = block.get("truncation_weeks") or {}
+    cut = block.get("suggested_truncation_weeks")
+    names = list(series)
+    ncols = 2 if len(names) > 1 else 1
+    nrows = max(1, -(-len(names) // ncols))
+    fig = _new_figure(size=(11, 3.0 * nrows + 1))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    fig.suptitle(steady_state_title(block), fontsize=12)
+    if not names or weeks.empty:
+        _no_data(axes[0])
+        for ax in axes[1:]:
+            ax.set_visible(False)
+        return fig
+    dates = weeks.to_numpy()
+    for ax, name in zip(axes, names, strict=False):
+        if isinstance(cut, int):
+            # The dropped weeks: from the first week's start to the first kept week's.
+            end = dates[cut] if cut < len(dates) else dates[-1] + np.timedelta64(7, "D")
+            ax.axvspan(dates[0], end, color="tab:orange", alpha=0.2, zorder=0,
+                       label=f"MSER truncation: {cut} weeks")  # fmt: skip
+        raw = [math.nan if v is None else float(v) for v in series[name]][: len(dates)]
+        values = np.asarray(raw, dtype=float)
+        is_rate = name.endswith(("_rate", "_share"))
+        ax.plot(dates[: len(values)], 100 * values if is_rate else values, marker="o",
+                markersize=3, color="tab:blue", label="weekly value")  # fmt: skip
+        own = per_series.get(name)
+        own_text = "too few weeks with data" if own is None else f"MSER truncation {own} weeks"
+        ax.set_title(f"{name} ({own_text})", fontsize=10)
+        ax.set_ylabel(f"{name} (%)" if is_rate else _STEADY_UNITS.get(name, name), fontsize=9)
+        ax.set_xlabel("week starting (UTC)")
+        ax.grid(alpha=0.3)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    # Below the panels: the verdict above them may be a long line.
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=9, ncols=2,
+               loc="outside lower center")  # fmt: skip
     return fig
 
 

@@ -2,11 +2,11 @@
 
 Job: turn the tables of one run (ledger, InMails, members, billing and the run's
 metadata; DESIGN.md "Tables are the contract") into the figures analysts ask
-for: expiry waste, refund rates, utilisation, balances, purchases and revenue,
-rejections, and confidence intervals over replicated runs. Each report is a
-pure function of a :class:`RunTables` (or of summaries, for replications): it
-reads no file, draws no random number, mutates no input, and is tested on
-tables written by hand.
+for: expiry waste, credit vintages, refund rates, utilisation, balances,
+purchases and revenue, rejections, and confidence intervals over replicated
+runs. Each report is a pure function of a :class:`RunTables` (or of
+summaries, for replications): it reads no file, draws no random number,
+mutates no input, and is tested on tables written by hand.
 
 Boundary: the simulator writes the tables; this module only reads them.
 Only :func:`load_run_tables` and the ``write_*`` functions touch the file
@@ -16,7 +16,9 @@ Conventions shared by every report:
 
 - Reports cover the measured window, ``measure_start <= time <= end`` (both
   from ``run.json``); warm-up rows are excluded. Balances carried over from the
-  warm-up are still the starting state of the balance report.
+  warm-up are still the starting state of the balance report, and
+  :func:`credit_vintages` follows every lot of the run, warm-up included,
+  flagging the lots issued before ``measure_start``.
 - The tier of a ledger entry is the member's tier at that instant (the
   ledger's ``tier`` column). Refund figures are keyed by the InMail's tier,
   category and body-length bucket and by the calendar month (UTC,
@@ -60,11 +62,13 @@ from simulator.errors import CreditsimError, InputError
 from simulator.timeutil import DAY, parse_instant
 
 __all__ = [
+    "HEADLINE_DEFINITIONS",
     "LENGTH_BUCKETS",
     "TIER_ORDER",
     "RunTables",
     "balance_distribution",
     "credit_age",
+    "credit_vintages",
     "expiry_waste",
     "expiry_waste_by_source",
     "headline",
@@ -82,6 +86,7 @@ __all__ = [
     "student_t_quantile",
     "utilisation",
     "utilisation_members",
+    "vintage_waste_rate",
     "write_replications",
     "write_reports",
     "write_tables",
@@ -153,6 +158,60 @@ _REQUIRED = {
     "billing": _BILLING_COLUMNS,
 }
 _META_KEYS = ("measure_start", "end", "credit_price_cents")
+
+#: What each headline rate divides by what, over which window (one sentence each). Keys
+#: are metrics of ``summary.json`` and :func:`headline`, and ``report.column`` for the
+#: rates of a report's rows. The measured window is ``measure_start <= time <= end``.
+HEADLINE_DEFINITIONS: dict[str, str] = {
+    "response_rate": (
+        "Responses (accept, decline or reply, at any time up to the end) to the InMails "
+        "sent in the measured window / the InMails sent in the window (accepted, paid or "
+        "free; rejected attempts excluded)."
+    ),
+    "refund_rate": (
+        "Refunded / settled paid InMails: of the paid InMails sent in the measured window "
+        "whose refund window closed by the end, the share that was refunded (InMails still "
+        "inside their window would bias it, so they are left out)."
+    ),
+    "refund_share": (
+        "Refunds paid in the measured window / credits spent in the window (paid InMails "
+        "sent in it): the share of spending that came back."
+    ),
+    "expiry_waste_rate": (
+        "Credits expired in the measured window / credits granted + purchased + refunded in "
+        "the window; the window's expiries include credits issued in the warm-up, so a short "
+        "or empty warm-up distorts it (vintage_waste_rate does not mix them)."
+    ),
+    "grant_expiry_rate": (
+        "Credits of grant lots expired in the measured window / credits granted in the "
+        "window (warm-up grants expiring in the window count, as in expiry_waste_rate)."
+    ),
+    "vintage_waste_rate": (
+        "Credits expired / credits issued, over grant and refund lots issued in the measured "
+        "window in calendar months that end at least grant_expiry_days (for grants) or "
+        "refund_expiry_days (for refunds) days before the run's end, so every such lot has "
+        "reached its fate (the rows of credit_vintages.csv with warmup false)."
+    ),
+    "never_send_share": (
+        "Members who sent no accepted InMail in the measured window / all members (of the "
+        "members table or with a ledger entry in the window)."
+    ),
+    "median_utilisation": (
+        "Median, over the member-tier pairs with credits granted in the measured window, of "
+        "credits spent / credits granted in the window."
+    ),
+    "expiry_waste.waste_rate": (
+        "A month's credits expired / the same month's credits issued (granted + purchased + "
+        "refunded), per tier, although the credits expiring in a month were issued up to the "
+        "expiry period (90 days by default) earlier: it mixes generations and can exceed 1 "
+        "(credit_vintages.csv follows each month's credits to their fate instead)."
+    ),
+    "credit_vintages.waste_rate": (
+        "Of the credits of one vintage (tier at issue, lot source, issue month, warm-up or "
+        "not), the share that expired by the end of the run; empty while some of them are "
+        "still live at the end, since their fate is not known yet."
+    ),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -450,6 +509,207 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     columns = ["event", "lot_source", "credits", "mean_days"]
     columns += [f"p{p}_days" for p in PERCENTILES] + ["max_days"]
     return pd.DataFrame(rows_out, columns=columns)
+
+
+# ---------------------------------------------------------------------------
+# Credit vintages: each lot followed from its issue to its fate
+
+
+_ISSUE_KINDS = ("grant", "purchase", "refund")
+_FATE_COLUMNS = {"spend": "spent", "expire": "expired", "cap": "capped", "forfeit": "forfeited"}
+_VINTAGE_COLUMNS = (
+    "tier",
+    "lot_source",
+    "issue_month",
+    "warmup",
+    "issued",
+    *_FATE_COLUMNS.values(),
+    "live_at_end",
+    "waste_rate",
+)
+
+
+def credit_vintages(tables: RunTables) -> pd.DataFrame:
+    """Credits issued per vintage, and where they went by the end of the run.
+
+    A vintage is the lots of one tier at issue, lot source, calendar month of
+    issue (UTC) and side of the measured window's start: one row per
+    (``tier``, ``lot_source``, ``issue_month``, ``warmup``) with credits
+    issued, over the whole run, warm-up included (every ledger entry). A
+    month that straddles ``measure_start`` gives two rows: ``warmup`` is True
+    for the lots issued before it.
+
+    - ``tier``: the member's tier on the entry that issued the lot (its
+      grant, purchase or refund entry), not on the entry that spent or
+      expired it;
+    - ``issued``: credits of the grant, purchase and refund entries;
+    - ``spent``, ``expired``, ``capped``, ``forfeited``: credits that left
+      those lots through such entries, at any time up to the end;
+    - ``live_at_end`` = issued - spent - expired - capped - forfeited: the
+      credits of those lots still held at the end (>= 0 by the ledger's
+      conservation, RULES.md section 5);
+    - ``waste_rate`` = expired / issued, NaN (an empty CSV cell) where
+      ``live_at_end`` > 0: the fate of those credits is not known yet.
+
+    Unlike :func:`expiry_waste`, which sets a month's expiries against the
+    same month's issuance, this follows each month's credits to their fate.
+    Rows are sorted by tier (:data:`TIER_ORDER`), lot source (grant,
+    purchase, refund), issue month, then ``warmup`` (False first). Entries
+    without a lot (no ``lot_issued_at`` or ``lot_source``), and spend,
+    expire, cap and forfeit entries whose lot has no issuing entry in the
+    ledger (a ledger cut short by hand), belong to no vintage and are left out.
+    """
+    led = tables.columns.ledger
+    has_lot = (led.lot_issued_at != _NAT) & (led.lot_source.codes >= 0)
+    issues = np.flatnonzero(led.kind.mask(*_ISSUE_KINDS) & has_lot)
+    if len(issues) == 0:
+        return _empty_vintages()
+    fates = np.flatnonzero(led.kind.mask(*_FATE_COLUMNS) & has_lot)
+    # The vintage of each issuing entry; a fate entry's is that of its lot's issuing entry.
+    issued_at = led.lot_issued_at[issues]
+    group, labels = _groups(
+        {
+            "tier": _coded(led.tier, issues),
+            "lot_source": _coded(led.lot_source, issues),
+            "_month": _month_key(issued_at),
+            "warmup": (
+                (issued_at < tables.measure_start).astype(np.int64),
+                np.array([False, True], dtype=object),
+            ),
+        }
+    )
+    n_groups = len(labels["tier"])
+    issued = np.zeros(n_groups, dtype=np.int64)
+    np.add.at(issued, group, led.quantity[issues])
+    fate_group, fate_rows = _fate_vintages(led, issues, group, fates)
+    sums = _kind_sums_by_group(fate_group, n_groups, led, fate_rows, _FATE_COLUMNS)
+    out = pd.DataFrame(labels)
+    out["warmup"] = out["warmup"].astype(bool)
+    out["issued"] = issued
+    for name in _FATE_COLUMNS.values():
+        out[name] = sums[name]
+    out = out[out["issued"] > 0]
+    out = _sort(out, ["tier", "lot_source", "_month", "warmup"]).reset_index(drop=True)
+    out.insert(2, "issue_month", _month_labels(out.pop("_month").to_numpy()))
+    return _vintage_rates(out)
+
+
+def vintage_waste_rate(
+    vintages: pd.DataFrame,
+    end: int | str,
+    grant_expiry_days: int | None = 90,
+    refund_expiry_days: int | None = 90,
+) -> float:
+    """Expired / issued credits over the vintages of the window that have all met their fate.
+
+    Sums the rows of :func:`credit_vintages` with ``warmup`` False, lot source
+    ``grant`` (or ``refund``) and an issue month whose last second plus
+    ``grant_expiry_days`` (or ``refund_expiry_days``) days is at or before
+    ``end`` (Unix seconds or ISO 8601), so every lot in them has expired by
+    the end if nothing else took its credits. A source whose expiry is
+    ``None`` (never) counts nowhere; NaN when no credit qualifies.
+    """
+    stop = parse_instant(end) if isinstance(end, str) else int(end)
+    if vintages.empty:
+        return math.nan
+    months = vintages["issue_month"].to_numpy().astype("datetime64[M]")
+    # The month's last second: the next month's first, less one.
+    last_second = (months + 1).astype("datetime64[s]").view(np.int64) - 1
+    source = vintages["lot_source"].to_numpy()
+    settled = np.zeros(len(vintages), dtype=bool)
+    for name, days in (("grant", grant_expiry_days), ("refund", refund_expiry_days)):
+        if days is not None:
+            settled |= (source == name) & (last_second + int(days) * DAY <= stop)
+    settled &= ~vintages["warmup"].to_numpy(dtype=bool)
+    issued = int(vintages["issued"].to_numpy()[settled].sum())
+    return _div(int(vintages["expired"].to_numpy()[settled].sum()), issued)
+
+
+def _fate_vintages(
+    led: LedgerColumns, issues: np.ndarray, issue_group: np.ndarray, fates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vintage of each of ``fates`` whose lot has an issuing entry, and those fates' rows.
+
+    ``issue_group`` is the vintage of each of ``issues``. A lot is found by
+    (member, lot_issued_at, lot_source), not by its id (text, costly to
+    read). That key may name several lots, but never lots of different
+    vintages: they share the month, the source and, by RULES.md R10, the
+    tier at issue. One instant writes at most one grant per member (step 5);
+    two refund lots of a member at one instant are both issued in steps 1-2,
+    before any tier change (step 4); two purchase lots both in step 6, after
+    it. So any issuing entry of the key gives the fate's vintage.
+    """
+    issue_key, fate_key = _lot_keys(led, issues, fates)
+    if len(fate_key) == 0:
+        return np.zeros(0, dtype=np.int64), fates
+    # A run's issuing entries are nearly in key order already (the ledger is in
+    # time order): a stable sort of them is quick. The fate keys are sorted
+    # too, so the search walks the issue keys once; sums do not need the order.
+    order = np.argsort(issue_key, kind="stable")
+    issue_key = issue_key[order]
+    fate_order = np.argsort(fate_key)
+    wanted = fate_key[fate_order]
+    at = np.minimum(np.searchsorted(issue_key, wanted), len(issue_key) - 1)
+    found = issue_key[at] == wanted
+    return issue_group[order[at[found]]], fates[fate_order[found]]
+
+
+def _lot_keys(
+    led: LedgerColumns, issues: np.ndarray, fates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per row of ``issues`` and of ``fates``: equal when the lots' keys are.
+
+    The key is (member, lot_issued_at, lot_source). Instants are counted
+    from the earliest one; when that would overflow (instants centuries
+    apart, written by hand), they are numbered instead.
+    """
+    members = len(led.member.names) + 1  # the last slot: no member
+    sources = len(led.lot_source.names) + 1
+    at = [led.lot_issued_at[issues], led.lot_issued_at[fates]]
+    first = min(int(a.min()) for a in at if len(a))
+    last = max(int(a.max()) for a in at if len(a))
+    if (last - first + 1) * members * sources >= 2**62:
+        numbered = pd.factorize(np.concatenate(at))[0].astype(np.int64)
+        instants = [numbered[: len(issues)], numbered[len(issues) :]]
+    else:
+        instants = [a - first for a in at]
+    keys = []
+    for rows, instant in zip((issues, fates), instants, strict=True):
+        member = led.member.codes[rows].astype(np.int64)
+        member[member < 0] = members - 1
+        key = instant * members
+        key += member
+        key *= sources
+        key += led.lot_source.codes[rows]
+        keys.append(key)
+    return keys[0], keys[1]
+
+
+def _vintage_rates(out: pd.DataFrame) -> pd.DataFrame:
+    """Add ``live_at_end`` and ``waste_rate`` (NaN while credits are live) to vintage sums."""
+    fates = out[list(_FATE_COLUMNS.values())].sum(axis=1).astype(np.int64)
+    out["live_at_end"] = out["issued"] - fates
+    rate = _ratio(out["expired"], out["issued"])
+    out["waste_rate"] = rate.where(out["live_at_end"] == 0)
+    for name in ("issued", *_FATE_COLUMNS.values(), "live_at_end"):
+        out[name] = out[name].astype(np.int64)
+    return out[list(_VINTAGE_COLUMNS)]
+
+
+def _empty_vintages() -> pd.DataFrame:
+    """:func:`credit_vintages` of a ledger with no lot: its columns, no rows."""
+    out = pd.DataFrame(
+        {
+            "tier": pd.Series(dtype=object),
+            "lot_source": pd.Series(dtype=object),
+            "issue_month": pd.Series(dtype=object),
+            "warmup": pd.Series(dtype=bool),
+            "issued": pd.Series(dtype=np.int64),
+        }
+    )
+    for name in _FATE_COLUMNS.values():
+        out[name] = pd.Series(dtype=np.int64)
+    return _vintage_rates(out)
 
 
 # ---------------------------------------------------------------------------
@@ -1197,6 +1457,7 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
 
     figures = {
         "expiry_waste": plots.plot_expiry_waste(frames["expiry_waste"]),
+        "credit_vintages": plots.plot_credit_vintages(frames["credit_vintages"]),
         "refund_rates": plots.plot_refund_rates(frames["refund_rates_by_tier_category"]),
         "balance_distribution": plots.plot_balance_distribution(frames["balance_distribution"]),
         "response_delays": plots.plot_response_delays(
@@ -1207,19 +1468,35 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
         ),
         "utilisation": plots.plot_utilisation(frames["utilisation"]),
     }
+    steady = _steady_block(tables.summary)
+    if steady is not None:
+        figures["steady_state"] = plots.plot_steady_state(steady)
     images = _write_figures(figures, root / "plots", written)
+    sections = []
+    if steady is not None:  # shown in its own section, not among the plots
+        sections.append(_steady_section(steady, images.pop("steady_state")))
     shown = dict(frames)
+    shown["headline"] = _with_definitions(frames["headline"])
     if tables.summary:
-        # The simulator's own summary.json, beside the headline recomputed from the tables.
-        pairs = [(k, v) for k, v in _flatten(tables.summary) if not isinstance(v, dict)]
+        # The simulator's own summary.json, beside the headline recomputed from the tables;
+        # lists (the steady-state weeks and series) are drawn in their section instead.
+        pairs = [(k, v) for k, v in _flatten(tables.summary) if not isinstance(v, dict | list)]
+        summary = pd.DataFrame(
+            {"metric": [k for k, _ in pairs], "value": [str(v) for _, v in pairs]}
+        )
         shown = {
-            "headline": frames["headline"],
-            "summary.json": pd.DataFrame(
-                {"metric": [k for k, _ in pairs], "value": [str(v) for _, v in pairs]}
-            ),
-            **frames,
+            "headline": shown["headline"],
+            "summary.json": _with_definitions(summary),
+            **{name: frame for name, frame in shown.items() if name != "headline"},
         }
-    page = _html_page(_run_title(tables), _run_facts(tables), shown, images)
+    page = _html_page(
+        _run_title(tables),
+        _run_facts(tables),
+        shown,
+        images,
+        notes=_REPORT_NOTES,
+        sections=sections,
+    )
     written.append(_atomic_write(root / "report.html", page.encode("utf-8")))
     return written
 
@@ -1320,6 +1597,7 @@ def _report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
         "expiry_waste": expiry_waste(tables),
         "expiry_waste_by_source": expiry_waste_by_source(tables),
         "credit_age": credit_age(tables),
+        "credit_vintages": credit_vintages(tables),
         "refund_rates": rates,
         "refund_rates_by_tier_category": refund_cuts(rates, ["tier", "category"]),
         "refund_rates_by_length": refund_cuts(rates, ["tier", "length_bucket"]),
@@ -1415,9 +1693,17 @@ def _html_page(
     facts: Mapping[str, str],
     frames: Mapping[str, pd.DataFrame],
     images: Mapping[str, bytes],
+    *,
+    notes: Mapping[str, str] | None = None,
+    sections: Sequence[tuple[str, str, str]] = (),
 ) -> str:
-    """One self-contained page: inline style, tables, PNGs as data: URIs; nothing fetched."""
+    """One self-contained page: inline style, tables, PNGs as data: URIs; nothing fetched.
+
+    ``notes`` are sentences shown under the plot and the table of their name;
+    ``sections`` are (anchor, heading, HTML body) shown before the plots.
+    """
     esc = html.escape
+    notes = notes or {}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -1426,6 +1712,7 @@ def _html_page(
         "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
         "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
+        "table.defs td:last-child{text-align:left;max-width:40em}"
         "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}"
         "nav a{margin-right:1em}.note{color:#666;font-size:12px}</style>",
         "</head><body>",
@@ -1434,17 +1721,28 @@ def _html_page(
     ]
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts.items()]
     parts.append("</table>")
-    parts.append("<nav>" + "".join(f'<a href="#{esc(n)}">{esc(n)}</a>' for n in frames) + "</nav>")
+    links = [(anchor, heading) for anchor, heading, _ in sections] + [(n, n) for n in frames]
+    parts.append(
+        "<nav>" + "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t in links) + "</nav>"
+    )
+    for anchor, heading, body in sections:
+        parts.append(f'<h2 id="{esc(anchor)}">{esc(heading)}</h2>')
+        parts.append(body)
+
+    def note(name: str) -> None:
+        if name in notes:
+            parts.append(f'<p class="note">{esc(notes[name])}</p>')
+
     if images:
         parts.append("<h2>Plots</h2>")
     for name, png in images.items():
-        data = base64.b64encode(png).decode("ascii")
-        parts.append(
-            f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,{data}">'
-        )
+        parts.append(f"<h3>{esc(name)}</h3>")
+        note(name)
+        parts.append(_html_image(name, png))
     parts.append("<h2>Tables</h2>")
     for name, frame in frames.items():
         parts.append(f'<h3 id="{esc(name)}">{esc(name)}</h3>')
+        note(name)
         if len(frame) > _HTML_MAX_ROWS:
             parts.append(
                 f'<p class="note">first {_HTML_MAX_ROWS} of {len(frame)} rows; '
@@ -1452,11 +1750,98 @@ def _html_page(
             )
         parts.append(
             frame.head(_HTML_MAX_ROWS).to_html(
-                index=False, na_rep="", float_format=_html_number, border=0
+                index=False,
+                na_rep="",
+                float_format=_html_number,
+                border=0,
+                classes="defs" if "definition" in frame.columns else None,
             )
         )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _html_image(name: str, png: bytes) -> str:
+    """An <img> holding ``png`` as a data: URI."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+
+
+# Sentences shown in report.html under the plot and table of their name.
+_REPORT_NOTES = {
+    "expiry_waste": "waste_rate: " + HEADLINE_DEFINITIONS["expiry_waste.waste_rate"],
+    "credit_vintages": (
+        "One row per vintage: the lots of one tier at issue, lot source, issue month and side "
+        "of the measured window's start (warmup), followed over the whole run to its end. "
+        "waste_rate = expired / issued, empty while some of the vintage's credits are still "
+        "live at the end (their fate is not known yet)."
+    ),
+    "headline": "The metrics recomputed from the tables; definition says what each rate divides.",
+}
+
+
+def _steady_block(summary: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``summary.json``'s ``steady_state`` block, or None when absent (older runs) or unusable."""
+    block = summary.get("steady_state")
+    if not isinstance(block, Mapping):
+        return None
+    if not isinstance(block.get("week_start"), list) or not isinstance(
+        block.get("series"), Mapping
+    ):
+        return None
+    return block
+
+
+def _steady_section(block: Mapping[str, Any], png: bytes) -> tuple[str, str, str]:
+    """The report.html section "Is the measured window steady?" (anchor, heading, body)."""
+    from simulator.plots import steady_state_title
+
+    esc = html.escape
+    threshold, cap = block.get("threshold_weeks"), block.get("cap_weeks")
+    explain = (
+        "MSER picks, for each weekly series, the truncation (the number of leading weeks "
+        "dropped) that minimises the squared standard error of the mean of the remaining "
+        "weeks; the window is steady when the largest truncation over the four series is at "
+        f"most threshold_weeks ({threshold}), and since truncations are searched only up to "
+        f"half the window (cap_weeks, {cap}), a truncation at the cap means the run needs a "
+        "longer warm-up than that."
+    )
+    per_series = block.get("truncation_weeks") or {}
+    rows = pd.DataFrame(
+        {
+            "series": [str(k) for k in per_series],
+            "truncation_weeks": [
+                "too few weeks with data" if v is None else str(v) for v in per_series.values()
+            ],
+        }
+    )
+    facts = {
+        "method": block.get("method"),
+        "warmup_days": block.get("warmup_days"),
+        "suggested_warmup_days": block.get("suggested_warmup_days"),
+        "capped": block.get("capped"),
+        "auto": block.get("auto"),
+    }
+    body = [
+        f"<p><strong>{esc(steady_state_title(block))}</strong></p>",
+        f'<p class="note">{esc(explain)}</p>',
+        "<table>"
+        + "".join(
+            f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
+            for k, v in facts.items()
+            if v is not None
+        )
+        + "</table>",
+        rows.to_html(index=False, border=0),
+        _html_image("steady_state", png),
+    ]
+    return "steady_state", "Is the measured window steady?", "\n".join(body)
+
+
+def _with_definitions(frame: pd.DataFrame) -> pd.DataFrame:
+    """A ``metric``/``value`` frame with a ``definition`` column (:data:`HEADLINE_DEFINITIONS`)."""
+    names = frame["metric"].astype(str)
+    return frame.assign(definition=names.map(HEADLINE_DEFINITIONS).fillna("").to_numpy())
 
 
 # ---------------------------------------------------------------------------

@@ -12,13 +12,16 @@ from matplotlib.figure import Figure
 from simulator.plots import (
     figure_png,
     plot_balance_distribution,
+    plot_credit_vintages,
     plot_expiry_waste,
     plot_purchases_revenue,
     plot_refund_rates,
     plot_replications,
     plot_response_delays,
+    plot_steady_state,
     plot_utilisation,
     save_figure,
+    steady_state_title,
 )
 
 PC = "premium_career"
@@ -90,6 +93,48 @@ UTIL = pd.DataFrame(
         "p90": [math.nan, 0.9],
     }
 )
+
+# Two tiers of grant lots; February straddles the window's start (a warm-up and a measured
+# row); one month of refund lots; no purchase lots.
+VINTAGES = pd.DataFrame(
+    {
+        "tier": ["basic", PC, PC, PC, PC],
+        "lot_source": ["refund", "grant", "grant", "grant", "grant"],
+        "issue_month": ["2024-02", "2024-01", "2024-02", "2024-02", "2024-03"],
+        "warmup": [False, True, False, True, False],
+        "issued": [4, 10, 5, 5, 20],
+        "spent": [1, 6, 2, 3, 5],
+        "expired": [0, 4, 3, 1, 0],
+        "capped": [0, 0, 0, 0, 0],
+        "forfeited": [0, 0, 0, 1, 0],
+        "live_at_end": [3, 0, 0, 0, 15],
+        "waste_rate": [math.nan, 0.4, 0.6, 0.2, math.nan],
+    }
+)
+
+STEADY = {
+    "method": "MSER, batch size 1, on weekly series over the measured window",
+    "week_start": ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22"],
+    "series": {
+        "expiry_waste_rate": [0.5, 0.25, None, 0.25],
+        "refund_rate": [0.8, 0.8, 0.9, 0.8],
+        "response_rate": [0.2, 0.2, 0.2, 0.2],
+        "spend_per_member": [1.0, 2.0, 2.0, 2.0],
+    },
+    "truncation_weeks": {
+        "expiry_waste_rate": 1,
+        "refund_rate": 0,
+        "response_rate": 0,
+        "spend_per_member": 1,
+    },
+    "suggested_truncation_weeks": 1,
+    "cap_weeks": 2,
+    "threshold_weeks": 4,
+    "steady": True,
+    "warmup_days": 92,
+    "suggested_warmup_days": 92,
+    "auto": None,
+}
 
 REPS = pd.DataFrame(
     {
@@ -195,6 +240,118 @@ def test_replication_plot_one_panel_per_metric():
     assert np.asarray(segments)[:, 1] == pytest.approx([0.44, 0.56])
 
 
+def test_credit_vintages_plot_stacks_shares_per_source():
+    """One panel per source with data; each bar stacks to 100 %; warm-up bars are marked."""
+    fig = plot_credit_vintages(VINTAGES)
+    grant, refund = fig.axes
+    assert grant.get_title() == "grant lots (40 credits issued)"
+    assert refund.get_title() == "refund lots (4 credits issued)"
+    for ax in (grant, refund):
+        assert ax.get_ylabel() == "share of credits issued (%)"
+        assert ax.get_ylim() == (0, 100)
+    assert refund.get_xlabel() == "month of issue (UTC)"
+    bars = [p for p in grant.patches if p.get_width() == 0.8]
+    # 4 bars (2024-01 warm-up, 2024-02 warm-up, 2024-02 measured, 2024-03) x 5 fates.
+    assert len(bars) == 20
+    by_x: dict[float, float] = {}
+    for bar in bars:
+        by_x[bar.get_x()] = by_x.get(bar.get_x(), 0.0) + bar.get_height()
+    assert list(by_x.values()) == pytest.approx([100.0] * 4)
+    # Spent shares in issue order: 6/10, then February's warm-up part 3/5 before its measured 2/5.
+    assert [b.get_height() for b in bars[:4]] == pytest.approx([60.0, 60.0, 40.0, 25.0])
+    assert [t.get_text() for t in grant.get_xticklabels()] == [
+        "2024-01",
+        "2024-02",
+        "2024-02",
+        "2024-03",
+    ]
+    # Warm-up bars are hatched on a shaded span up to the last warm-up bar.
+    assert [bool(b.get_hatch()) for b in bars[:4]] == [True, True, False, False]
+    (span,) = [p for p in grant.patches if p.get_width() != 0.8]
+    assert span.get_x() == -0.5 and span.get_x() + span.get_width() == 1.5
+    assert not [p for p in refund.patches if p.get_width() != 0.8]  # no warm-up refunds
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == [
+        "spent",
+        "expired",
+        "capped",
+        "forfeited",
+        "live at end",
+        "warm-up (issued before the measured window)",
+    ]
+
+
+def test_steady_state_plot_one_panel_per_series():
+    """Four panels of weekly values; the suggested truncation is a labelled shaded span."""
+    fig = plot_steady_state(STEADY)
+    assert fig.get_suptitle() == "measured window steady: MSER truncation 1 weeks <= threshold 4"
+    assert [ax.get_title() for ax in fig.axes] == [
+        "expiry_waste_rate (MSER truncation 1 weeks)",
+        "refund_rate (MSER truncation 0 weeks)",
+        "response_rate (MSER truncation 0 weeks)",
+        "spend_per_member (MSER truncation 1 weeks)",
+    ]
+    waste, _, _, spend = fig.axes
+    assert waste.get_ylabel() == "expiry_waste_rate (%)"
+    assert spend.get_ylabel() == "spend_per_member (credits)"
+    values = waste.lines[0].get_ydata()
+    assert values[:2].tolist() == [50.0, 25.0] and math.isnan(values[2])
+    assert spend.lines[0].get_ydata().tolist() == [1.0, 2.0, 2.0, 2.0]
+    (span,) = waste.patches
+    assert span.get_label() == "MSER truncation: 1 weeks"
+    assert span.get_width() == pytest.approx(7.0)  # one week, in days
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "MSER truncation: 1 weeks",
+        "weekly value",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "title"),
+    [
+        ({}, "measured window steady: MSER truncation 1 weeks <= threshold 4"),
+        (
+            {"steady": False, "suggested_truncation_weeks": 6, "cap_weeks": 26,
+             "suggested_warmup_days": 134},
+            "NOT steady: suggested warm-up 134 days (MSER truncation 6 weeks > threshold 4)",
+        ),
+        (
+            {"steady": False, "suggested_truncation_weeks": 2, "suggested_warmup_days": 106},
+            "NOT steady: suggested warm-up 106 days "
+            "(an MSER truncation hit the cap of 2 weeks: needs a longer warm-up)",
+        ),
+        (
+            {"steady": False, "capped": True, "suggested_truncation_weeks": 1,
+             "suggested_warmup_days": 99},
+            "NOT steady: suggested warm-up 99 days "
+            "(an MSER truncation hit the cap of 2 weeks: needs a longer warm-up)",
+        ),
+        (
+            {"steady": None, "suggested_truncation_weeks": None},
+            "steadiness not known: too few weeks with data for MSER",
+        ),
+    ],
+)  # fmt: skip
+def test_steady_state_title(changes, title):
+    """The verdict: steady, not steady (over the threshold or at the cap), or not known."""
+    block = {**STEADY, **changes}
+    assert steady_state_title(block) == title
+    assert plot_steady_state(block).get_suptitle() == title
+
+
+def test_steady_state_plot_without_truncations():
+    """Truncations of null (too few weeks) draw the series without a span."""
+    block = {
+        **STEADY,
+        "steady": None,
+        "suggested_truncation_weeks": None,
+        "truncation_weeks": dict.fromkeys(STEADY["series"]),
+    }
+    fig = plot_steady_state(block)
+    assert fig.axes[0].get_title() == "expiry_waste_rate (too few weeks with data)"
+    assert not fig.axes[0].patches
+
+
 @pytest.mark.parametrize(
     "draw",
     [
@@ -205,6 +362,8 @@ def test_replication_plot_one_panel_per_metric():
         lambda: plot_purchases_revenue(PURCHASES.iloc[:0]),
         lambda: plot_utilisation(UTIL.iloc[:0]),
         lambda: plot_replications(REPS.iloc[:0]),
+        lambda: plot_credit_vintages(VINTAGES.iloc[:0]),
+        lambda: plot_steady_state({**STEADY, "week_start": [], "series": {}}),
     ],
 )
 def test_empty_frames_say_no_data(draw):

@@ -20,6 +20,7 @@ The run (``small_run``): warm-up from 2023-10-01, measured window 2024-01-01 ..
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
@@ -31,9 +32,11 @@ import pytest
 
 from simulator.errors import InputError
 from simulator.reports import (
+    HEADLINE_DEFINITIONS,
     RunTables,
     balance_distribution,
     credit_age,
+    credit_vintages,
     expiry_waste,
     expiry_waste_by_source,
     headline,
@@ -49,6 +52,7 @@ from simulator.reports import (
     student_t_quantile,
     utilisation,
     utilisation_members,
+    vintage_waste_rate,
     write_replications,
     write_reports,
     write_tables,
@@ -295,6 +299,57 @@ def test_credit_age_when_spent_and_expired():
         cols,
     )
     check(credit_age(small_run()), expected)
+
+
+VINTAGES = columns(
+    "tier lot_source issue_month warmup issued spent expired capped forfeited live_at_end "
+    "waste_rate"
+)
+
+
+def test_credit_vintages_follow_each_lot_over_the_whole_run():
+    """Per tier at issue, source, issue month and warm-up: where the credits went by the end.
+
+    The warm-up months 2023-10 .. 2023-12 are in (warmup True); rows:
+    b:1 (3 bought, m6 spent 1, 2 live); b:2 (m6's refund, spent on m7);
+    a:1 (m1 and m2 spent, 3 expired on 01-13); a:2 (m3 spent, 4 expired on 02-13);
+    a:3 (m4 spent, 4 live); a:5 and a:7 untouched; a:4 and a:6 (refunds of m1, m3)
+    untouched; c:2 (15, premium_business) untouched; c:1 (50, sales_navigator)
+    forfeited at the tier change. waste_rate is empty where credits are live.
+    """
+    check(
+        credit_vintages(small_run()),
+        frame(
+            [
+                ["basic", "purchase", "2024-01", False, 3, 1, 0, 0, 0, 2, NAN],
+                ["basic", "refund", "2024-01", False, 1, 1, 0, 0, 0, 0, 0.0],
+                [PC, "grant", "2023-10", True, 5, 2, 3, 0, 0, 0, 0.6],
+                [PC, "grant", "2023-11", True, 5, 1, 4, 0, 0, 0, 0.8],
+                [PC, "grant", "2023-12", True, 5, 1, 0, 0, 0, 4, NAN],
+                [PC, "grant", "2024-01", False, 5, 0, 0, 0, 0, 5, NAN],
+                [PC, "grant", "2024-02", False, 5, 0, 0, 0, 0, 5, NAN],
+                [PC, "refund", "2024-01", False, 2, 0, 0, 0, 0, 2, NAN],
+                [PB, "grant", "2024-02", False, 15, 0, 0, 0, 0, 15, NAN],
+                [SN, "grant", "2024-01", False, 50, 0, 0, 0, 50, 0, 0.0],
+            ],
+            VINTAGES,
+        ),
+    )
+    # Resolved vintages (grant or refund, measured, month end + 90 days <= 02-29): none.
+    assert math.isnan(vintage_waste_rate(credit_vintages(small_run()), "2024-02-29T23:59:59Z"))
+
+
+def test_credit_vintages_ignore_the_window_but_for_the_warmup_flag():
+    """Moving measure_start changes only the warmup column: the lots are the whole ledger's."""
+    base = credit_vintages(small_run())
+    later = credit_vintages(small_run("2024-01-20T00:00:00Z"))
+    # January 2024 now straddles the start: a:4 (01-04), b:1 and b:2 (01-05, 01-12),
+    # c:1 (01-01) and a:5 (01-15) are warm-up; a:6 (01-27) is not.
+    key = ["tier", "lot_source", "issue_month"]
+    numbers = columns("issued spent expired capped forfeited live_at_end")
+    assert later.groupby(key)[numbers].sum().equals(base.groupby(key)[numbers].sum())
+    jan = later[(later["tier"] == PC) & (later["lot_source"] == "refund")]
+    assert jan[["warmup", "issued"]].to_numpy().tolist() == [[False, 1], [True, 1]]
 
 
 # -- refunds ----------------------------------------------------------------
@@ -803,6 +858,105 @@ def test_report_html_is_self_contained(written):
     assert page.count('src="data:image/png;base64,') >= 4
     assert "http://" not in page and "https://" not in page
     assert "<link" not in page and "<script" not in page
+
+
+def test_write_reports_writes_credit_vintages(written):
+    """credit_vintages.csv and its plot are written; censored waste rates are empty cells."""
+    root, _ = written
+    text = (root / "reports" / "credit_vintages.csv").read_text().splitlines()
+    assert text[0] == ",".join(VINTAGES)
+    assert text[1] == "basic,purchase,2024-01,False,3,1,0,0,0,2,"
+    assert (root / "plots" / "credit_vintages.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_headline_definitions_cover_the_headline_rates():
+    """Every headline rate has a one-sentence definition saying what it divides."""
+    for key in (
+        "response_rate",
+        "refund_rate",
+        "expiry_waste_rate",
+        "grant_expiry_rate",
+        "vintage_waste_rate",
+        "expiry_waste.waste_rate",
+    ):
+        text = HEADLINE_DEFINITIONS[key]
+        assert "/" in text and text.endswith("."), key
+        assert text.count(". ") == 0, key  # one sentence
+    assert "warm-up" in HEADLINE_DEFINITIONS["expiry_waste_rate"]
+    assert "credit_vintages" in HEADLINE_DEFINITIONS["expiry_waste.waste_rate"]
+
+
+def test_report_html_explains_the_rates(written):
+    """Definitions stand next to the headline numbers; expiry_waste says what it divides."""
+    root, _ = written
+    page = (root / "report.html").read_text()
+    headline = page[page.index('<h3 id="headline">') : page.index('<h3 id="summary.json">')]
+    assert "<th>definition</th>" in headline
+    assert HEADLINE_DEFINITIONS["expiry_waste_rate"] in html.unescape(headline)
+    summary = page[page.index('<h3 id="summary.json">') : page.index('<h3 id="expiry_waste">')]
+    assert HEADLINE_DEFINITIONS["refund_rate"] in html.unescape(summary)  # {"refund_rate": 0.5}
+    waste = page[page.index('<h3 id="expiry_waste">') : page.index('<h3 id="expiry_waste_by')]
+    assert "the same month's credits issued" in html.unescape(waste)
+    assert "credit_vintages" in waste
+    # No steady_state block in this run's summary.json: no section, no plot.
+    assert "Is the measured window steady?" not in page
+    assert not (root / "plots" / "steady_state.png").exists()
+
+
+STEADY = {
+    "method": "MSER, batch size 1, on weekly series over the measured window",
+    "week_start": ["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29"],
+    "series": {
+        "expiry_waste_rate": [0.1, 0.2, 0.3, 0.3, None],
+        "refund_rate": [0.8, 0.8, 0.9, 0.8, 0.8],
+        "response_rate": [0.2, 0.2, 0.2, 0.2, 0.2],
+        "spend_per_member": [1.0, 2.0, 2.0, 2.0, 2.0],
+    },
+    "truncation_weeks": {
+        "expiry_waste_rate": 2,
+        "refund_rate": 0,
+        "response_rate": 0,
+        "spend_per_member": 1,
+    },
+    "suggested_truncation_weeks": 2,
+    "cap_weeks": 2,
+    "threshold_weeks": 4,
+    "steady": True,
+    "warmup_days": 92,
+    "suggested_warmup_days": 92,
+    "auto": None,
+}
+
+
+@pytest.mark.parametrize("steady", [True, False])
+def test_report_html_shows_the_steady_state_block(tmp_path, steady):
+    """A summary.json with steady_state: plots/steady_state.png and its section, with a verdict."""
+    block = dict(STEADY, steady=steady, suggested_warmup_days=92 if steady else 106)
+    root = write_run(small_run(), tmp_path / "run", {"refund_rate": 0.5, "steady_state": block})
+    paths = {p.relative_to(root).as_posix() for p in write_reports(root)}
+    assert "plots/steady_state.png" in paths
+    page = (root / "report.html").read_text()
+    start = page.index('<h2 id="steady_state">Is the measured window steady?</h2>')
+    section = page[start : page.index("<h2>Plots</h2>")]
+    if steady:
+        assert "measured window steady: MSER truncation 2 weeks &lt;= threshold 4" in section
+    else:
+        assert "NOT steady: suggested warm-up 106 days" in section
+    assert "squared standard error of the mean of the remaining" in section
+    assert section.count('src="data:image/png;base64,') == 1
+    assert "<td>spend_per_member</td>" in section
+    # The lists are drawn, not printed in the summary.json table; the scalars are listed.
+    assert "steady_state.week_start" not in page
+    assert "<td>steady_state.suggested_truncation_weeks</td>" in page
+
+
+@pytest.mark.parametrize("block", [None, "steady", {"week_start": "2024-01-01"}, {"series": {}}])
+def test_report_html_skips_a_missing_or_unusable_steady_state_block(tmp_path, block):
+    """A block that is null, not an object or lacks its weeks and series: no section, no error."""
+    root = write_run(small_run(), tmp_path / "run", {"refund_rate": 0.5, "steady_state": block})
+    write_reports(root)
+    assert "Is the measured window steady?" not in (root / "report.html").read_text()
+    assert not (root / "plots" / "steady_state.png").exists()
 
 
 def test_write_reports_leaves_no_temporary_files(written):
