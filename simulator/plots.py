@@ -439,6 +439,8 @@ def plot_steady_state(block: Mapping[str, Any]) -> Figure:
             ax.set_visible(False)
         return fig
     dates = weeks.to_numpy()
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
     for ax, name in zip(axes, names, strict=False):
         if isinstance(cut, int):
             # The dropped weeks: from the first week's start to the first kept week's.

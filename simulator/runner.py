@@ -301,6 +301,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         settled=settled[accepted],
         refunded=(refunded_at != _NONE)[accepted],
         attempts=(sent_at, senders),
+        grants=entries("grant"),
     )
     return out
 

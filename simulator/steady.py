@@ -6,7 +6,7 @@ pile up, the first expiries come 90 days later, refund lots restart the clock.
 module checks, on every run, that it was long enough.
 
 Over the measured window it builds weekly series (full weeks from ``start``;
-a last partial week is left out) of four headline quantities:
+a last partial week is left out) of five quantities:
 
 * ``expiry_waste_rate``: credits expired in the week / credits issued in the
   lots that were due to expire in the week: the share of the credits that
@@ -22,7 +22,11 @@ a last partial week is left out) of four headline quantities:
   with a response by the end of the run;
 * ``spend_per_member``: credits spent in the week / members who attempted
   an InMail in the week (a member who cancelled and sends nothing is no
-  longer counted, so the series stays level in a stationary population).
+  longer counted, so the series stays level in a stationary population);
+* ``credits_per_grant``: credits granted in the week / grants in the week,
+  the mean monthly allotment of the members granted: the tier mix of the
+  subscribers, which settles slowly where members change tier (a change
+  holds until the member cancels, at 2-3 % a month on the baseline).
 
 On each it finds the truncation point by MSER (the Marginal Standard Error
 Rule, White 1997) with batch size 1: the number of leading weeks ``d`` that
@@ -49,7 +53,7 @@ truncation is 0. Weeks before a series' first data (nothing expires
 in the first 90 days of a run without warm-up) always count.
 
 The verdict: the window is **steady** when the largest truncation over the
-four series is at most :data:`THRESHOLD_WEEKS` weeks and none reached the
+five series is at most :data:`THRESHOLD_WEEKS` weeks and none reached the
 cap. Otherwise the suggested warm-up is ``warmup_days`` plus that
 truncation, in days (at the cap: "more than" that).
 """
@@ -77,7 +81,13 @@ __all__ = [
 ]
 
 WEEK = 7 * DAY
-SERIES = ("expiry_waste_rate", "refund_rate", "response_rate", "spend_per_member")
+SERIES = (
+    "expiry_waste_rate",
+    "refund_rate",
+    "response_rate",
+    "spend_per_member",
+    "credits_per_grant",
+)
 THRESHOLD_WEEKS = 4
 Z_THRESHOLD = 3.0  # a truncation counts when the weeks it cuts differ from the rest by this
 BIAS_THRESHOLD = 0.025  # ... and move the whole window's mean by more than this share of it
@@ -128,6 +138,7 @@ def steady_state(
     settled: np.ndarray,
     refunded: np.ndarray,
     attempts: tuple[np.ndarray, np.ndarray],
+    grants: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
     """The ``steady_state`` block of ``summary.json`` (module docstring).
 
@@ -136,7 +147,7 @@ def steady_state(
     entries; ``sent_at`` the instants of accepted InMails with boolean
     ``responded``, ``settled`` (paid, refund window closed by the end) and
     ``refunded`` of each; ``attempts`` (instants, member numbers) of every
-    attempted InMail.
+    attempted InMail; ``grants`` (instants, credits) of grant entries.
     """
     weeks = max(0, (end + 1 - start) // WEEK)
     expired_w = weekly(*expired, start, weeks)
@@ -156,6 +167,9 @@ def steady_state(
         "refund_rate": _ratio(refunded_w, settled_w),
         "response_rate": _ratio(responded_w, sent_w),
         "spend_per_member": _ratio(weekly(*spent, start, weeks), active),
+        "credits_per_grant": _ratio(
+            weekly(*grants, start, weeks), weekly(grants[0], None, start, weeks)
+        ),
     }
     block: dict[str, Any] = {
         "method": METHOD,

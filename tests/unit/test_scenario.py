@@ -156,11 +156,13 @@ def test_policy_2015_uses_the_2015_preset() -> None:
 
 
 def test_baseline_has_about_3000_members_for_a_year_after_warmup() -> None:
-    """baseline.yaml: ~3,000 members, 365 days, 90-day warm-up, a fixed seed."""
+    """baseline.yaml: ~3,000 members at the start, 365 days, a two-year warm-up
+    (scenarios/README.md, "Warm-up"), an open population, a fixed seed."""
     s = load_scenario(REPO / "scenarios" / "baseline.yaml")
     assert s.members == 3000
     assert s.end - s.start + 1 == 365 * DAY
-    assert s.warmup_days == 90
+    assert s.warmup_days == 730
+    assert s.is_open
     assert s.seed == 20140101
 
 

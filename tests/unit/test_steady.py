@@ -116,6 +116,8 @@ def test_steady_state_block_from_events() -> None:
         refunded=np.array([False, True, False, False]),
         # Attempts by members 0 and 1 in week 0 (member 0 twice), member 0 in week 1.
         attempts=(np.array([t0, t0, t0, t1]), np.array([0, 0, 1, 0])),
+        # Grants of 5 and 15 credits in week 0, one of 50 in week 1.
+        grants=(np.array([t0, t0, t1]), np.array([5, 15, 50])),
     )
     assert block["week_start"] == ["2014-01-01", "2014-01-08"]
     s = block["series"]
@@ -123,4 +125,5 @@ def test_steady_state_block_from_events() -> None:
     assert s["refund_rate"] == [0.5, None]
     assert s["response_rate"] == [pytest.approx(1 / 3), 1.0]
     assert s["spend_per_member"] == [1.0, 1.0]  # 2 credits / 2 members, 1 / 1
+    assert s["credits_per_grant"] == [10.0, 50.0]  # 20 credits / 2 grants, 50 / 1
     assert block["steady"] is None  # two weeks say nothing
