@@ -38,7 +38,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from simulator.invariants import check_run
-    from simulator.model import member_ids, simulate_shard
+    from simulator.model import simulate_shard
+    from simulator.population import member_ids, roster
     from simulator.runner import RunResult, summarise, write_run
     from simulator.scenario import load_scenario
     from simulator.tables import assemble, merge, shard_columns
@@ -60,15 +61,16 @@ def main() -> None:
               f"peak {_peak_mib():7,.0f} MiB")  # fmt: skip
         return value
 
-    print(f"{sc.members:,} members; start: rss {_rss_mib():,.0f} MiB")
+    members = roster(sc)
+    print(f"{members.size:,} members; start: rss {_rss_mib():,.0f} MiB")
     # Each phase's input is dropped once used, as in a real run.
-    raw = phase("simulate", simulate_shard, sc, range(sc.members))
+    raw = phase("simulate", simulate_shard, sc, range(members.size), None, members)
     cols = phase("shard_columns", shard_columns, raw, sc)
     del raw
-    shard = phase("assemble", assemble, [cols], sc, member_ids(sc))
+    shard = phase("assemble", assemble, [cols], sc, members, member_ids(sc, members))
     del cols
     tables = merge([shard])
-    summary = phase("summarise", summarise, tables, sc)
+    summary = phase("summarise", summarise, tables, sc, members)
     phase("check", check_run, tables, summary, sc)
     with tempfile.TemporaryDirectory() as tmp:
         phase("write", write_run, RunResult(sc, sc.seed, tables, summary, {}), f"{tmp}/r")
