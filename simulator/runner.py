@@ -218,8 +218,9 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     src = _text(led.column("lot_source"))
     is_expire = kind == kind_names.index("expire")
     expired_grants = int(qty[in_window & is_expire & (src == "grant")].sum())
+    lot_issued_at = _seconds(led.column("lot_issued_at"))
     vintage_expired, vintage_issued = _vintage_waste(
-        lt, kind, kind_names, qty, src, _seconds(led.column("lot_issued_at")), scenario
+        lt, kind, kind_names, qty, src, lot_issued_at, scenario
     )
     purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
     bill = tables.arrow["billing"]
@@ -274,10 +275,15 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         rows = kind == kind_names.index(name)
         return lt[rows], qty[rows]
 
-    # When each lot that expires was due to: its issue instant plus its source's expiry.
+    # Each credit of a lot that expires, by the instant its lot fell due (its
+    # issue plus its source's expiry): issued, and lost (expired, or capped or
+    # forfeited before that).
     policy = scenario.policy
     due_t: list[np.ndarray] = []
     due_q: list[np.ndarray] = []
+    lost_t: list[np.ndarray] = []
+    lost_q: list[np.ndarray] = []
+    lost = np.isin(kind, [kind_names.index(k) for k in ("expire", "cap", "forfeit")])
     expiries = {"grant": policy.grant_expiry_days, "purchase": policy.purchase_expiry_days,
                 "refund": policy.refund_expiry_days}  # fmt: skip
     for name, days in expiries.items():
@@ -285,23 +291,23 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
             t, q = entries(name)
             due_t.append(t + days * DAY)
             due_q.append(q)
+            rows = lost & (src == name)
+            lost_t.append(lot_issued_at[rows] + days * DAY)
+            lost_q.append(qty[rows])
+    none = np.zeros(0, np.int64)
     senders = inm.column("sender").dictionary_encode().combine_chunks().indices.to_numpy()
     out["steady_state"] = steady_state(
         start=start,
         end=end,
         warmup_days=scenario.warmup_days,
-        due=(
-            np.concatenate([np.zeros(0, np.int64), *due_t]),
-            np.concatenate([np.zeros(0, np.int64), *due_q]),
-        ),
-        expired=entries("expire"),
+        due=(np.concatenate([none, *due_t]), np.concatenate([none, *due_q])),
+        lost=(np.concatenate([none, *lost_t]), np.concatenate([none, *lost_q])),
         spent=entries("spend"),
         sent_at=sent_at[w][accepted],
         responded=responded[accepted],
         settled=settled[accepted],
         refunded=(refunded_at != _NONE)[accepted],
         attempts=(sent_at, senders),
-        grants=entries("grant"),
     )
     return out
 

@@ -6,27 +6,26 @@ pile up, the first expiries come 90 days later, refund lots restart the clock.
 module checks, on every run, that it was long enough.
 
 Over the measured window it builds weekly series (full weeks from ``start``;
-a last partial week is left out) of five quantities:
+a last partial week is left out) of four quantities:
 
-* ``expiry_waste_rate``: credits expired in the week / credits issued in the
-  lots that were due to expire in the week: the share of the credits that
-  reached their expiry date unused. The headline's numerator, over the
-  issuance it came from: a same-week ratio (expiries / this week's issuance)
-  swings with the calendar, because anniversaries on the 29th to 31st fall
-  on the last day of shorter months and those grants expire together 90 days
-  later (a +40 % week in late May after February), which MSER would take for
-  a transient. Lots that never expire are left out of it;
+* ``expiry_waste_rate``: of the credits whose lots fell due to expire in
+  the week, the share never spent (expired then, or capped or forfeited
+  before). Each credit is followed to its fate from the issuance it came
+  from, because same-week ratios swing with the calendar, and MSER would
+  take a swing for a transient: anniversaries on the 29th to 31st fall on
+  the last day of shorter months and those grants expire together 90 days
+  later (expiries / that week's issuance jumps 40 % in late May after
+  February), and under ``inmail-2015`` the February 1st grants of
+  ``calendar_month`` tiers are capped at the May 1st grant, the day before
+  they would expire (expired / due drops to 2 % for a week). Lots that
+  never expire are left out of it;
 * ``refund_rate``: of the paid InMails sent in the week whose refund window
   closed by the end, the share refunded;
 * ``response_rate``: of the InMails sent (accepted) in the week, the share
   with a response by the end of the run;
 * ``spend_per_member``: credits spent in the week / members who attempted
   an InMail in the week (a member who cancelled and sends nothing is no
-  longer counted, so the series stays level in a stationary population);
-* ``credits_per_grant``: credits granted in the week / grants in the week,
-  the mean monthly allotment of the members granted: the tier mix of the
-  subscribers, which settles slowly where members change tier (a change
-  holds until the member cancels, at 2-3 % a month on the baseline).
+  longer counted, so the series stays level in a stationary population).
 
 On each it finds the truncation point by MSER (the Marginal Standard Error
 Rule, White 1997) with batch size 1: the number of leading weeks ``d`` that
@@ -53,7 +52,7 @@ truncation is 0. Weeks before a series' first data (nothing expires
 in the first 90 days of a run without warm-up) always count.
 
 The verdict: the window is **steady** when the largest truncation over the
-five series is at most :data:`THRESHOLD_WEEKS` weeks and none reached the
+four series is at most :data:`THRESHOLD_WEEKS` weeks and none reached the
 cap. Otherwise the suggested warm-up is ``warmup_days`` plus that
 truncation, in days (at the cap: "more than" that).
 """
@@ -81,13 +80,7 @@ __all__ = [
 ]
 
 WEEK = 7 * DAY
-SERIES = (
-    "expiry_waste_rate",
-    "refund_rate",
-    "response_rate",
-    "spend_per_member",
-    "credits_per_grant",
-)
+SERIES = ("expiry_waste_rate", "refund_rate", "response_rate", "spend_per_member")
 THRESHOLD_WEEKS = 4
 Z_THRESHOLD = 3.0  # a truncation counts when the weeks it cuts differ from the rest by this
 BIAS_THRESHOLD = 0.025  # ... and move the whole window's mean by more than this share of it
@@ -131,26 +124,26 @@ def steady_state(
     end: int,
     warmup_days: int,
     due: tuple[np.ndarray, np.ndarray],
-    expired: tuple[np.ndarray, np.ndarray],
+    lost: tuple[np.ndarray, np.ndarray],
     spent: tuple[np.ndarray, np.ndarray],
     sent_at: np.ndarray,
     responded: np.ndarray,
     settled: np.ndarray,
     refunded: np.ndarray,
     attempts: tuple[np.ndarray, np.ndarray],
-    grants: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, Any]:
     """The ``steady_state`` block of ``summary.json`` (module docstring).
 
     ``due`` is (expiry instants, credits) of the issuing entries of lots that
-    expire; ``expired`` and ``spent`` are (instants, credits) of ledger
-    entries; ``sent_at`` the instants of accepted InMails with boolean
+    expire, and ``lost`` the same of their expire, cap and forfeit entries
+    (at their lot's expiry instant); ``spent`` is (instants, credits) of
+    spend entries; ``sent_at`` the instants of accepted InMails with boolean
     ``responded``, ``settled`` (paid, refund window closed by the end) and
     ``refunded`` of each; ``attempts`` (instants, member numbers) of every
-    attempted InMail; ``grants`` (instants, credits) of grant entries.
+    attempted InMail.
     """
     weeks = max(0, (end + 1 - start) // WEEK)
-    expired_w = weekly(*expired, start, weeks)
+    lost_w = weekly(*lost, start, weeks)
     due_w = weekly(*due, start, weeks)
     settled_w = weekly(sent_at[settled], None, start, weeks)
     refunded_w = weekly(sent_at[settled & refunded], None, start, weeks)
@@ -163,13 +156,10 @@ def steady_state(
     pairs = np.unique(np.asarray(who, dtype=np.int64)[keep] * max(weeks, 1) + wk[keep])
     active = np.bincount(pairs % max(weeks, 1), minlength=weeks)[:weeks].astype(np.float64)
     series = {
-        "expiry_waste_rate": _ratio(expired_w, due_w),
+        "expiry_waste_rate": _ratio(lost_w, due_w),
         "refund_rate": _ratio(refunded_w, settled_w),
         "response_rate": _ratio(responded_w, sent_w),
         "spend_per_member": _ratio(weekly(*spent, start, weeks), active),
-        "credits_per_grant": _ratio(
-            weekly(*grants, start, weeks), weekly(grants[0], None, start, weeks)
-        ),
     }
     block: dict[str, Any] = {
         "method": METHOD,

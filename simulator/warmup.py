@@ -29,8 +29,9 @@ MIN_PILOT_DAYS = 730
 # MSER on the pilot finds where the credit ramp ends; slower modes (the tier
 # mix of members who changed tier, purchased reserves) move the headline by
 # a point or two more and cannot be seen in a pilot's noise. Measured on the
-# baseline: the pilot's truncation alone (203 days) leaves the mean expiry
-# waste 1.2 points below a two-year warm-up, twice it within 0.1 points.
+# baseline (6 seeds, scenarios/README.md "Warm-up"): the pilot's truncation
+# alone (203 days) leaves the mean expiry waste 1.0 point below a two-year
+# warm-up; twice it (406 days), 0.3 points above.
 SAFETY_FACTOR = 2
 
 

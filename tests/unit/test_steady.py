@@ -104,9 +104,9 @@ def test_steady_state_block_from_events() -> None:
         start=start,
         end=end,
         warmup_days=0,
-        # 10 credits due to expire in week 0, 4 in week 1; 5 and 1 expired.
+        # 10 credits due to expire in week 0, 4 in week 1; 5 and 1 of them lost.
         due=(np.array([t0, t1]), np.array([10, 4])),
-        expired=(np.array([t0, t1]), np.array([5, 1])),
+        lost=(np.array([t0, t1]), np.array([5, 1])),
         spent=(np.array([t0, t0, t1]), np.array([1, 1, 1])),
         # Three InMails in week 0 (one answered, two settled of which one refunded),
         # one in week 1 (answered, not settled).
@@ -116,8 +116,6 @@ def test_steady_state_block_from_events() -> None:
         refunded=np.array([False, True, False, False]),
         # Attempts by members 0 and 1 in week 0 (member 0 twice), member 0 in week 1.
         attempts=(np.array([t0, t0, t0, t1]), np.array([0, 0, 1, 0])),
-        # Grants of 5 and 15 credits in week 0, one of 50 in week 1.
-        grants=(np.array([t0, t0, t1]), np.array([5, 15, 50])),
     )
     assert block["week_start"] == ["2014-01-01", "2014-01-08"]
     s = block["series"]
@@ -125,5 +123,4 @@ def test_steady_state_block_from_events() -> None:
     assert s["refund_rate"] == [0.5, None]
     assert s["response_rate"] == [pytest.approx(1 / 3), 1.0]
     assert s["spend_per_member"] == [1.0, 1.0]  # 2 credits / 2 members, 1 / 1
-    assert s["credits_per_grant"] == [10.0, 50.0]  # 20 credits / 2 grants, 50 / 1
     assert block["steady"] is None  # two weeks say nothing
