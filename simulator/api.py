@@ -610,12 +610,13 @@ def run(
     sc = _scenario(scenario)
     if overrides:
         sc = sc.with_overrides(overrides, source=f"{sc.source} (overrides)")
-    if seed is not None and seed != sc.seed:
-        sc = sc.with_overrides({"seed": seed}, source="seed")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(f"workers must be a whole number >= 1, got {workers!r}")
-    # warmup_days: auto runs a short pilot first (simulator.warmup).
+    # warmup_days: auto runs a short pilot first (simulator.warmup), on the
+    # scenario's own seed (as sweeps do), before ``seed`` replaces it.
     sc, warmup_record = resolve_warmup(sc)
+    if seed is not None and seed != sc.seed:
+        sc = sc.with_overrides({"seed": seed}, source="seed")
     bar = None
     callback = None
     if progress:

@@ -215,6 +215,9 @@ def _run(args: argparse.Namespace) -> int:
                 raise UsageError(f"creditsim run: --set {text}: {exc}") from None
             pairs[path] = value
         scenario = scenario.with_overrides(pairs, source=f"{args.scenario} (--set)")
+    # warmup_days: auto is resolved on the scenario's own seed, as sweeps do, so
+    # `--seed S` is the run that a sweep's replication on seed S makes.
+    unseeded = scenario
     if args.seed is not None:
         scenario = scenario.with_overrides({"seed": args.seed}, source="--seed")
     if args.workers < 1:
@@ -227,8 +230,10 @@ def _run(args: argparse.Namespace) -> int:
     from simulator import estimate
     from simulator.warmup import resolve_warmup
 
-    scenario, args.warmup_record = resolve_warmup(scenario)
+    resolved, args.warmup_record = resolve_warmup(unseeded)
     if args.warmup_record is not None:
+        scenario = scenario.with_overrides({"warmup_days": resolved.warmup_days},
+                                           source=scenario.source)  # fmt: skip
         print(f"warm-up auto: {args.warmup_record['chosen_days']} days "
               f"({args.warmup_record['reason']})")  # fmt: skip
 

@@ -72,7 +72,7 @@ _OTHER = {
         "refunded_at",
         "window_end",
     ),
-    "members": (),
+    "members": ("arrived_at", "left_at"),
     "billing": ("time", "amount_cents"),
 }
 _UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -286,6 +286,17 @@ class _Reader:
             self._check(column, int((out == NAT).sum()), True, "instants")
         return out
 
+    def optional_instants(self, column: str) -> np.ndarray:
+        """:meth:`instants` of a column that older tables lack: all :data:`NAT` then."""
+        if self.arrow is not None:
+            present, rows = list(self.arrow.column_names), self.arrow.num_rows
+        else:
+            assert self.frame is not None
+            present, rows = list(self.frame.columns), len(self.frame)
+        if column in present:
+            return self.instants(column)
+        return np.full(rows, NAT, dtype=np.int64)
+
     def _parsed(self, column: str, series: pd.Series) -> np.ndarray:
         try:
             return instants(series)
@@ -431,6 +442,17 @@ class MemberColumns:
     member: Codes
     initial_tier: Codes
     final_tier: Codes
+    # When a member arrived during the run, and when it left (after_cancel:
+    # leave); NAT for none, and for runs written before these columns existed.
+    arrived_at: np.ndarray
+    left_at: np.ndarray
+
+    def present(self, start: int, end: int) -> np.ndarray:
+        """Rows of members present at some instant of ``[start, end]``: arrived by
+        ``end`` and not left at or before ``start``."""
+        arrived = (self.arrived_at == NAT) | (self.arrived_at <= end)
+        stayed = (self.left_at == NAT) | (self.left_at > start)
+        return arrived & stayed
 
 
 @dataclass(frozen=True, eq=False)
@@ -498,7 +520,13 @@ class Columns:
                 refunded_at=im.instants("refunded_at"),
                 window_end=im.instants("window_end"),
             ),
-            members=MemberColumns(member=members[2], initial_tier=tiers[2], final_tier=tiers[3]),
+            members=MemberColumns(
+                member=members[2],
+                initial_tier=tiers[2],
+                final_tier=tiers[3],
+                arrived_at=mem.optional_instants("arrived_at"),
+                left_at=mem.optional_instants("left_at"),
+            ),
             billing=BillingColumns(
                 member=members[3],
                 tier=tiers[4],

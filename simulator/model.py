@@ -96,6 +96,7 @@ class ShardResult:
     member_rate: list[float] = field(default_factory=list)
     member_subscribed_at: list[int] = field(default_factory=list)
     member_final_tier: list[str] = field(default_factory=list)
+    member_left_at: list[int] = field(default_factory=list)  # -1: did not leave
     tier_names: tuple[str, ...] = ()
     events: int = 0
 
@@ -315,11 +316,13 @@ class _Shard:
             yield env.timeout(month_end - env.now)
         feed(end)
         engine.settle(a, end)
-        self.finish(index, a, plan, codes, joined if cohort.tier != "basic" else None)
+        left = left_at if left_at <= end else -1
+        self.finish(index, a, plan, codes, joined if cohort.tier != "basic" else None, left)
 
     def finish(
-        self, index: int, a: Any, plan: MemberPlan, codes: array, joined: int | None
-    ) -> None:
+        self, index: int, a: Any, plan: MemberPlan, codes: array, joined: int | None,
+        left: int = -1,
+    ) -> None:  # fmt: skip
         """Record a member whose part in the run is over, and free its engine state."""
         out = self.out
         n = len(plan.send_at)
@@ -329,6 +332,7 @@ class _Shard:
         out.member_rate.append(plan.rate)
         out.member_subscribed_at.append(-1 if joined is None else joined)
         out.member_final_tier.append(a.tier.name)
+        out.member_left_at.append(left)
         del self.engine.accounts[index]
 
     def act(self, t: int, step: int, index: int, code: int, tier: str, qty: int = 0) -> None:

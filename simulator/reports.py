@@ -109,6 +109,7 @@ PERCENTILES: tuple[int, ...] = (10, 25, 50, 75, 90)
 
 _NAT = NAT
 _SOURCES = ("grant", "purchase", "refund")
+_OUTSIDE = -2  # balance_distribution: the state of a member not (yet) present
 # The ledger kinds that move credits, and the column each becomes in the waste reports.
 _KIND_COLUMNS = {
     "grant": "granted",
@@ -862,7 +863,8 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
 
     A member appears once per tier on which it has a ledger entry (rejections
     included) or attempted an InMail in the window; a member with neither
-    appears once, on its final tier. ``inmails_sent`` counts accepted InMails
+    appears once, on its final tier, if it was present in the window (arrived
+    by its end, not left before its start). ``inmails_sent`` counts accepted InMails
     (free or paid); ``utilisation`` = spent / granted (NaN without grants,
     e.g. on basic).
     """
@@ -873,7 +875,9 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
     seen = np.zeros(len(led.member.names) + 1, dtype=bool)  # the last slot: no member
     seen[led.member.codes[rows]] = True
     seen[im.sender.codes[sent]] = True
-    quiet = np.flatnonzero(~seen[roster.member.codes])
+    # Members with neither, among those present in the window (an open population's
+    # members who left before it or arrive after it are not members of it).
+    quiet = np.flatnonzero(~seen[roster.member.codes] & _present_members(tables))
     # Three parts, one key each: window ledger entries, attempted InMails, quiet members.
     member = np.concatenate(
         [led.member.codes[rows], im.sender.codes[sent], roster.member.codes[quiet]]
@@ -932,6 +936,10 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     A member's balance at the end of a day (UTC) is the ``balance_after`` of
     its last ledger entry up to then (warm-up entries included), 0 before its
     first entry; its tier is that entry's tier, or its initial tier before it.
+    Counted are the members present in the window: a member who arrives
+    during it enters the count with its first entry, one who left before it
+    or arrives after it is in no count, and one who leaves during it stays
+    counted, on what it holds then.
     Columns: ``date`` (``YYYY-MM-DD``), ``tier`` (each tier, and ``all`` for
     every member), ``members``, ``mean_balance``, ``p10`` .. ``p90``,
     ``max_balance``. Days run from the date of ``measure_start`` to the date
@@ -942,7 +950,11 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     cols = tables.columns
     led, roster = cols.ledger, cols.members
     times = led.time
-    keep = np.flatnonzero(times <= tables.end)
+    present = _present_members(tables)
+    # Members who left before the window, or arrive after it, are in no day's count.
+    absent = np.zeros(len(led.member.names) + 1, dtype=bool)
+    absent[roster.member.codes[~present]] = True
+    keep = np.flatnonzero((times <= tables.end) & ~absent[led.member.codes])
     # Tiers in presentation order, of those the roster starts on or the ledger shows.
     seen = _present(led.tier, roster.initial_tier.codes, led.tier.codes)
     tier_names = _ordered_tiers(pd.Series(led.tier.names[seen], dtype=object))
@@ -962,10 +974,14 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     starts = np.ones(len(member), dtype=bool)
     starts[1:] = member[1:] != member[:-1]
     # Everyone starts on its initial tier at balance 0; a member missing from the
-    # members table starts on the tier of its first entry.
+    # members table starts on the tier of its first entry; a member who arrives
+    # during the window (or is absent from it) starts outside every count
+    # (_OUTSIDE) and enters it with its first entry.
     start_tier = np.full(len(member_names), -1, dtype=np.int64)
     start_tier[roster.member.codes] = rank[roster.initial_tier.codes]
-    unknown = start_tier[member[starts]] < 0
+    late = (roster.arrived_at > tables.measure_start) | ~present
+    start_tier[roster.member.codes[late]] = _OUTSIDE
+    unknown = start_tier[member[starts]] == -1
     start_tier[member[starts][unknown]] = tier[starts][unknown]
     new_tier = tier
     prev_tier = np.roll(new_tier, 1)
@@ -980,7 +996,7 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     for name, code in [*tier_code.items(), ("all", None)]:
         if code is None:
             new_sel = np.ones(len(member), dtype=bool)
-            prev_sel = new_sel
+            prev_sel = prev_tier != _OUTSIDE
             n_initial = len(initial_tiers)
         else:
             new_sel = new_tier == code
@@ -1160,14 +1176,17 @@ def per_tier(tables: RunTables) -> pd.DataFrame:
     led, im, roster = cols.ledger, cols.inmails, cols.members
     win = tables._window
     # A member's group: its initial tier's code (-1: not in the members table, counted nowhere).
+    # Members present in the window only (an open population's leavers and late
+    # arrivals are not its members).
+    present = _present_members(tables)
+    initial = roster.initial_tier.codes[present]
     group_of = np.full(len(led.member.names) + 1, -1, dtype=np.int64)
-    group_of[roster.member.codes] = roster.initial_tier.codes
+    group_of[roster.member.codes[present]] = initial
     n_groups = len(led.tier.names)
     tiers = [str(t) for t in _ordered_tiers(
-        pd.Series(roster.initial_tier.labels(roster.initial_tier.codes), dtype=object).dropna()
+        pd.Series(roster.initial_tier.labels(initial), dtype=object).dropna()
     )]  # fmt: skip
-    size = np.bincount(roster.initial_tier.codes[roster.initial_tier.codes >= 0],
-                       minlength=n_groups)  # fmt: skip
+    size = np.bincount(initial[initial >= 0], minlength=n_groups)
 
     def per_group(group: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Sums of ``values`` per group (rows of no group dropped)."""
@@ -1292,7 +1311,8 @@ def headline(
     if members is None:
         members = utilisation_members(tables)
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
-    n_members = int(_present(led.member, cols.members.member.codes, led.member.codes[rows]).sum())
+    roster_present = cols.members.member.codes[_present_members(tables)]
+    n_members = int(_present(led.member, roster_present, led.member.codes[rows]).sum())
     senders = int(_present(im.sender, im.sender.codes[accepted]).sum())
     rejected = rows[kind == led.kind.code("reject")]
     n_attempted, n_accepted = int(attempted.sum()), int(accepted.sum())
@@ -1918,6 +1938,11 @@ def _bucket_key(body_chars: np.ndarray) -> Key:
     """A key of body-length buckets (:data:`LENGTH_BUCKETS`)."""
     which = np.searchsorted(_BUCKET_UPPER, np.asarray(body_chars, dtype=np.int64), side="left")
     return which, np.asarray(LENGTH_BUCKETS, dtype=object)
+
+
+def _present_members(tables: RunTables) -> np.ndarray:
+    """Rows of the members table present in the measured window (all, in a closed population)."""
+    return tables.columns.members.present(tables.measure_start, tables.end)
 
 
 def _present(codes: Codes, *parts: np.ndarray) -> np.ndarray:

@@ -59,6 +59,7 @@ truncation, in days (at the cap: "more than" that).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -166,7 +167,9 @@ def steady_state(
         "week_start": [format_instant(start + i * WEEK)[:10] for i in range(weeks)],
         "series": {k: [None if v != v else float(v) for v in s] for k, s in series.items()},
     }
-    block.update(verdict(series, warmup_days))
+    # Credits due only after the window: its expiry series is all transient.
+    pending = ["expiry_waste_rate"] if bool((due[0] > end).any()) else []
+    block.update(verdict(series, warmup_days, pending))
     return block
 
 
@@ -205,8 +208,16 @@ def window_bias(y: np.ndarray, d: int) -> float:
     return shift / abs(rest)
 
 
-def verdict(series: dict[str, np.ndarray], warmup_days: int) -> dict[str, Any]:
-    """MSER truncation of each series, the largest that matters, and whether it is steady."""
+def verdict(
+    series: dict[str, np.ndarray], warmup_days: int, pending: Iterable[str] = ()
+) -> dict[str, Any]:
+    """MSER truncation of each series, the largest that matters, and whether it is steady.
+
+    Weeks before a series' first data belong to the transient, however few
+    weeks follow. A series named in ``pending`` that has no data at all is
+    one whose data would come only after the window (credits are due to
+    expire, but after its end): the whole window is transient, at the cap.
+    """
     mser_weeks: dict[str, int | None] = {}
     z_scores: dict[str, float | None] = {}
     biases: dict[str, float | None] = {}
@@ -216,23 +227,30 @@ def verdict(series: dict[str, np.ndarray], warmup_days: int) -> dict[str, Any]:
     for name, values in series.items():
         y = np.asarray(values, dtype=np.float64)
         valid = np.flatnonzero(np.isfinite(y))
+        mser_weeks[name] = z_scores[name] = biases[name] = truncation[name] = None
+        if len(valid) == 0:
+            if name in pending and len(y):
+                truncation[name] = len(y)
+                capped = True
+            continue
+        # Weeks of the window before the first one with data (nothing expires
+        # in the first weeks of a run without a warm-up) belong to the transient.
+        lead = int(valid[0])
         if len(valid) < MIN_WEEKS:
-            mser_weeks[name] = z_scores[name] = biases[name] = truncation[name] = None
+            truncation[name] = lead if lead else None
             continue
         d = mser(y[valid])
         z = bias_z(y[valid], d)
         cap = len(valid) // 2
         cap_weeks = max(cap_weeks, int(valid[cap]))
-        # Weeks of the window before the first one with data (nothing expires
-        # in the first weeks of a run without a warm-up) belong to the transient.
-        lead = int(valid[0])
         bias = window_bias(y[valid], d)
         real = z > Z_THRESHOLD and bias > BIAS_THRESHOLD
         capped = capped or bool(real and d == cap)
-        mser_weeks[name] = lead + d
+        # Positions back in weeks of the window (a series may lack some weeks).
+        mser_weeks[name] = int(valid[d])
         z_scores[name] = round(z, 2) if np.isfinite(z) else None
         biases[name] = round(bias, 4) if np.isfinite(bias) else None
-        truncation[name] = lead + (d if real else 0)
+        truncation[name] = int(valid[d]) if real else lead
     known = [d for d in truncation.values() if d is not None]
     worst = max(known) if known else None
     steady = None if worst is None else bool(worst <= THRESHOLD_WEEKS and not capped)

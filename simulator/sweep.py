@@ -56,6 +56,7 @@ import yaml
 from simulator.errors import CreditsimError, InputError, ScenarioError, UsageError, format_path
 from simulator.executors import Executor, SerialExecutor
 from simulator.outputs import atomic_write_bytes, atomic_write_text
+from simulator.population import roster
 from simulator.reports import replications, student_t_quantile
 from simulator.runner import run, write_run
 from simulator.scenario import Scenario, parse_key_path, scenario_from_dict
@@ -587,8 +588,6 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec, seed: int | None = None) -> 
     """
     master = seed if seed is not None else spec.seed if spec.seed is not None else scenario.seed
     _check_counts(spec.replications, master)
-    # warmup_days: auto is resolved once, for the base, so every point shares it.
-    scenario, auto = resolve_warmup(scenario)
     npoints = math.prod(len(axis) for axis in spec.axes)
     if npoints * spec.replications > MAX_RUNS:
         raise UsageError(f"the sweep has {npoints * spec.replications:,} runs; at most "
@@ -602,11 +601,20 @@ def plan_sweep(scenario: Scenario, spec: SweepSpec, seed: int | None = None) -> 
                 # A flag's value is checked against the scenario: name both.
                 label = f"{scenario.source} ({label})"
             for value in values:
+                if key == "warmup_days" and value == "auto":
+                    problems.append(
+                        f"{label}: warmup_days: auto cannot be a sweep value: it is chosen "
+                        "once, for the base scenario (set warmup_days: auto there instead)"
+                    )
+                    continue
                 try:
                     scenario.with_overrides({key: value}, source=_MARK)
                 except CreditsimError as exc:
                     problems.extend(_relabel(exc, key, label))
     _raise_problems(problems, error_class)
+    # warmup_days: auto is resolved once, for the base, so every point shares
+    # it; only now, so bad flags cost no pilot.
+    scenario, auto = resolve_warmup(scenario)
     points: list[Point] = []
     ids: dict[str, dict[str, Any]] = {}
     for params in expand(spec):
@@ -1293,6 +1301,16 @@ def compare_notes(a: Scenario, b: Scenario, master: int) -> list[str]:
     if a.seed != b.seed:
         notes.append(f"the scenarios' own seeds ({a.seed}, {b.seed}) are not used: both run "
                      f"on the seeds of master seed {master}")  # fmt: skip
+    if a.is_open or b.is_open:
+        # Arrivals are fixed by the population, dates and seed, and replace_churn
+        # by the tier decisions and cancel_effective: a policy may change them.
+        ra, rb = roster(a.with_overrides({"seed": master})), roster(b.with_overrides(
+            {"seed": master}))  # fmt: skip
+        if len(ra.joined) != len(rb.joined) or not np.array_equal(ra.joined, rb.joined):
+            notes.append(f"A and B have different arrivals ({ra.arrivals:,} and "
+                         f"{rb.arrivals:,} on master seed {master}; replace_churn follows each "
+                         "side's cancel_effective and tier decisions): members present at the "
+                         "start share random streams, arrivals only where they match")  # fmt: skip
     return notes
 
 

@@ -102,6 +102,7 @@ def shard_columns(result: ShardResult, scenario: Scenario) -> dict[str, Any]:
     cols["m_rate"] = np.asarray(result.member_rate, dtype=np.float64)
     cols["m_subscribed_at"] = np.asarray(result.member_subscribed_at, dtype=np.int64)
     cols["m_final_tier"] = list(result.member_final_tier)
+    cols["m_left_at"] = np.asarray(result.member_left_at, dtype=np.int64)
     return cols
 
 
@@ -207,6 +208,7 @@ def assemble(
     final = np.array([tier_code[t] for t in _cat(shards, "m_final_tier")])[morder]
     subscribed = _cat(shards, "m_subscribed_at")[morder]
     arrived = members.joined[m_index]
+    left = _cat(shards, "m_left_at")[morder]
     member_table = pa.table({
         "member": pc.take(member_text, pa.array(m_index)),
         "cohort": _dict(cohort_idx[m_index], cohort_names),
@@ -214,6 +216,7 @@ def assemble(
         "final_tier": _dict(final, tier_names),
         "subscribed_at": _ts(np.where(subscribed < 0, _NONE, subscribed)),
         "arrived_at": _ts(np.where(arrived < 0, _NONE, arrived)),
+        "left_at": _ts(np.where(left < 0, _NONE, left)),
         "sends_per_month": _cat(shards, "m_rate")[morder],
     })  # fmt: skip
 

@@ -116,3 +116,19 @@ def test_members_who_leave_attempt_nothing_after_their_cancel() -> None:
     assert (leave["action"] == "cancel").sum() > 50
     assert acts_after_cancel(leave) == 0
     assert acts_after_cancel(stay) > 100
+
+
+def test_compare_says_when_arrivals_differ() -> None:
+    """replace_churn follows cancel_effective: comparing the two says so; the shipped
+    baseline and policy-2015 (both end_of_period) have the same arrivals and no note."""
+    from pathlib import Path
+
+    from simulator.scenario import load_scenario
+    from simulator.sweep import compare_notes
+
+    root = Path(__file__).parents[2] / "scenarios"
+    a, b = load_scenario(root / "baseline.yaml"), load_scenario(root / "policy-2015.yaml")
+    assert compare_notes(a, b, 1) == []
+    immediate = b.with_overrides({"policy.cancel_effective": "immediate"})
+    notes = compare_notes(a, immediate, 1)
+    assert len(notes) == 1 and "different arrivals" in notes[0]

@@ -138,3 +138,35 @@ def test_the_shipped_baseline_is_steady_and_stationary() -> None:
     cohort = bill["member"].map(result.tables.members.set_index("member")["cohort"])
     basic = np.bincount(month[in_year & (cohort == "basic_occasional").to_numpy()], minlength=12)
     assert basic[6:].sum() < 1.2 * basic[:6].sum(), basic
+
+
+def test_auto_is_chosen_on_the_scenario_s_own_seed(
+    steady_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """creditsim run --seed S with warmup_days: auto: the pilot runs on the file's seed, so
+    the warm-up is the one a sweep's replications share."""
+    auto = tmp_path / "auto.yaml"
+    auto.write_text(STEADY.replace("warmup_days: 365", "warmup_days: auto")
+                    .replace("members: 150", "members: 40"))  # fmt: skip
+    chosen = []
+    for seed in ("5", "6"):
+        out = tmp_path / f"r{seed}"
+        code = main(["run", str(auto), "--seed", seed, "--out", str(out), "--no-report",
+                     "--no-progress"])  # fmt: skip
+        assert code == 0
+        block = json.loads((out / "summary.json").read_text())["steady_state"]
+        assert block["auto"]["pilot_seed"] == 5  # the file's seed
+        chosen.append(block["auto"]["chosen_days"])
+    assert chosen[0] == chosen[1]
+
+
+def test_auto_cannot_be_a_sweep_value(
+    steady_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sweep axis warmup_days=auto,30 is refused before any pilot or run: one line."""
+    code = main(["sweep", str(steady_file), "--grid", "warmup_days=auto,30",
+                 "--out", str(tmp_path / "sw"), "--no-progress"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "warmup_days: auto cannot be a sweep value" in err[0]
+    assert not (tmp_path / "sw").exists()

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from simulator import reports
 from simulator.errors import InputError
 from simulator.reports import (
     HEADLINE_DEFINITIONS,
@@ -1127,3 +1128,44 @@ def test_run_json_values_of_the_wrong_kind_are_one_clear_error(key, value):
     with pytest.raises(InputError) as err:
         small_run(**{key: value})
     assert str(err.value) == f"run.json: {key}: must be a whole number, not {value!r}"
+
+
+def _with_members(extra: list[dict]) -> RunTables:
+    """small_run with members added (arrived_at / left_at given; everyone else NaT)."""
+    base = small_run()
+    members = base.members.copy()
+    for column in ("arrived_at", "left_at"):
+        members[column] = pd.Series(pd.NaT, index=members.index, dtype="datetime64[s, UTC]")
+    added = pd.DataFrame(extra)
+    for column in ("arrived_at", "left_at", "subscribed_at"):
+        values = added[column] if column in added else pd.Series([None] * len(added))
+        added[column] = pd.to_datetime(values, utc=True).astype("datetime64[s, UTC]")
+    members = pd.concat([members, added], ignore_index=True)
+    return RunTables(base.ledger, base.inmails, members, base.billing, meta=base.meta)
+
+
+def test_members_absent_from_the_window_are_in_no_member_count() -> None:
+    """An open population's member who left before the window ("gone", on pc) changes no
+    report; one who arrives in it and never acts ("late", basic) adds one basic member to
+    per_tier and one quiet member to utilisation, and nothing to the daily balances (it
+    enters those with its first entry)."""
+    base = small_run()
+    gone = {"member": "gone", "cohort": "c1", "initial_tier": PC, "final_tier": "basic",
+            "sends_per_month": 1.0, "left_at": "2023-12-01T00:00:00"}  # fmt: skip
+    late = {"member": "late", "cohort": "c2", "initial_tier": "basic", "final_tier": "basic",
+            "sends_per_month": 1.0, "arrived_at": "2024-02-10T00:00:00"}  # fmt: skip
+    with_gone = _with_members([gone])
+    for report in (reports.per_tier, reports.balance_distribution, reports.utilisation_members):
+        pd.testing.assert_frame_equal(report(with_gone), report(base))
+    assert reports.headline(with_gone) == reports.headline(base)
+
+    with_late = _with_members([late])
+    before, after = reports.per_tier(base), reports.per_tier(with_late)
+    basic = after["tier"] == "basic"
+    assert int(after.loc[basic, "members"].iloc[0]) == int(before.loc[basic, "members"].iloc[0]) + 1
+    quiet = reports.utilisation_members(with_late)
+    assert len(quiet) == len(reports.utilisation_members(base)) + 1
+    assert quiet.loc[quiet["member"] == "late", "inmails_sent"].tolist() == [0]
+    pd.testing.assert_frame_equal(
+        reports.balance_distribution(with_late), reports.balance_distribution(base)
+    )

@@ -124,3 +124,33 @@ def test_steady_state_block_from_events() -> None:
     assert s["response_rate"] == [pytest.approx(1 / 3), 1.0]
     assert s["spend_per_member"] == [1.0, 1.0]  # 2 credits / 2 members, 1 / 1
     assert block["steady"] is None  # two weeks say nothing
+
+
+def test_leading_empty_weeks_count_even_when_few_weeks_follow() -> None:
+    """17 weeks, nothing expiring in the first 13: those 13 are cut though 4 weeks are too
+    few for MSER (a 120-day run without warm-up)."""
+    y = np.concatenate([np.full(13, np.nan), np.full(4, 0.5)])
+    v = verdict({"expiry": y, "flat": np.full(17, 0.2)}, warmup_days=0)
+    assert v["truncation_weeks"] == {"expiry": 13, "flat": 0}
+    assert v["steady"] is False and v["suggested_warmup_days"] == 91
+
+
+def test_a_series_whose_data_comes_after_the_window_is_all_transient() -> None:
+    """Eight weeks and nothing due to expire in them (all due later): the whole window is cut,
+    at the cap, so the suggestion is a lower bound."""
+    v = verdict({"expiry": np.full(8, np.nan)}, warmup_days=0, pending=["expiry"])
+    assert v["truncation_weeks"]["expiry"] == 8 and v["capped"] is True
+    assert v["steady"] is False and v["suggested_warmup_days"] == 56
+    # Without the pending mark an empty series says nothing.
+    assert verdict({"expiry": np.full(8, np.nan)}, warmup_days=0)["steady"] is None
+
+
+def test_truncation_is_counted_in_weeks_of_the_window() -> None:
+    """A ramp over 20 weeks with every other week empty: the cut lands on a week of the
+    window (about 20), not on the count of weeks with data (about 10)."""
+    rng = np.random.default_rng(5)
+    y = np.concatenate([np.linspace(0.1, 0.5, 20), np.full(32, 0.5)]) + rng.normal(0, 0.005, 52)
+    y[1::2] = np.nan
+    v = verdict({"gappy": y}, warmup_days=0)
+    assert 16 <= v["truncation_weeks"]["gappy"] <= 22
+    assert v["truncation_weeks"]["gappy"] % 2 == 0  # a week that has data
