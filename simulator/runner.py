@@ -215,12 +215,19 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     responded = accepted & (response != "")
     late = paid & (responded_at != _NONE) & (window_end != _NONE) & (responded_at > window_end)
     issued = credits("grant") + credits("purchase") + credits("refund")
-    src = _text(led.column("lot_source"))
+    # Lot sources as codes (comparing millions of texts is slow); -2: absent.
+    src_codes = _codes(led.column("lot_source"))
+    src_names = _names(led.column("lot_source"))
+
+    def source_is(name: str) -> np.ndarray:
+        code = src_names.index(name) if name in src_names else -2
+        return src_codes == code
+
     is_expire = kind == kind_names.index("expire")
-    expired_grants = int(qty[in_window & is_expire & (src == "grant")].sum())
+    expired_grants = int(qty[in_window & is_expire & source_is("grant")].sum())
     lot_issued_at = _seconds(led.column("lot_issued_at"))
     vintage_expired, vintage_issued = _vintage_waste(
-        lt, kind, kind_names, qty, src, lot_issued_at, scenario
+        kind, kind_names, qty, source_is, lot_issued_at, scenario
     )
     purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
     bill = tables.arrow["billing"]
@@ -291,7 +298,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
             t, q = entries(name)
             due_t.append(t + days * DAY)
             due_q.append(q)
-            rows = lost & (src == name)
+            rows = lost & source_is(name)
             lost_t.append(lot_issued_at[rows] + days * DAY)
             lost_q.append(qty[rows])
     none = np.zeros(0, np.int64)
@@ -313,11 +320,10 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
 
 
 def _vintage_waste(
-    lt: np.ndarray,
     kind: np.ndarray,
     kind_names: list[str],
     qty: np.ndarray,
-    source: np.ndarray,
+    source_is: Callable[[str], np.ndarray],
     issued_at: np.ndarray,
     scenario: Scenario,
 ) -> tuple[int, int]:
@@ -336,19 +342,26 @@ def _vintage_waste(
                        ("refund", policy.refund_expiry_days)):  # fmt: skip
         if days is None:
             continue
-        lot = source == name
-        # Issue instants of the lots whose months end early enough.
-        resolved = _month_end(issued_at) + days * DAY <= scenario.end + 1
-        ok = lot & (issued_at >= scenario.start) & resolved
-        issued += int(qty[ok & (kind == kind_names.index(name))].sum())
-        expired += int(qty[ok & (kind == kind_names.index("expire"))].sum())
+        rows = np.flatnonzero(source_is(name) & (issued_at >= scenario.start))
+        # Of those, the entries of lots whose months end early enough.
+        rows = rows[_month_end(issued_at[rows]) + days * DAY <= scenario.end + 1]
+        issued += int(qty[rows[kind[rows] == kind_names.index(name)]].sum())
+        expired += int(qty[rows[kind[rows] == kind_names.index("expire")]].sum())
     return expired, issued
 
 
 def _month_end(instants: np.ndarray) -> np.ndarray:
-    """The first instant of the calendar month after each instant (UTC)."""
-    months = instants.astype("datetime64[s]").astype("datetime64[M]")
-    return (months + 1).astype("datetime64[s]").astype(np.int64)
+    """The first instant of the calendar month after each instant (UTC).
+
+    A search in the few month starts the instants span, not a datetime
+    conversion of every instant.
+    """
+    if len(instants) == 0:
+        return instants.copy()
+    lo, hi = (np.array([instants.min(), instants.max()]).astype("datetime64[s]")
+              .astype("datetime64[M]"))  # fmt: skip
+    starts = np.arange(lo, hi + 2).astype("datetime64[s]").astype(np.int64)
+    return starts[np.searchsorted(starts, instants, side="right")]
 
 
 _NONE = np.iinfo(np.int64).min

@@ -154,7 +154,14 @@ def steady_state(
     when, who = attempts
     wk = (np.asarray(when, dtype=np.int64) - start) // WEEK
     keep = (wk >= 0) & (wk < weeks)
-    pairs = np.unique(np.asarray(who, dtype=np.int64)[keep] * max(weeks, 1) + wk[keep])
+    pair = np.asarray(who, dtype=np.int64)[keep] * max(weeks, 1) + wk[keep]
+    slots = (int(pair.max()) + 1) if len(pair) else 0
+    if slots <= 1 << 26:  # a bitmap of (member, week): no sort
+        seen = np.zeros(slots, dtype=bool)
+        seen[pair] = True
+        pairs = np.flatnonzero(seen)
+    else:
+        pairs = np.unique(pair)
     active = np.bincount(pairs % max(weeks, 1), minlength=weeks)[:weeks].astype(np.float64)
     series = {
         "expiry_waste_rate": _ratio(lost_w, due_w),

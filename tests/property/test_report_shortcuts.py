@@ -113,3 +113,13 @@ def test_instants_from_arrow_equal_pandas(unit: str) -> None:
     from_pandas = columns.instants(stamps)
     np.testing.assert_array_equal(from_arrow, from_pandas)
     assert from_arrow[2] == columns.NAT
+
+
+@given(st.lists(st.integers(0, 253_402_300_799), min_size=0, max_size=200))
+def test_month_end_by_search_equals_numpy_calendar(instants: list[int]) -> None:
+    """runner._month_end (a search in month starts) equals numpy's datetime64 arithmetic."""
+    from simulator.runner import _month_end
+
+    t = np.asarray(instants, dtype=np.int64)
+    expected = (t.astype("datetime64[s]").astype("datetime64[M]") + 1).astype("datetime64[s]")
+    assert np.array_equal(_month_end(t), expected.astype(np.int64))
