@@ -14,21 +14,10 @@ import pandas as pd
 import pytest
 
 from simulator import reports
-from simulator.runner import run, write_run
-from simulator.scenario import load_scenario
 from simulator.timeutil import DAY, parse_instant
 
 DATA = Path(__file__).parents[1] / "data" / "model"
 FATES = {"spend": "spent", "expire": "expired", "cap": "capped", "forfeit": "forfeited"}
-
-
-@pytest.fixture(scope="module", params=["inmail-2014", "inmail-2015"])
-def written(request, tmp_path_factory):  # type: ignore[no-untyped-def]
-    """small.yaml under each preset: the run in memory, and its directory."""
-    scenario = load_scenario(DATA / "small.yaml").with_overrides({"policy.preset": request.param})
-    result = run(scenario)
-    out = write_run(result, tmp_path_factory.mktemp(request.param) / "run")
-    return result, out
 
 
 def test_totals_are_the_ledger_s(written) -> None:  # type: ignore[no-untyped-def]
