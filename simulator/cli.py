@@ -163,13 +163,14 @@ def _int_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
-def _check_out(text: str, overwrite: bool, command: str) -> Path:
+def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -> Path:
     """The --out directory, refused unless new, empty, or our own earlier output.
 
     An earlier output "of the same kind" is a run directory (``run.json``, or
     only ``invariant-failures/`` from a failed run) for ``run``, and a folder
     holding ``ledger.csv`` and ``balances.csv`` for ``replay``; it is replaced
-    only with ``--overwrite``.
+    only with ``--overwrite``. For ``run`` the message says whether the folder
+    holds a run of ``scenario`` or of a different one (and where they differ).
     """
     where = f"creditsim {command}: --out"
     if text == "":
@@ -193,9 +194,25 @@ def _check_out(text: str, overwrite: bool, command: str) -> Path:
                 raise UsageError(f"{where} {out}: not empty and not a creditsim output; "
                                  "choose another directory")  # fmt: skip
             if not overwrite:
-                raise UsageError(f"{where} {out}: holds an earlier output; "
-                                 "pass --overwrite to replace it")  # fmt: skip
+                raise UsageError(_occupied(where, out, scenario))
     return out
+
+
+def _occupied(where: str, out: Path, scenario: Any) -> str:
+    """Why an earlier output at ``out`` stops a run: the same scenario, or another one."""
+    if scenario is None:
+        return f"{where} {out}: holds an earlier output; pass --overwrite to replace it"
+    from simulator.rundirs import difference, stored_scenario
+
+    held = stored_scenario(out)
+    if held is None:
+        return f"{where} {out}: holds an earlier output; pass --overwrite to replace it"
+    diff = difference(held, scenario.to_dict(), auto_warmup=scenario.auto_warmup)
+    if diff is None:
+        return (f"{where} {out}: holds an earlier run of this scenario; pass --overwrite "
+                "to run it again there")  # fmt: skip
+    return (f"{where} {out}: holds a run of a different scenario (they differ at {diff}); "
+            "choose another --out, or leave --out out for a folder of its own")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -203,7 +220,7 @@ def _run(args: argparse.Namespace) -> int:
     from simulator.scenario import load_scenario, parse_set_argument
     from simulator.sweep_cli import run_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = as_written = load_scenario(args.scenario)
     if args.overrides:
         pairs: dict[str | tuple[str | int, ...], Any] = {}
         for text in args.overrides:
@@ -225,8 +242,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.workers > scenario.members:
         raise UsageError(f"creditsim run: --workers must be at most the number of members "
                          f"({scenario.members}), got {args.workers}")  # fmt: skip
-    default_out = str(Path("runs") / f"{scenario.name}-seed{scenario.seed}")
-    out = _check_out(default_out if args.out is None else args.out, args.overwrite, "run")
+    from simulator.rundirs import default_run_dir
+
+    default_out = str(default_run_dir(args.scenario, scenario, as_written))
+    out = _check_out(default_out if args.out is None else args.out, args.overwrite, "run",
+                     scenario)  # fmt: skip
     from simulator import estimate
     from simulator.warmup import resolve_warmup
 
