@@ -636,6 +636,10 @@ def _check_summary(
     bill = _table(tables, "billing")
     billed = bill.ints("amount_cents")[bill.seconds("time") >= start]
     recount["subscription_revenue_cents"] = int(billed.sum())
+    if "net_revenue_cents" in summary:  # absent from summaries written before it existed
+        recount["net_revenue_cents"] = (
+            recount["subscription_revenue_cents"] + recount["purchase_revenue_cents"]
+        )
     for key, value in recount.items():
         if key not in summary:
             out.append(

@@ -274,6 +274,8 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         "purchase_revenue": purchase_cents / 100,
         "subscription_revenue_cents": subscription_cents,
         "subscription_revenue": subscription_cents / 100,
+        "net_revenue_cents": subscription_cents + purchase_cents,
+        "net_revenue": (subscription_cents + purchase_cents) / 100,
         "cancellations": int(((actions == "cancel") & h_window).sum()),
         "tier_changes": int(((actions == "change_tier") & h_window).sum()),
     })  # fmt: skip

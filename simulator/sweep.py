@@ -18,8 +18,9 @@ Determinism, which tests pin:
 - A run id is :func:`run_id` of the point's parameters: a readable prefix
   (``window_days=7__grant_expiry_days=60``) and the first 8 hex digits of
   the SHA-256 of the parameters dumped as canonical YAML (keys sorted).
-- Result tables are sorted by run id and replication and built only from the
-  run files, never from the order runs finished in, so any executor and any
+- Result tables are sorted by point value (:func:`ordered_points`: numbers
+  numerically, other values in the order given) and replication, and built
+  only from the run files, never from the order runs finished in, so any executor and any
   number of workers, interrupted and resumed or not, give the same tables.
 
 Boundary: this module plans, runs and collects; the simulation is
@@ -64,6 +65,7 @@ from simulator.warmup import resolve_warmup
 from simulator.yamlio import dump_yaml, load_yaml_file, load_yaml_text
 
 __all__ = [
+    "DEFAULT_PLOT_METRICS",
     "FORMAT_VERSION",
     "MAX_RUNS",
     "Axis",
@@ -80,6 +82,9 @@ __all__ = [
     "execute",
     "expand",
     "load_sweep_scenario",
+    "metric_bounds",
+    "one_money_version",
+    "ordered_points",
     "paired_comparison",
     "parse_axis_arguments",
     "plan_compare",
@@ -895,8 +900,11 @@ def execute(
     keep_runs: bool = False,
     progress: Progress | None = None,
     plots: bool = True,
+    plot_metrics: str | Sequence[str] | None = None,
 ) -> SweepResult:
     """Run ``plan`` on ``executor`` (default: this process), streaming results to ``out``.
+
+    ``plot_metrics`` chooses the metrics of the sweep plots (see :func:`plot_sweep_key`).
 
     Writes ``runs.csv`` and ``sweep.json`` first, then ``runs/<run id>-r<rep>.json``
     as each run finishes (atomically), then the tables and plots. With
@@ -975,7 +983,7 @@ def execute(
 
     result = SweepResult(out, plan, len(tasks) - len(lost), skipped, [], lost, 0.0)
     if not lost:
-        result.files, result.failed = _collect(out, plan, plots)
+        result.files, result.failed = _collect(out, plan, plots, plot_metrics)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -1009,9 +1017,12 @@ def _column(values: list[Any]) -> pa.Array:
     )
 
 
-def _collect(out: Path, plan: Plan, plots: bool) -> tuple[list[Path], list[tuple[str, int, str]]]:
+def _collect(
+    out: Path, plan: Plan, plots: bool, plot_metrics: str | Sequence[str] | None = None
+) -> tuple[list[Path], list[tuple[str, int, str]]]:
     """Build results.parquet, timings.csv, summary.csv (and plots) from the run files."""
-    rows = sorted(plan.rows(), key=lambda row: (row[0].run_id, row[1]))
+    rank = {p.run_id: i for i, p in enumerate(ordered_points(plan))}
+    rows = sorted(plan.rows(), key=lambda row: (rank[row[0].run_id], row[1]))
     key_values: dict[str, list[Any]] = {k: [] for k in plan.keys}
     run_ids: list[str] = []
     reps: list[int] = []
@@ -1071,14 +1082,43 @@ def _collect(out: Path, plan: Plan, plots: bool) -> tuple[list[Path], list[tuple
     atomic_write_text(out / "summary.csv", summary_frame.to_csv(index=False))
     written.append(out / "summary.csv")
     if plots and plan.kind == "sweep" and plan.keys:
-        written.extend(_write_sweep_plots(out, plan, summary_frame))
+        written.extend(_write_sweep_plots(out, plan, summary_frame, plot_metrics))
     return written, failed
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def ordered_points(plan: Plan) -> list[Point]:
+    """The plan's points sorted by value, key by key in the order of ``plan.keys``.
+
+    A key whose values are all numbers sorts numerically (3, 7, 14); any other
+    key keeps the order its values were given in (on the command line or in the
+    ``sweep:`` block). Run ids, which name the files, are not changed.
+    """
+    keys: list[Any] = []
+    for key in plan.keys:
+        values = [p.params[key] for p in plan.points]
+        if all(_is_number(v) for v in values):
+            keys.append(None)
+        else:
+            keys.append({scalar_text(v): i for i, v in
+                         enumerate(dict.fromkeys(scalar_text(v) for v in values))})  # fmt: skip
+
+    def sort_key(point: Point) -> tuple[float, ...]:
+        return tuple(
+            float(point.params[k]) if order is None else order[scalar_text(point.params[k])]
+            for k, order in zip(plan.keys, keys, strict=True)
+        )
+
+    return sorted(plan.points, key=sort_key)
 
 
 def _summary_frame(plan: Plan, per_point: Mapping[str, list[Mapping[str, Any]]]) -> pd.DataFrame:
     """Mean, std and 95 % t-interval per point and metric (failed runs left out)."""
     frames = []
-    for point in sorted(plan.points, key=lambda p: p.run_id):
+    for point in ordered_points(plan):
         reps = replications(per_point.get(point.run_id, []))
         head = pd.DataFrame({"run_id": [point.run_id] * len(reps)})
         for k in plan.keys:
@@ -1104,17 +1144,41 @@ def _new_figure(width: float, height: float, layout: Any = "constrained") -> Any
     return fig
 
 
-def plot_sweep_key(plan: Plan, summary: pd.DataFrame, key: str) -> Any:
-    """Every varying metric against ``key``: mean with its 95 % band, one line per
-    combination of the other swept keys (points only when there are many)."""
-    params = {p.run_id: p.params for p in plan.points}
+#: The metrics a sweep plots unless told otherwise (``metrics="all"``: every one).
+DEFAULT_PLOT_METRICS = (
+    "response_rate",
+    "refund_rate",
+    "expiry_waste_rate",
+    "credits_spent",
+    "credits_expired",
+    "credits_capped",
+    "credits_forfeited",
+    "purchase_revenue",
+    "subscription_revenue",
+    "net_revenue",
+    "cancellations",
+)
+
+
+def plot_sweep_key(
+    plan: Plan, summary: pd.DataFrame, key: str, metrics: str | Sequence[str] | None = None
+) -> Any:
+    """Varying metrics against ``key``: mean with its 95 % band, one line per
+    combination of the other swept keys (points only when there are many).
+
+    ``metrics``: None for :data:`DEFAULT_PLOT_METRICS`, ``"all"`` for every
+    metric, or a list of names (in that order). Money is shown once, in
+    currency units (a ``_cents`` metric only when asked for by name).
+    """
+    points = ordered_points(plan)
+    params = {p.run_id: p.params for p in points}
     others = [k for k in plan.keys if k != key]
-    xs_all = list(dict.fromkeys(p.params[key] for p in plan.points))
+    xs_all = list(dict.fromkeys(p.params[key] for p in points))
     numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in xs_all)
     order = sorted(xs_all) if numeric else xs_all
     pos = {scalar_text(v): (float(v) if numeric else i) for i, v in enumerate(order)}
     groups: dict[tuple[str, ...], list[str]] = {}
-    for p in plan.points:
+    for p in points:
         groups.setdefault(tuple(scalar_text(p.params[k]) for k in others), []).append(p.run_id)
     # A point where a metric was never a number (a rate with no denominator) has no row.
     stats = {
@@ -1125,34 +1189,47 @@ def plot_sweep_key(plan: Plan, summary: pd.DataFrame, key: str) -> Any:
         )
     }  # fmt: skip
     nan = (math.nan, math.nan, math.nan)
-    metrics = []
+    known = list(dict.fromkeys(summary["metric"]))
+    if metrics is None:
+        wanted = [m for m in DEFAULT_PLOT_METRICS if m in known]
+    elif isinstance(metrics, str) and metrics == "all":
+        wanted = one_money_version(known)
+    else:
+        wanted = [m for m in ([metrics] if isinstance(metrics, str) else metrics) if m in known]
+    shown = []
     constant = 0
-    for metric in dict.fromkeys(summary["metric"]):
+    for metric in wanted:
         means = summary.loc[summary["metric"] == metric, "mean"].to_numpy(dtype=float)
         if not np.isfinite(means).any():
             continue
         if np.nanmax(means) == np.nanmin(means):
             constant += 1
             continue
-        metrics.append(metric)
-    ncols = min(4, max(1, len(metrics)))
-    nrows = max(1, -(-len(metrics) // ncols))
+        shown.append(metric)
+    ncols = min(4, max(1, len(shown)))
+    nrows = max(1, -(-len(shown) // ncols))
     # Many panels: a fixed layout (constrained layout would double the drawing time).
-    height = 2.5 * nrows + 1.4
-    fig = _new_figure(3.5 * ncols, height, layout=None)
-    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.7 / height, bottom=1.0 / height,
-                        hspace=0.75, wspace=0.35)  # fmt: skip
+    height = 2.6 * nrows + 1.6
+    width = 3.8 * ncols
+    fig = _new_figure(width, height, layout=None)
+    fig.subplots_adjust(left=0.95 / width, right=1 - 0.15 / width, top=1 - 1.0 / height,
+                        bottom=1.1 / height, hspace=0.85, wspace=0.45)  # fmt: skip
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    note = f"; {constant} constant metrics left out" if constant else ""
-    fig.suptitle(f"Metrics against {key}: mean and 95 % t-interval over "
-                 f"{plan.replications} replications{note}", fontsize=12)  # fmt: skip
-    if not metrics:
+    plural = "s" if constant != 1 else ""
+    note = f"; {constant} constant metric{plural} left out" if constant else ""
+    fig.suptitle(f"Metrics against {key}\nmean and 95 % t-interval over "
+                 f"{plan.replications} replication{'s' if plan.replications != 1 else ''}"
+                 f"{note}", fontsize=10 if ncols > 1 else 8)  # fmt: skip
+    if not shown:
         axes[0].text(0.5, 0.5, "no varying metric", ha="center", va="center",
                      transform=axes[0].transAxes, color="grey")  # fmt: skip
+    # A plan rebuilt from a sweep folder (simulator.api) has no scenarios.
+    currencies = {p.scenario.pricing.currency for p in plan.points if p.scenario is not None}
+    currency = currencies.pop() if len(currencies) == 1 else None
     lines = len(groups) <= _MAX_LINES
     handles: list[Any] = []
     labels: list[str] = []
-    for ax, metric in zip(axes, metrics, strict=False):
+    for ax, metric in zip(axes, shown, strict=False):
         for g, (combo, rids) in enumerate(groups.items()):
             pts = []
             for rid in rids:
@@ -1172,12 +1249,14 @@ def plot_sweep_key(plan: Plan, summary: pd.DataFrame, key: str) -> Any:
                             color="tab:blue", alpha=0.4, capsize=2)  # fmt: skip
         ax.set_title(metric, fontsize=9)
         ax.set_xlabel(key, fontsize=8)
+        ax.set_ylabel(metric_unit(metric, currency), fontsize=8)
         ax.tick_params(labelsize=7)
+        _plain_ticks(ax)
         ax.grid(alpha=0.3)
         if not numeric:
             ax.set_xticks(range(len(order)))
             ax.set_xticklabels([scalar_text(v) for v in order], rotation=30, ha="right")
-    for ax in axes[len(metrics) :]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     if lines and others and handles:
         fig.legend(handles, labels, loc="lower center", ncols=min(4, len(labels)),
@@ -1185,14 +1264,50 @@ def plot_sweep_key(plan: Plan, summary: pd.DataFrame, key: str) -> Any:
     return fig
 
 
-def _write_sweep_plots(out: Path, plan: Plan, summary: pd.DataFrame) -> list[Path]:
+def metric_unit(metric: str, currency: str | None = None) -> str:
+    """The y-axis label of a metric: its unit, from its name (money in ``currency``)."""
+    if metric.endswith("_rate"):
+        return "share (0-1)"
+    if metric.endswith("_cents"):
+        return f"{currency} cents" if currency else "cents"
+    if metric.endswith("_revenue"):
+        return currency or "currency units"
+    if metric.startswith("credits_"):
+        return "credits"
+    if metric.endswith("_days"):
+        return "days"
+    if (metric.startswith("inmails_") or metric.endswith("_inmails")
+            or metric in ("responses", "late_responses", "refunds")):  # fmt: skip
+        return "InMails"
+    if metric in ("cancellations", "tier_changes"):
+        return "events"
+    if metric in ("members", "members_initial", "arrivals"):
+        return "members"
+    return "count"
+
+
+def _plain_ticks(ax: Any) -> None:
+    """Tick labels with thousands separators, never an offset or ``1e6`` label."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v)))
+
+
+def _tick(value: float) -> str:
+    """A tick label: separators, no scientific notation (1,350,000 rather than 1.35e+06)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.6g}"
+
+
+def _write_sweep_plots(
+    out: Path, plan: Plan, summary: pd.DataFrame, metrics: str | Sequence[str] | None
+) -> list[Path]:
     from simulator.plots import save_figure
 
     folder = out / "plots"
     folder.mkdir(exist_ok=True)
     written = []
     for key in plan.keys:
-        fig = plot_sweep_key(plan, summary, key)
+        fig = plot_sweep_key(plan, summary, key, metrics)
         written.append(save_figure(fig, folder / f"{_file_label(key)}.png"))
     return written
 
@@ -1211,9 +1326,12 @@ def sweep(
     keep_runs: bool = False,
     progress: bool | Progress = False,
     plots: bool = True,
+    plot_metrics: str | Sequence[str] | None = None,
 ) -> SweepResult:
     """Sweep ``scenario`` (a Scenario, or a file whose ``sweep:`` block is used
     when ``spec`` is None) and write the results under ``out``.
+
+    ``plot_metrics``: the metrics of the plots (see :func:`plot_sweep_key`).
 
     ``executor`` defaults to this process; pass ``make_executor("local", 4)``
     or ``make_executor("dask")`` (and close it yourself) to go parallel.
@@ -1224,7 +1342,7 @@ def sweep(
     plan = plan_sweep(scenario, spec or SweepSpec(), seed)
     bar = TqdmProgress("sweep") if progress is True else progress or None
     return execute(plan, out, executor, resume=resume, keep_runs=keep_runs, progress=bar,
-                   plots=plots)  # fmt: skip
+                   plots=plots, plot_metrics=plot_metrics)  # fmt: skip
 
 
 @dataclass
@@ -1328,6 +1446,14 @@ def paired_comparison(
     ``unpaired_ci_low, unpaired_ci_high``: the interval the same runs would
     give if A and B were independent (diff -/+ t(0.975, 2n-2)
     sqrt(s_a^2/n + s_b^2/n)), to show what common random numbers buy.
+
+    ``narrower`` says which of the two intervals is narrower (``paired``,
+    ``unpaired`` or ``equal``; before clipping). Both intervals are clipped
+    to the range the difference can take (:func:`metric_bounds`: a rate's
+    B lies in [0, 1], so B - A lies in [-A, 1 - A]; a count or an amount of
+    money is >= 0, so B - A >= -A and (B - A) / A >= -100 %); ``clipped``
+    names the clipped intervals (``paired``, ``unpaired``, ``both`` or
+    ``none``; empty when there is no interval, with fewer than 2 pairs).
     """
     if len(a) != len(b):
         raise ValueError(f"a and b need one summary per replication each, got {len(a)} "
@@ -1345,7 +1471,8 @@ def paired_comparison(
         nan = math.nan
         row = {"metric": metric, "n": n, "mean_a": nan, "mean_b": nan, "diff": nan,
                "diff_std": nan, "ci_low": nan, "ci_high": nan, "relative_diff": nan,
-               "unpaired_ci_low": nan, "unpaired_ci_high": nan}  # fmt: skip
+               "unpaired_ci_low": nan, "unpaired_ci_high": nan, "narrower": "",
+               "clipped": ""}  # fmt: skip
         if n:
             xa = [p[0] for p in pairs]
             xb = [p[1] for p in pairs]
@@ -1358,12 +1485,36 @@ def paired_comparison(
                 half = student_t_quantile(0.975, n - 1) * sd / math.sqrt(n)
                 sa, sb = _std(xa, mean_a), _std(xb, mean_b)
                 uhalf = student_t_quantile(0.975, 2 * n - 2) * math.sqrt((sa**2 + sb**2) / n)
-                row.update(diff_std=sd, ci_low=diff - half, ci_high=diff + half,
-                           unpaired_ci_low=diff - uhalf, unpaired_ci_high=diff + uhalf)  # fmt: skip
+                row["narrower"] = ("paired" if half < uhalf else "unpaired" if uhalf < half
+                                   else "equal")  # fmt: skip
+                low, high = metric_bounds(metric, xa + xb)
+                dlow, dhigh = low - mean_a, high - mean_a
+                clipped = []
+                for name, lo_, hi_ in (("paired", diff - half, diff + half),
+                                       ("unpaired", diff - uhalf, diff + uhalf)):  # fmt: skip
+                    if lo_ < dlow or hi_ > dhigh:
+                        clipped.append(name)
+                    prefix = "" if name == "paired" else "unpaired_"
+                    row[f"{prefix}ci_low"] = max(lo_, dlow)
+                    row[f"{prefix}ci_high"] = min(hi_, dhigh)
+                row.update(diff_std=sd, clipped=("both" if len(clipped) == 2 else
+                                                 clipped[0] if clipped else "none"))  # fmt: skip
         rows.append(row)
     columns = ["metric", "n", "mean_a", "mean_b", "diff", "diff_std", "ci_low", "ci_high",
-               "relative_diff", "unpaired_ci_low", "unpaired_ci_high"]  # fmt: skip
+               "relative_diff", "unpaired_ci_low", "unpaired_ci_high", "narrower",
+               "clipped"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+def metric_bounds(metric: str, values: Sequence[float]) -> tuple[float, float]:
+    """The range a metric's value can take: [0, 1] for a rate (a name ending in
+    ``_rate``); [0, inf) for a count or an amount of money (every other metric whose
+    observed ``values`` are all >= 0); otherwise unbounded."""
+    if metric.endswith("_rate"):
+        return 0.0, 1.0
+    if all(v >= 0 for v in values):
+        return 0.0, math.inf
+    return -math.inf, math.inf
 
 
 def _finite(value: Any) -> bool:
@@ -1374,22 +1525,60 @@ def _std(xs: Sequence[float], mean: float) -> float:
     return math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 
 
+def one_money_version(metrics: Iterable[str]) -> list[str]:
+    """``metrics`` without each ``X_cents`` whose currency version ``X`` is also there."""
+    names = list(metrics)
+    present = set(names)
+    return [m for m in names if not (m.endswith("_cents") and m[: -len("_cents")] in present)]
+
+
 def plot_comparison(comparison: pd.DataFrame, name_a: str = "A", name_b: str = "B") -> Any:
-    """B - A relative to A (%) per metric: paired 95 % interval, and the unpaired one faint."""
-    frame = comparison[np.isfinite(comparison["relative_diff"].to_numpy(dtype=float))]
-    frame = frame[frame["mean_a"] != 0]
-    n = max(len(frame), 1)
-    fig = _new_figure(9, 0.28 * n + 1.6)
-    ax = fig.subplots()
+    """B - A per metric with its paired 95 % interval, and the unpaired one faint.
+
+    Relative to A (%) where A's mean is not 0; in the metric's own units, in a
+    second panel, where it is (so a metric that is 0 under A, such as
+    ``credits_capped`` without caps, is still shown; one that is 0 under both
+    is left out). Money appears once, in
+    currency units (the ``_cents`` twins are left out).
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    keep = one_money_version(comparison["metric"])
+    frame = comparison[comparison["metric"].isin(keep)]
+    finite = np.isfinite(frame["diff"].to_numpy(dtype=float))
+    zero_a = frame["mean_a"].to_numpy(dtype=float) == 0
+    rel_frame = frame[finite & ~zero_a]
+    # A metric that is 0 under both A and B has nothing to show.
+    abs_frame = frame[finite & zero_a & (frame["mean_b"].to_numpy(dtype=float) != 0)]
+    heights = [max(len(rel_frame), 1)] + ([len(abs_frame) + 1] if len(abs_frame) else [])
+    fig = _new_figure(9, 0.28 * sum(heights) + 1.6 + 0.9 * (len(heights) - 1))
+    axes = np.atleast_1d(fig.subplots(len(heights), 1, height_ratios=heights, squeeze=False))
+    axes = axes.ravel()
     runs = int(comparison["n"].max()) if len(comparison) else 0
-    fig.suptitle(f"{name_b} against {name_a}: (B - A) / A over {runs} paired replications, "
+    fig.suptitle(f"{name_b} against {name_a} over {runs} paired replications, "
                  "95 % intervals", fontsize=11)  # fmt: skip
-    if frame.empty:
+    ax = axes[0]
+    if rel_frame.empty:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-        return fig
+    else:
+        scale = 100 / rel_frame["mean_a"].to_numpy(dtype=float)
+        _interval_rows(ax, rel_frame, scale)
+        ax.set_xlabel("difference B - A, % of A's mean")
+    if len(axes) > 1:
+        _interval_rows(axes[1], abs_frame, np.ones(len(abs_frame)), legend=False)
+        axes[1].set_xlabel("difference B - A, in the metric's units (A's mean is 0)")
+        axes[1].xaxis.set_major_formatter(FuncFormatter(lambda v, _: _tick(v)))
+        for y, d in zip(np.arange(len(abs_frame))[::-1], abs_frame["diff"], strict=True):
+            text = f"{d:,.0f}" if abs(d) >= 100 else f"{d:,.4g}"
+            axes[1].annotate(text, (d, y), xytext=(4, 4), textcoords="offset points",
+                             fontsize=7)  # fmt: skip
+    return fig
+
+
+def _interval_rows(ax: Any, frame: pd.DataFrame, scale: np.ndarray, legend: bool = True) -> None:
+    """One row per metric: the difference, its paired and (faint) unpaired intervals."""
     y = np.arange(len(frame))[::-1]
-    scale = 100 / frame["mean_a"].to_numpy(dtype=float)
-    rel = 100 * frame["relative_diff"].to_numpy(dtype=float)
+    mid = frame["diff"].to_numpy(dtype=float) * scale
     lo = frame["ci_low"].to_numpy(dtype=float) * scale
     hi = frame["ci_high"].to_numpy(dtype=float) * scale
     ulo = frame["unpaired_ci_low"].to_numpy(dtype=float) * scale
@@ -1398,14 +1587,14 @@ def plot_comparison(comparison: pd.DataFrame, name_a: str = "A", name_b: str = "
     ulo, uhi = np.minimum(ulo, uhi), np.maximum(ulo, uhi)
     ax.hlines(y, ulo, uhi, color="lightgrey", linewidth=6, label="unpaired 95 % interval")
     ax.hlines(y, lo, hi, color="tab:blue", linewidth=2, label="paired 95 % interval (CRN)")
-    ax.plot(rel, y, "o", color="tab:blue", ms=4)
+    ax.plot(mid, y, "o", color="tab:blue", ms=4)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(y)
     ax.set_yticklabels(frame["metric"], fontsize=8)
-    ax.set_xlabel("difference B - A, % of A's mean")
+    ax.set_ylim(-0.7, len(frame) - 0.3)
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    return fig
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
 
 
 def with_spec(spec: SweepSpec | None, **changes: Any) -> SweepSpec:

@@ -35,9 +35,13 @@ _HEADLINE = (
     "expiry_waste_rate",
     "credits_spent",
     "credits_expired",
+    "credits_capped",
+    "credits_forfeited",
     "purchase_revenue",
     "subscription_revenue",
+    "net_revenue",
 )
+_MONEY = ("purchase_revenue", "subscription_revenue", "net_revenue")
 _MAX_LISTED = 10
 
 
@@ -61,6 +65,18 @@ class _AxisAction(argparse.Action):
         axes = list(getattr(namespace, self.dest, None) or [])
         axes.append((option_string, values))
         setattr(namespace, self.dest, axes)
+
+
+def _add_set_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override a scenario key by its dotted path, e.g. members=50, {what} "
+        "(repeatable; values are YAML scalars)",
+    )
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser, workers: bool = True) -> None:
@@ -133,6 +149,7 @@ def add_sweep_parsers(
         help="runs per point, on seeds derived from --seed (default 1, or the sweep: block's)",
     )
     sp.add_argument("--seed", type=_int_arg, help="master seed (default: the scenario's)")
+    _add_set_argument(sp, "before the sweep's points are expanded (a swept key wins)")
     add_executor_arguments(sp)
     sp.add_argument("--out", metavar="DIR", required=True, help="output directory")
     sp.add_argument(
@@ -145,6 +162,12 @@ def add_sweep_parsers(
         help="also write every run's full directory to DIR/runs/<run id>-r<rep>/",
     )
     sp.add_argument("--no-plots", action="store_true", help="skip DIR/plots/")
+    sp.add_argument(
+        "--metrics",
+        metavar="all|NAME,...",
+        help="metrics in DIR/plots/: all, or names from summary.csv's metric column "
+        "(default: the headline rates, credits and revenue)",
+    )
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     cp = subparsers.add_parser(
@@ -161,6 +184,7 @@ def add_sweep_parsers(
         "--replications", type=_int_arg, default=5, help="paired runs (default 5, at least 2)"
     )
     cp.add_argument("--seed", type=_int_arg, help="master seed (default: A's seed)")
+    _add_set_argument(cp, "applied to both A and B")
     add_executor_arguments(cp)
     cp.add_argument("--out", metavar="DIR", required=True, help="output directory")
     cp.add_argument("--resume", action="store_true", help="finish an interrupted compare")
@@ -188,6 +212,66 @@ def _count_done(out: Path) -> int:
     return sum(1 for _ in (out / "runs").glob("*.json")) if (out / "runs").is_dir() else 0
 
 
+def _parse_sets(
+    command: str, texts: list[str]
+) -> tuple[dict[str | tuple[str | int, ...], Any], list[str]]:
+    """The ``--set`` arguments as overrides, parsed as ``creditsim run`` does, and
+    one line per argument that cannot be parsed."""
+    from simulator.scenario import parse_set_argument
+
+    pairs: dict[str | tuple[str | int, ...], Any] = {}
+    problems: list[str] = []
+    for text in texts:
+        try:
+            path, value = parse_set_argument(text)
+        except CreditsimError as exc:
+            problems.extend(f"creditsim {command}: {line}" for line in exc.problems)
+            continue
+        except ValueError as exc:
+            problems.append(f"creditsim {command}: --set {text}: {exc}")
+            continue
+        pairs[path] = value
+    return pairs, problems
+
+
+def _with_sets(
+    named: list[tuple[str, Any]],
+    pairs: dict[str | tuple[str | int, ...], Any],
+    problems: list[str],
+) -> list[Any]:
+    """Each ``(file, scenario)`` with the overrides applied.
+
+    Raises :class:`UsageError` with ``problems`` (the arguments that could not
+    be parsed) and one line per override that does not fit; a problem that
+    several scenarios share is reported once, naming all of their files.
+    """
+    if not pairs and not problems:
+        return [scenario for _, scenario in named]
+    mark = "\x00set"
+    out = []
+    where: dict[str, list[str]] = {}
+    for path, scenario in named:
+        try:
+            out.append(scenario.with_overrides(pairs, source=f"{path} (--set)"))
+        except CreditsimError as exc:
+            for line in exc.problems:
+                where.setdefault(line.replace(f"{path} (--set)", mark), []).append(path)
+    problems = problems + [line.replace(mark, f"{' and '.join(paths)} (--set)")
+                           for line, paths in where.items()]  # fmt: skip
+    if problems:
+        raise UsageError(*problems)
+    return out
+
+
+def _plot_metrics(text: str | None) -> str | list[str] | None:
+    if text is None or text.strip() == "all":
+        return None if text is None else "all"
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise UsageError(f"creditsim sweep: --metrics {text}: expected all or NAME,NAME,...")
+    return names
+
+
 def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> Any:
     """Check --out, start the executor, run the plan; Ctrl-C leaves a resumable folder."""
     from simulator.executors import make_executor
@@ -205,7 +289,8 @@ def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> 
         with make_executor(kind, workers, args.scheduler) as executor:
             print(f"{command}: {_plan_text(plan)} on {executor.describe()}", flush=True)
             return execute(plan, out, executor, resume=args.resume, keep_runs=args.keep_runs,
-                           progress=_progress(args, command), plots=plots)  # fmt: skip
+                           progress=_progress(args, command), plots=plots,
+                           plot_metrics=getattr(args, "plot_metrics", None))  # fmt: skip
     except KeyboardInterrupt:
         print(f"creditsim {command}: interrupted; {_count_done(out)} of {plan.runs} runs are "
               f"saved in {out}/runs/; run the same command with --resume to finish",
@@ -287,7 +372,10 @@ def sweep_command(args: argparse.Namespace) -> int:
     """``creditsim sweep``: returns the exit status (raises CreditsimError for bad input)."""
     from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
 
+    pairs, problems = _parse_sets("sweep", args.overrides)
     scenario, block = load_sweep_scenario(args.scenario)
+    (scenario,) = _with_sets([(args.scenario, scenario)], pairs, problems)
+    args.plot_metrics = _plot_metrics(args.metrics)
     axes = parse_axis_arguments(args.axes) if args.axes else None
     if args.replications is not None and args.replications < 1:
         raise UsageError(f"creditsim sweep: --replications must be >= 1, got {args.replications}")
@@ -307,6 +395,7 @@ def compare_command(args: argparse.Namespace) -> int:
     """``creditsim compare``: returns the exit status (raises CreditsimError for bad input)."""
     from simulator.sweep import compare_notes, load_sweep_scenario, plan_compare, write_comparison
 
+    pairs, set_problems = _parse_sets("compare", args.overrides)
     problems: list[str] = []
     scenarios = []
     for path in (args.a, args.b):
@@ -315,8 +404,8 @@ def compare_command(args: argparse.Namespace) -> int:
         except CreditsimError as exc:
             problems.extend(exc.problems)
     if problems:
-        raise UsageError(*problems)
-    a, b = scenarios
+        raise UsageError(*set_problems, *problems)
+    a, b = _with_sets([(args.a, scenarios[0]), (args.b, scenarios[1])], pairs, set_problems)
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"creditsim compare: --seed must be >= 0, got {args.seed}")
     plan = plan_compare(a, b, args.replications, args.seed)
@@ -338,19 +427,28 @@ def _print_comparison(result: Any, comparison: Any) -> None:
     shown = comparison.set_index("metric")
     print(f"B - A over {int(shown['n'].max()) if len(shown) else 0} paired replications "
           f"(A: {result.plan.extra['a']}, B: {result.plan.extra['b']}):")  # fmt: skip
+    currency = result.plan.points[0].scenario.pricing.currency
     for metric in _HEADLINE:
         if metric not in shown.index:
             continue
         row = shown.loc[metric]
+        money = metric in _MONEY
+        unit = f" {currency}" if money else ""
         print(
-            f"  {metric}: A {_num(row['mean_a'])}, B {_num(row['mean_b'])}, "
-            f"B - A {_num(row['diff'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
+            f"  {metric}: A {_num(row['mean_a'], money)}{unit}, "
+            f"B {_num(row['mean_b'], money)}{unit}, B - A {_num(row['diff'], money)} "
+            f"[{_num(row['ci_low'], money)}, {_num(row['ci_high'], money)}]{unit}"
         )
 
 
-def _num(x: float) -> str:
+def _num(x: float, money: bool = False) -> str:
+    """A number for the console; money with two decimals (and separators)."""
     if x != x:  # NaN
         return "n/a"
+    if money:
+        return f"{x:,.2f}"
+    if x == 0:
+        return "0"
     return f"{x:,.4f}" if abs(x) < 10 else f"{x:,.1f}"
 
 

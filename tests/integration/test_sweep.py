@@ -64,14 +64,15 @@ def _same_tables(a: Path, b: Path) -> None:
 
 
 def test_sweep_writes_the_documented_files(reference: Path) -> None:
-    """results.parquet: one sorted row per run; run table, timings, summary and plots beside it."""
+    """results.parquet: a row per run, by value; run table, timings, summary and plots beside it."""
     results = pd.read_parquet(reference / "results.parquet")
     keys = ["policy.refund.window_days", "policy.grant_expiry_days"]
     assert list(results.columns[:5]) == ["run_id", *keys, "replication", "seed"]
     assert results.columns[-1] == "error" and results["error"].isna().all()
     assert len(results) == 8
-    order = sorted(zip(results["run_id"], results["replication"], strict=True))
-    assert list(zip(results["run_id"], results["replication"], strict=True)) == order
+    # Sorted by value, key by key (GRID's order), then by replication.
+    rows = list(zip(results[keys[0]], results[keys[1]], results["replication"], strict=True))
+    assert rows == sorted(rows)
     assert str(results[keys[0]].dtype) == "int64"
     assert set(results["seed"]) == {replication_seed(3, 0), replication_seed(3, 1)}
     first = json.loads(next((reference / "runs").glob("*-r0.json")).read_text())
@@ -359,7 +360,7 @@ def test_compare_pairs_replications_and_narrows_the_interval(
     frame = pd.read_csv(out / "comparison.csv").set_index("metric")
     assert list(frame.columns) == ["n", "mean_a", "mean_b", "diff", "diff_std", "ci_low",
                                    "ci_high", "relative_diff", "unpaired_ci_low",
-                                   "unpaired_ci_high"]  # fmt: skip
+                                   "unpaired_ci_high", "narrower", "clipped"]  # fmt: skip
     row = frame.loc["credits_spent"]
     assert row["n"] == 6
     assert row["diff"] == pytest.approx(row["mean_b"] - row["mean_a"])
@@ -367,6 +368,7 @@ def test_compare_pairs_replications_and_narrows_the_interval(
         paired = frame.loc[metric, "ci_high"] - frame.loc[metric, "ci_low"]
         unpaired = frame.loc[metric, "unpaired_ci_high"] - frame.loc[metric, "unpaired_ci_low"]
         assert paired < unpaired, metric
+        assert frame.loc[metric, "narrower"] == "paired", metric
     results = pd.read_parquet(out / "results.parquet")
     assert list(results["run_id"].unique()) == ["A", "B"]
     assert (out / "comparison.png").stat().st_size > 0
@@ -384,6 +386,17 @@ def test_compare_the_shipped_policies(tmp_path: Path) -> None:
     frame = pd.read_csv(out / "comparison.csv").set_index("metric")
     assert frame.loc["credits_purchased", "mean_b"] == 0  # no purchases under the 2015 rules
     assert pq.read_metadata(out / "results.parquet").num_rows == 4
+    # No caps under the 2014 rules (A is 0): the absolute difference is still given.
+    assert frame.loc["credits_capped", "mean_a"] == 0 and frame.loc["credits_capped", "diff"] > 0
+    assert frame.loc["net_revenue", "mean_a"] == pytest.approx(
+        frame.loc["purchase_revenue", "mean_a"] + frame.loc["subscription_revenue", "mean_a"]
+    )
+    for metric, row in frame.iterrows():
+        if row["n"] >= 2 and str(metric).endswith("_rate"):
+            assert row["ci_low"] >= -1 and row["ci_high"] <= 1, metric
+        if row["n"] >= 2 and row["mean_a"] >= 0:
+            assert row["ci_low"] >= -row["mean_a"] - 1e-9, metric
+            assert row["unpaired_ci_low"] >= -row["mean_a"] - 1e-9, metric
 
 
 @pytest.mark.slow
