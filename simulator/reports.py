@@ -207,6 +207,16 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
         "expiry period (90 days by default) earlier: it mixes generations and can exceed 1 "
         "(credit_vintages.csv follows each month's credits to their fate instead)."
     ),
+    "expiry_waste.lost_rate": (
+        "A month's credits lost (expired + capped + forfeited) / the same month's credits "
+        "issued, per tier: like waste_rate, but counting credits removed by a balance cap or "
+        "forfeited on leaving or on a tier change as well as expired ones; it mixes "
+        "generations the same way and can exceed 1."
+    ),
+    "utilisation.members": (
+        "Member-tier pairs, not members: a member who held several tiers in the measured "
+        "window is counted once in each, so the column can sum to more than the members."
+    ),
     "credit_vintages.waste_rate": (
         "Of the credits of one vintage (tier at issue, lot source, issue month, warm-up or "
         "not), the share that expired by the end of the run; empty while some of them are "
@@ -904,8 +914,10 @@ def utilisation(tables: RunTables, members: pd.DataFrame | None = None) -> pd.Da
     """Distribution of per-member utilisation (spent / granted) per tier.
 
     Columns: ``tier``, ``members`` (member-tier pairs of
-    :func:`utilisation_members`), ``never_send_share`` (share of them that sent
-    no accepted InMail), ``members_with_grants``, ``mean_utilisation`` and
+    :func:`utilisation_members`: a member who changed tier in the window counts in
+    each tier it held, so the column can sum to more than the members),
+    ``never_send_share`` (share of them that sent no accepted InMail),
+    ``members_with_grants``, ``mean_utilisation`` and
     ``p10`` .. ``p90`` over the members with grants. Pass ``members`` (the
     frame of :func:`utilisation_members`) to avoid recomputing it.
     """
@@ -1680,7 +1692,14 @@ def _markdown(frame: pd.DataFrame) -> str:
 
     def cell(value: Any) -> str:
         if isinstance(value, float | np.floating):
-            return "" if math.isnan(value) else f"{value:.6g}"
+            if math.isnan(value):
+                return ""
+            # Six significant digits, never scientific notation (2.56814e+08 read as a typo).
+            return str(
+                np.format_float_positional(
+                    value, precision=6, unique=False, fractional=False, trim="-"
+                )
+            )
         return str(value).replace("|", "\\|")
 
     numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
@@ -1692,10 +1711,12 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def _html_number(x: float) -> str:
-    """Whole numbers in full (12,345), others to 4 significant digits."""
+    """Whole numbers in full (12,345), others to 4 significant digits, never in e-notation."""
     if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
         return f"{int(x):,}"
-    return f"{x:.4g}"
+    if not math.isfinite(x):
+        return str(x)
+    return str(np.format_float_positional(x, precision=4, unique=False, fractional=False, trim="-"))
 
 
 def _run_title(tables: RunTables) -> str:
@@ -1729,12 +1750,16 @@ def _html_page(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title>",
         "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
+        # Wide tables scroll inside themselves, so the page never overflows at 1,280 px.
+        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em;"
+        "display:block;overflow-x:auto;max-width:100%}"
+        "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
         "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
         "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
         "table.defs td:last-child{text-align:left;max-width:40em}"
         "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}"
-        "nav a{margin-right:1em}.note{color:#666;font-size:12px}</style>",
+        "nav{display:flex;flex-wrap:wrap;gap:0.25em 1em}nav a{white-space:nowrap}"
+        ".note{color:#666;font-size:12px}</style>",
         "</head><body>",
         f"<h1>{esc(title)}</h1>",
         "<table>",
@@ -1789,7 +1814,13 @@ def _html_image(name: str, png: bytes) -> str:
 
 # Sentences shown in report.html under the plot and table of their name.
 _REPORT_NOTES = {
-    "expiry_waste": "waste_rate: " + HEADLINE_DEFINITIONS["expiry_waste.waste_rate"],
+    "expiry_waste": (
+        "waste_rate: "
+        + HEADLINE_DEFINITIONS["expiry_waste.waste_rate"]
+        + " lost_rate: "
+        + HEADLINE_DEFINITIONS["expiry_waste.lost_rate"]
+    ),
+    "utilisation": "members: " + HEADLINE_DEFINITIONS["utilisation.members"],
     "credit_vintages": (
         "One row per vintage: the lots of one tier at issue, lot source, issue month and side "
         "of the measured window's start (warmup), followed over the whole run to its end. "

@@ -1169,3 +1169,22 @@ def test_members_absent_from_the_window_are_in_no_member_count() -> None:
     pd.testing.assert_frame_equal(
         reports.balance_distribution(with_late), reports.balance_distribution(base)
     )
+
+
+def test_markdown_and_html_numbers_never_use_scientific_notation():
+    """Issue 13: headline.md printed ``2.56814e+08`` for revenue in cents.
+
+    The values are the issue's own: 256814000 cents (shown as 2.56814e+08) and the refund rate
+    0.19268556429475864 from summary.json; 12345.6 is an arbitrary non-whole number that ``.4g``
+    wrote as ``1.235e+04``.
+    """
+    frame = pd.DataFrame(
+        {"metric": ["revenue", "rate"], "value": [256814000.0, 0.19268556429475864]}
+    )
+    text = reports._markdown(frame)
+    assert "e+" not in text and "e-" not in text
+    assert "| 256814000 |" in text
+    assert "| 0.192686 |" in text  # six significant digits, as before the change
+    assert reports._html_number(256814000.0) == "256,814,000"
+    assert reports._html_number(12345.6) == "12350"  # four significant digits
+    assert "e" not in reports._html_number(0.00001234)
