@@ -32,16 +32,13 @@ out, so a Figure returned by a cell is drawn inline.
 
 from __future__ import annotations
 
-import atexit
 import csv
 import datetime
 import io
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from importlib import import_module
@@ -1100,28 +1097,13 @@ def _executor(executor: Any, workers: int) -> tuple[Any, Any]:
 
 
 def _out_dir(out: str | os.PathLike[str] | None, kind: str) -> Path:
-    """``out``, or a new scratch folder that is deleted when this Python process exits.
-
-    Not sooner: a Sweep's or Comparison's kept runs, and ``load_sweep`` of
-    its folder, read their files lazily for as long as the session lasts.
-    """
+    """``out``, or a new scratch folder removed when this Python process ends
+    (:mod:`simulator.scratch`)."""
     if out is not None:
         return Path(out)
-    scratch = Path(tempfile.mkdtemp(prefix=f"creditsim-{kind}-"))
-    if not _SCRATCH:
-        atexit.register(_remove_scratch, os.getpid())
-    _SCRATCH.append(scratch)
-    return scratch
+    from simulator.scratch import scratch_dir
 
-
-_SCRATCH: list[Path] = []
-
-
-def _remove_scratch(owner: int) -> None:
-    if os.getpid() != owner:  # a forked child exiting must not delete its parent's folders
-        return
-    for path in _SCRATCH:
-        shutil.rmtree(path, ignore_errors=True)
+    return scratch_dir(kind)
 
 
 def _progress(progress: bool, desc: str) -> Any:
@@ -1534,8 +1516,9 @@ def sweep(
     runs with the same seed (derived from ``seed``, default the scenario's),
     so points are compared on common random numbers. Results stream to
     ``out``; ``resume=True`` finishes an interrupted sweep there. Without
-    ``out`` they go to a temporary folder that is deleted when Python exits
-    (the end of a script, or of a notebook's kernel): pass ``out`` to keep them. ``workers``
+    ``out`` they go to a temporary folder that is deleted when Python ends
+    (the end of a script, or of a notebook's kernel, even a killed one:
+    :mod:`simulator.scratch`): pass ``out`` to keep them. ``workers``
     local processes (or ``executor``: ``"dask"``, or an executor of
     :mod:`simulator.executors`) share the runs.
 

@@ -68,9 +68,16 @@ def test_committed_notebook_has_no_outputs(path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_shows_a_plot(path: Path, kernel_dirs: Path) -> None:
-    """Run in a fresh kernel: no cell raises, and at least one PNG image is shown."""
+def test_notebook_runs_and_shows_a_plot(
+    path: Path, kernel_dirs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in a fresh kernel: no cell raises, at least one PNG image is shown, and the
+    scratch folders of ``cs.sweep``/``cs.compare`` without ``out=`` are gone after it."""
     nb = nbformat.read(path, as_version=4)
+    # The kernel's temporary directory, where scratch folders go: this test's own.
+    kernel_tmp = tmp_path / "kernel-tmp"
+    kernel_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(kernel_tmp))
     manager = KernelManager(
         kernel_name="creditsim-test",
         kernel_spec_manager=KernelSpecManager(kernel_dirs=[kernel_dirs]),
@@ -82,7 +89,13 @@ def test_notebook_runs_and_shows_a_plot(path: Path, kernel_dirs: Path) -> None:
         resources={"metadata": {"path": str(path.parent)}},
     )
     started = time.perf_counter()
-    client.execute()  # raises CellExecutionError naming the cell on any error
+    try:
+        client.execute()  # raises CellExecutionError naming the cell on any error
+    finally:
+        # A kernel manager passed in is not shut down by nbclient; shut it down as Jupyter
+        # does (a shutdown request, then SIGTERM and SIGKILL to a kernel slow to exit).
+        if manager.has_kernel:
+            manager.shutdown_kernel()
     seconds = time.perf_counter() - started
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -90,4 +103,10 @@ def test_notebook_runs_and_shows_a_plot(path: Path, kernel_dirs: Path) -> None:
     assert images, f"{path.name}: no plot was shown"
     warnings = [o.text for o in outputs if o.output_type == "stream" and "Warning" in o.text]
     assert not warnings, f"{path.name}: warnings in the output: {warnings}"
+    # The kernel is shut down (after a process pool, by SIGTERM or SIGKILL): the scratch
+    # watchdog removes what the kernel's exit hooks could not (a bounded wait).
+    deadline = time.monotonic() + 30
+    while list(kernel_tmp.glob("creditsim-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(p.name for p in kernel_tmp.glob("creditsim-*")) == []
     print(f"{path.name}: {seconds:.1f} s, {len(images)} plots")
