@@ -198,6 +198,40 @@ def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -
     return out
 
 
+def _run_lines(s: dict[str, Any], scenario: Any, meta: dict[str, Any]) -> str:
+    """What ``creditsim run`` prints of a finished run: the headline, in words and numbers."""
+    currency = meta["currency"]
+
+    def money(cents: int) -> str:
+        return f"{cents / 100:,.2f} {currency}"
+
+    warm = f" after a {scenario.warmup_days:,}-day warm-up" if scenario.warmup_days else ""
+    lines = [f"{scenario.name}: seed {scenario.seed}, measured {meta['measure_start']} to "
+             f"{meta['end']}{warm} ({meta['timings']['total_s']:.1f} s)"]  # fmt: skip
+    if scenario.is_open:
+        joined = s["members"] - s["members_initial"]
+        lines.append(f"  members: {s['members_initial']:,} at the start, {joined:,} joined later "
+                     f"({s['arrivals']:,} during the measured window); {s['members_present']:,} "
+                     "present in the window")  # fmt: skip
+    else:
+        lines.append(f"  members: {s['members']:,}")
+    lines += [
+        f"  InMails: {s['inmails_attempted']:,} attempted, {s['inmails_sent']:,} sent "
+        f"({s['inmails_paid']:,} paid, {s['inmails_free']:,} free), "
+        f"{s['inmails_rejected']:,} rejected ({s['inmails_rejected_no_credit']:,} for no credit)",
+        f"  responses {_pct(s['response_rate'])}, refund rate {_pct(s['refund_rate'])}, "
+        f"expiry waste {_pct(s['expiry_waste_rate'])} of credits issued",
+        f"  credits: {s['credits_granted']:,} granted, {s['credits_purchased']:,} bought, "
+        f"{s['credits_refunded']:,} refunded, {s['credits_spent']:,} spent, "
+        f"{s['credits_expired']:,} expired, {s['credits_capped']:,} capped, "
+        f"{s['credits_forfeited']:,} forfeited",
+        f"  revenue: {money(s['subscription_revenue_cents'])} from subscriptions + "
+        f"{money(s['purchase_revenue_cents'])} from credits = "
+        f"{money(s['net_revenue_cents'])} net",
+    ]
+    return "\n".join(lines)
+
+
 def _occupied(where: str, out: Path, scenario: Any) -> str:
     """Why an earlier output at ``out`` stops a run: the same scenario, or another one."""
     if scenario is None:
@@ -296,31 +330,23 @@ def _run(args: argparse.Namespace) -> int:
         # report that fails is dropped, and the run is still published.
         write_run(result, out, before_publish=lambda tmp: failed.extend(reports_or_problems(tmp)))
     s = result.summary
-    arrived = s["members"] - s["members_initial"]
-    joined = f" + {arrived:,} arrivals" if scenario.is_open else ""
-    print(f"{scenario.name}: {s['members_initial']:,} members{joined}, seed {scenario.seed}, "
-          f"{result.meta['measure_start']} to {result.meta['end']} "
-          f"({result.meta['timings']['total_s']:.1f} s)")  # fmt: skip
-    print(
-        f"  InMails: {s['inmails_attempted']:,} attempted, {s['inmails_sent']:,} sent "
-        f"({s['inmails_paid']:,} paid, {s['inmails_free']:,} free), "
-        f"{s['inmails_rejected']:,} rejected ({s['inmails_rejected_no_credit']:,} for no credit)"
-    )
-    print(f"  responses {_pct(s['response_rate'])}, refund rate {_pct(s['refund_rate'])}, "
-          f"expiry waste {_pct(s['expiry_waste_rate'])} of credits issued")  # fmt: skip
-    print(f"  credits: {s['credits_granted']:,} granted, {s['credits_purchased']:,} bought, "
-          f"{s['credits_refunded']:,} refunded, {s['credits_spent']:,} spent, "
-          f"{s['credits_expired']:,} expired")  # fmt: skip
-    print(f"  revenue: {s['purchase_revenue']:,.2f} {result.meta['currency']} from credits, "
-          f"{s['subscription_revenue']:,.2f} from subscriptions")  # fmt: skip
+    print(_run_lines(s, scenario, result.meta))
     steady = s["steady_state"]
     if steady["steady"] is False:
-        more = "more than " if steady["capped"] else ""
+        from simulator.warmup import recommended_warmup_days
+
+        settled = steady["suggested_warmup_days"]
+        weeks = steady["suggested_truncation_weeks"]
+        if steady["capped"]:
+            when, more = f"have not settled {settled} days into the run (MSER truncation at " \
+                         f"its cap, {weeks} weeks)", "more than "  # fmt: skip
+        else:
+            when, more = f"settle only {settled} days into the run (MSER truncation {weeks} " \
+                         "weeks)", ""  # fmt: skip
         sys.stdout.flush()
-        print(f"creditsim run: warning: the measured window is not steady (MSER truncation "
-              f"{steady['suggested_truncation_weeks']} weeks); use a warm-up of "
-              f"{more}{steady['suggested_warmup_days']} days (warmup_days)",
-              file=sys.stderr)  # fmt: skip
+        print(f"creditsim run: warning: the measured window is not steady: its weekly series "
+              f"{when}; use a warm-up of {more}{recommended_warmup_days(settled)} days, twice "
+              "that, or warmup_days: auto", file=sys.stderr)  # fmt: skip
     if failed:
         print(f"wrote {out}/ without its reports", file=sys.stdout)
         for line in failed:

@@ -240,10 +240,15 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     h_window = htime >= start
     sent = int(accepted.sum())
     arrived = members.joined[members.initial :]
+    mem = tables.arrow["members"]
+    m_arrived, m_left = _seconds(mem.column("arrived_at")), _seconds(mem.column("left_at"))
+    # Present at some instant of [start, end]: arrived by its end, not left by its start.
+    present = ((m_arrived == _NONE) | (m_arrived <= end)) & ((m_left == _NONE) | (m_left > start))
     out: dict[str, Any] = {
         "members": members.size,
         "members_initial": members.initial,
         "arrivals": int(((arrived >= start) & (arrived <= end)).sum()),
+        "members_present": int(present.sum()),
         "inmails_attempted": int(w.sum()),
         "inmails_sent": sent,
         "inmails_paid": int(paid.sum()),

@@ -1281,7 +1281,7 @@ def metric_unit(metric: str, currency: str | None = None) -> str:
         return "InMails"
     if metric in ("cancellations", "tier_changes"):
         return "events"
-    if metric in ("members", "members_initial", "arrivals"):
+    if metric in ("members", "members_initial", "arrivals", "members_present"):
         return "members"
     return "count"
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from simulator.cli import main
+from simulator.reports import headline, load_run_tables
 from simulator.runner import run, write_run
 from simulator.scenario import load_scenario
 
@@ -81,6 +82,21 @@ def test_the_run_exercises_every_behaviour(small_run) -> None:
     if small_run.scenario.is_open:
         assert s["arrivals"] > 0 and s["members"] > s["members_initial"]
         assert t.members["arrived_at"].notna().sum() == s["members"] - s["members_initial"]
+
+
+def test_members_present_counts_who_was_there_during_the_window(small_run, tmp_path) -> None:
+    """members_present, recounted here with pandas from members.parquet's two instants."""
+    s, m = small_run.summary, small_run.tables.members
+    start = pd.Timestamp(small_run.meta["measure_start"])
+    end = pd.Timestamp(small_run.meta["end"])
+    arrived = m["arrived_at"].isna() | (m["arrived_at"] <= end)
+    stayed = m["left_at"].isna() | (m["left_at"] > start)
+    assert s["members_present"] == int((arrived & stayed).sum())
+    assert s["members_present"] <= s["members"]
+    # The report's members figure also counts members with ledger entries in the window
+    # after they left (a refund or an expiry of a credit they held): never fewer.
+    out = write_run(small_run, tmp_path / "run")
+    assert headline(load_run_tables(out))["members"] >= s["members_present"]
 
 
 def test_same_seed_same_tables(small, small_run) -> None:
