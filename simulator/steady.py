@@ -47,7 +47,7 @@ expiry waste of 50 % by more than 1.25 points). The 2.5 % leaves out the
 slow drift of an open population's tier mix (upgraders settle over years,
 moving credits spent per active member by 1-2 % over a year of the shipped
 baseline even after a two-year warm-up), and catches the credit ramp (a
-90-day warm-up moves the baseline's weekly expiry waste by about 10 %).; otherwise the series'
+90-day warm-up moves the baseline's weekly expiry waste by about 10 %); otherwise the series'
 truncation is 0. Weeks before a series' first data (nothing expires
 in the first 90 days of a run without warm-up) always count.
 

@@ -356,10 +356,15 @@ def _warn_unsteady(command: str, out: Path) -> None:
     flagged = [w for s, w in zip(table["steady"], table["suggested_warmup_days"], strict=True)
                if s is False]  # fmt: skip
     if flagged:
+        from simulator.warmup import recommended_warmup_days
+
+        settled = max(w for w in flagged if w is not None)
         print(f"creditsim {command}: warning: {len(flagged):,} of {len(table['steady']):,} runs "
-              f"have a measured window that is not steady (suggested warm-up up to "
-              f"{max(w for w in flagged if w is not None):,} days; columns steady and "
-              f"suggested_warmup_days of {path})", file=sys.stderr)  # fmt: skip
+              f"have a measured window that is not steady (their weekly series settle up to "
+              f"{settled:,} days into the run: use a warm-up of "
+              f"{recommended_warmup_days(settled):,} days, twice that, or warmup_days: auto; "
+              f"columns steady and suggested_warmup_days of {path})",
+              file=sys.stderr)  # fmt: skip
 
 
 def _print_auto_warmup(plan: Any) -> None:

@@ -22,7 +22,13 @@ from typing import Any
 from simulator.runner import run
 from simulator.scenario import MAX_DAYS, Scenario
 
-__all__ = ["PILOT_MEMBERS", "SAFETY_FACTOR", "pilot_days", "resolve_warmup"]
+__all__ = [
+    "PILOT_MEMBERS",
+    "SAFETY_FACTOR",
+    "pilot_days",
+    "recommended_warmup_days",
+    "resolve_warmup",
+]
 
 PILOT_MEMBERS = 1500
 MIN_PILOT_DAYS = 730
@@ -90,3 +96,11 @@ def resolve_warmup(scenario: Scenario) -> tuple[Scenario, dict[str, Any] | None]
         "capped": capped,
     }
     return resolved, record
+
+
+def recommended_warmup_days(settled_days: int) -> int:
+    """The warm-up to recommend when a run's weekly series settle ``settled_days`` after it
+    starts (``suggested_warmup_days`` of its ``steady_state``): :data:`SAFETY_FACTOR` times
+    that, as ``warmup_days: auto`` chooses (the detected settling point is itself about a
+    point of expiry waste short of steady: scenarios/README.md, "Warm-up")."""
+    return SAFETY_FACTOR * settled_days

@@ -56,7 +56,10 @@ def test_a_run_without_warmup_warns_with_the_days_it_suggests(
     assert len(warnings) == 1
     block = json.loads((tmp_path / "r" / "summary.json").read_text())["steady_state"]
     assert block["steady"] is False and block["suggested_warmup_days"] >= 91
-    assert f"use a warm-up of {block['suggested_warmup_days']} days" in warnings[0]
+    settled = block["suggested_warmup_days"]
+    assert f"settle only {settled} days into the run" in warnings[0]
+    # The advice is twice the settling point, as warmup_days: auto (warmup.SAFETY_FACTOR).
+    assert f"use a warm-up of {2 * settled} days, twice that" in warnings[0]
 
 
 def test_a_steady_run_prints_no_warning(
@@ -118,6 +121,9 @@ def test_a_sweep_resolves_auto_once_and_reports_steadiness(
     assert code == 0
     err = capsys.readouterr().err
     assert err.count("not steady") == 1 and "2 of 2 runs" in err
+    results = pd.read_parquet(tmp_path / "cold" / "results.parquet")
+    settled = int(results["suggested_warmup_days"].max())
+    assert f"settle up to {settled:,} days into the run: use a warm-up of {2 * settled:,}" in err
 
 
 @pytest.mark.slow
