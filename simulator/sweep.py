@@ -1236,6 +1236,9 @@ def plot_sweep_key(
                 pts.append((pos[scalar_text(params[rid][key])], *stats.get((metric, rid), nan)))
             pts.sort()
             x, mean, lo, hi = (np.array(col, dtype=float) for col in zip(*pts, strict=True))
+            # A band never leaves the metric's range (a rate's t-interval can pass 1).
+            floor, ceiling = metric_bounds(metric, mean[np.isfinite(mean)].tolist())
+            lo, hi = np.clip(lo, floor, ceiling), np.clip(hi, floor, ceiling)
             if lines:
                 (handle,) = ax.plot(x, mean, marker="o", ms=3, color=f"C{g % 10}")
                 ax.fill_between(x, lo, hi, alpha=0.2, color=f"C{g % 10}", linewidth=0)

@@ -12,11 +12,13 @@ the API itself.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -446,6 +448,25 @@ def test_sweep_plots_are_figures(grid_sweep: cs.Sweep) -> None:
     fig = grid_sweep.plot_surface("expiry_waste_rate", *grid_sweep.keys)
     assert isinstance(fig, Figure) and "expiry_waste_rate (%)" in fig.axes[0].get_title()
     assert len(list((grid_sweep.out / "plots").glob("*.png"))) == 2
+
+
+def test_sweep_bands_stay_inside_each_metrics_range(grid_sweep: cs.Sweep, tmp_path: Path) -> None:
+    """A t-interval can leave a metric's range (a rate above 1, a count below 0); the band
+    drawn is cut to it. The intervals are widened by hand in a copy of the folder."""
+    copy = tmp_path / "wide"
+    shutil.copytree(grid_sweep.out, copy)
+    summary = pd.read_csv(copy / "summary.csv")
+    rate, count = summary["metric"] == "refund_rate", summary["metric"] == "credits_spent"
+    summary.loc[rate, "ci_high"] = 1.5
+    summary.loc[count, "ci_low"] = -1e6
+    summary.to_csv(copy / "summary.csv", index=False)
+    fig = cs.load_sweep(copy).plot("policy.refund.window_days")
+    panels = {ax.get_title(): ax for ax in fig.axes}
+    for metric, low, high in (("refund_rate", 0.0, 1.0), ("credits_spent", 0.0, np.inf)):
+        bands = [c for c in panels[metric].collections if len(c.get_paths())]
+        ys = np.concatenate([p.vertices[:, 1] for c in bands for p in c.get_paths()])
+        assert len(bands) == 2 and ys.min() >= low and ys.max() <= high, metric
+    assert ys.min() == 0.0  # the widened credits_spent band was cut at 0, not dropped
 
 
 def test_load_sweep_equals_the_sweep(grid_sweep: cs.Sweep) -> None:
