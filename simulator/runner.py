@@ -38,7 +38,7 @@ from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
 from simulator.population import Roster, member_ids, roster
 from simulator.scenario import Scenario
-from simulator.steady import steady_state
+from simulator.steady import NO_RESPONSE, steady_state
 from simulator.tables import RunTables, assemble, merge, plain_table, shard_columns
 from simulator.timeutil import DAY, format_instant
 from simulator.yamlio import dump_yaml
@@ -318,7 +318,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         lost=(np.concatenate([none, *lost_t]), np.concatenate([none, *lost_q])),
         spent=entries("spend"),
         sent_at=sent_at[w][accepted],
-        responded=responded[accepted],
+        responded_at=np.where(responded, responded_at, NO_RESPONSE)[accepted],
         settled=settled[accepted],
         refunded=(refunded_at != _NONE)[accepted],
         attempts=(sent_at, senders),

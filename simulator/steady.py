@@ -22,7 +22,10 @@ a last partial week is left out) of four quantities:
 * ``refund_rate``: of the paid InMails sent in the week whose refund window
   closed by the end, the share refunded;
 * ``response_rate``: of the InMails sent (accepted) in the week, the share
-  with a response by the end of the run;
+  answered within :data:`RESPONSE_HORIZON_DAYS` (7) days of sending; an
+  InMail sent less than that before the end of the run is left out (its
+  answer may still come), so the last week is empty rather than low, as a
+  count of responses by the end of the run would make it;
 * ``spend_per_member``: credits spent in the week / members who attempted
   an InMail in the week (a member who cancelled and sends nothing is no
   longer counted, so the series stays level in a stationary population).
@@ -70,6 +73,8 @@ __all__ = [
     "BIAS_THRESHOLD",
     "METHOD",
     "MIN_WEEKS",
+    "NO_RESPONSE",
+    "RESPONSE_HORIZON_DAYS",
     "SERIES",
     "THRESHOLD_WEEKS",
     "Z_THRESHOLD",
@@ -82,6 +87,11 @@ __all__ = [
 
 WEEK = 7 * DAY
 SERIES = ("expiry_waste_rate", "refund_rate", "response_rate", "spend_per_member")
+#: The response rate's horizon: answered within this many days of sending (whatever the
+#: policy's refund window, so that policies are checked alike).
+RESPONSE_HORIZON_DAYS = 7
+#: ``responded_at`` of an InMail without a response.
+NO_RESPONSE = np.iinfo(np.int64).min
 THRESHOLD_WEEKS = 4
 Z_THRESHOLD = 3.0  # a truncation counts when the weeks it cuts differ from the rest by this
 BIAS_THRESHOLD = 0.025  # ... and move the whole window's mean by more than this share of it
@@ -128,7 +138,7 @@ def steady_state(
     lost: tuple[np.ndarray, np.ndarray],
     spent: tuple[np.ndarray, np.ndarray],
     sent_at: np.ndarray,
-    responded: np.ndarray,
+    responded_at: np.ndarray,
     settled: np.ndarray,
     refunded: np.ndarray,
     attempts: tuple[np.ndarray, np.ndarray],
@@ -138,9 +148,10 @@ def steady_state(
     ``due`` is (expiry instants, credits) of the issuing entries of lots that
     expire, and ``lost`` the same of their expire, cap and forfeit entries
     (at their lot's expiry instant); ``spent`` is (instants, credits) of
-    spend entries; ``sent_at`` the instants of accepted InMails with boolean
-    ``responded``, ``settled`` (paid, refund window closed by the end) and
-    ``refunded`` of each; ``attempts`` (instants, member numbers) of every
+    spend entries; ``sent_at`` the instants of accepted InMails with the
+    instant of each one's response (``responded_at``, :data:`NO_RESPONSE`
+    for none) and boolean ``settled`` (paid, refund window closed by the end)
+    and ``refunded``; ``attempts`` (instants, member numbers) of every
     attempted InMail.
     """
     weeks = max(0, (end + 1 - start) // WEEK)
@@ -148,8 +159,13 @@ def steady_state(
     due_w = weekly(*due, start, weeks)
     settled_w = weekly(sent_at[settled], None, start, weeks)
     refunded_w = weekly(sent_at[settled & refunded], None, start, weeks)
-    sent_w = weekly(sent_at, None, start, weeks)
-    responded_w = weekly(sent_at[responded], None, start, weeks)
+    horizon = RESPONSE_HORIZON_DAYS * DAY
+    sent_at = np.asarray(sent_at, dtype=np.int64)
+    responded_at = np.asarray(responded_at, dtype=np.int64)
+    answerable = sent_at + horizon <= end + 1
+    answered = answerable & (responded_at != NO_RESPONSE) & (responded_at - sent_at <= horizon)
+    sent_w = weekly(sent_at[answerable], None, start, weeks)
+    responded_w = weekly(sent_at[answered], None, start, weeks)
     # Distinct (member, week) pairs of attempts: the week's active members.
     when, who = attempts
     wk = (np.asarray(when, dtype=np.int64) - start) // WEEK

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from simulator.steady import (
     BIAS_THRESHOLD,
+    NO_RESPONSE,
     THRESHOLD_WEEKS,
     Z_THRESHOLD,
     bias_z,
@@ -108,12 +109,13 @@ def test_steady_state_block_from_events() -> None:
         due=(np.array([t0, t1]), np.array([10, 4])),
         lost=(np.array([t0, t1]), np.array([5, 1])),
         spent=(np.array([t0, t0, t1]), np.array([1, 1, 1])),
-        # Three InMails in week 0 (one answered, two settled of which one refunded),
-        # one in week 1 (answered, not settled).
-        sent_at=np.array([t0, t0, t0, t1]),
-        responded=np.array([True, False, False, True]),
-        settled=np.array([True, True, False, False]),
-        refunded=np.array([False, True, False, False]),
+        # Four InMails in week 0: one answered within 7 days, one answered after 8 (not within
+        # the horizon), two settled of which one refunded; one in week 1 (answered, not
+        # settled), sent 6 days before the end: too late to know (RESPONSE_HORIZON_DAYS).
+        sent_at=np.array([t0, t0, t0, t0, t1]),
+        responded_at=np.array([t0 + 7 * DAY, NO_RESPONSE, NO_RESPONSE, t0 + 8 * DAY, t1 + 1]),
+        settled=np.array([True, True, False, False, False]),
+        refunded=np.array([False, True, False, False, False]),
         # Attempts by members 0 and 1 in week 0 (member 0 twice), member 0 in week 1.
         attempts=(np.array([t0, t0, t0, t1]), np.array([0, 0, 1, 0])),
     )
@@ -121,7 +123,7 @@ def test_steady_state_block_from_events() -> None:
     s = block["series"]
     assert s["expiry_waste_rate"] == [0.5, 0.25]
     assert s["refund_rate"] == [0.5, None]
-    assert s["response_rate"] == [pytest.approx(1 / 3), 1.0]
+    assert s["response_rate"] == [0.25, None]  # 1 of 4 within 7 days; week 1 not yet known
     assert s["spend_per_member"] == [1.0, 1.0]  # 2 credits / 2 members, 1 / 1
     assert block["steady"] is None  # two weeks say nothing
 
