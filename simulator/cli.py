@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from simulator.errors import CreditsimError, InvariantError, UsageError
+from simulator.outputs import cannot_write
 
 __all__ = ["main"]
 
@@ -183,6 +184,10 @@ def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -
         raise UsageError(f"{where} {out}: {parent} is not a directory")
     if out.exists() and not out.is_dir():
         raise UsageError(f"{where} {out}: exists and is not a directory")
+    # run publishes its folder by renaming it in from beside it; replay writes inside it.
+    problem = cannot_write(out.parent if command == "run" else out)
+    if problem is not None:
+        raise UsageError(f"{where} {out}: {problem}")
     if out.is_dir():
         names = {p.name for p in out.iterdir()}
         if names:

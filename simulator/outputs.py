@@ -18,6 +18,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_many",
     "atomic_write_text",
+    "cannot_write",
     "csv_text",
     "current_umask",
 ]
@@ -82,3 +83,27 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def cannot_write(folder: str | Path) -> str | None:
+    """Why nothing can be created in ``folder`` (or in the nearest folder above it that
+    exists, where its missing parents would be made), or None when something can.
+
+    Probed by making and removing an empty hidden folder there, so a read-only or
+    virtual file system (``/proc``), a missing permission or a full inode table all show
+    up before any work starts; nothing is left behind, and the folder's times are put
+    back as they were.
+    """
+    here = Path(folder)
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is not a directory"
+    try:
+        before = here.stat()
+        os.rmdir(tempfile.mkdtemp(prefix=".creditsim-probe-", dir=here))
+        # Not even the folder's modification time tells of the probe.
+        os.utime(here, ns=(before.st_atime_ns, before.st_mtime_ns))
+    except OSError as exc:
+        return f"cannot write in {here}: {exc.strerror or exc}"
+    return None

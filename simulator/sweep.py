@@ -56,7 +56,7 @@ import yaml
 
 from simulator.errors import CreditsimError, InputError, ScenarioError, UsageError, format_path
 from simulator.executors import Executor, SerialExecutor
-from simulator.outputs import atomic_write_bytes, atomic_write_text
+from simulator.outputs import atomic_write_bytes, atomic_write_text, cannot_write
 from simulator.population import roster
 from simulator.reports import replications, student_t_quantile
 from simulator.runner import run, write_run
@@ -848,6 +848,9 @@ def check_out(out: str | Path, plan: Plan, resume: bool) -> None:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    problem = cannot_write(out)
+    if problem is not None:
+        raise UsageError(f"--out {out}: {problem}")
     if not out.is_dir() or not any(out.iterdir()):
         return
     marker = out / "sweep.json"
