@@ -668,7 +668,7 @@ def _build(
         raise ScenarioError(*check.problems)
     check.known_keys((), doc, _TOP_KEYS)
 
-    name = _name(check, ("name",), _opt(doc, "name", default_name or "scenario"))
+    name = _scenario_name(check, _opt(doc, "name", default_name or "scenario"))
     description = _opt(doc, "description", "")
     if not isinstance(description, str):
         check.bad(("description",), "text", description)
@@ -744,6 +744,17 @@ def _build(
         _raw=raw,
         _base_dir=str(base_dir),
     )
+
+
+def _scenario_name(check: Checker, value: Any) -> str | None:
+    """A scenario's ``name``: a :func:`_name` that is also safe as a folder name (it
+    titles reports and may name folders a user's script makes): no path separator,
+    not ``.`` or ``..``."""
+    name = _name(check, ("name",), value)
+    if name is not None and ("/" in name or "\\" in name or name.strip() in (".", "..")):
+        check.bad(("name",), "a name without '/' or '\\', and not '.' or '..'", name)
+        return None
+    return name
 
 
 def _name(check: Checker, path: Path, value: Any) -> str | None:
