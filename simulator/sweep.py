@@ -653,6 +653,10 @@ def plan_compare(a: Scenario, b: Scenario, replications: int = 5, seed: int | No
     if replications < 2:
         raise UsageError(f"--replications must be >= 2 to compare, got {replications}")
     _check_counts(replications, master)
+    if 2 * replications > MAX_RUNS:
+        raise UsageError(f"--replications {replications:,}: the comparison would have "
+                         f"{2 * replications:,} runs; at most {MAX_RUNS:,} are "
+                         "allowed")  # fmt: skip
     base = a if a.auto_warmup else b
     resolved, auto = resolve_warmup(base)
     if auto is not None:

@@ -169,6 +169,7 @@ def add_sweep_parsers(
         "(default: the headline rates, credits and revenue)",
     )
     sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_force_argument(sp)
 
     cp = subparsers.add_parser(
         "compare",
@@ -190,6 +191,44 @@ def add_sweep_parsers(
     cp.add_argument("--resume", action="store_true", help="finish an interrupted compare")
     cp.add_argument("--keep-runs", action="store_true", help="keep every run's directory")
     cp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_force_argument(cp)
+
+
+def _add_force_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="start even when the runs' estimated memory exceeds what this machine has",
+    )
+
+
+def _check_memory(command: str, plan: Any, concurrent: int) -> None:
+    """Refuse a plan whose ``concurrent`` local runs would not fit in memory, as ``run``
+    refuses one run (:mod:`simulator.estimate`): the largest point's estimate times the
+    runs at once. A Dask cluster's workers are not this machine: not checked."""
+    from simulator.estimate import GIB, available_memory_bytes, estimate_run_bytes
+
+    available = available_memory_bytes()
+    if available <= 0:
+        return
+    sizes: dict[int, tuple[int, Any]] = {}
+    for point in plan.points:
+        if point.scenario is not None:
+            key = id(point.scenario)
+            if key not in sizes:
+                sizes[key] = (estimate_run_bytes(point.scenario), point)
+    if not sizes:
+        return
+    largest, point = max(sizes.values(), key=lambda pair: pair[0])
+    if largest * concurrent > available:
+        at_once = f" x {concurrent} runs at once" if concurrent > 1 else ""
+        label = ", ".join(f"{k}={v}" for k, v in point.params.items())
+        raise UsageError(
+            f"creditsim {command}: {point.scenario.source} ({label}): estimated memory "
+            f"{largest / GIB:.1f} GiB per run{at_once} exceeds the {available / GIB:.1f} GiB "
+            "available; pass --force to start anyway" + (", or fewer --workers"
+                                                          if concurrent > 1 else "")
+        )  # fmt: skip
 
 
 def _executor_kind(args: argparse.Namespace) -> str:
@@ -285,6 +324,8 @@ def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> 
         raise UsageError(f"creditsim {command}: --workers must be >= 1, got {workers}")
     if kind == "local" and workers is None:
         workers = min(_cpus(), plan.runs) or 1
+    if kind == "local" and not args.force:
+        _check_memory(command, plan, min(workers or 1, plan.runs))
     try:
         with make_executor(kind, workers, args.scheduler) as executor:
             print(f"{command}: {_plan_text(plan)} on {executor.describe()}", flush=True)
