@@ -277,6 +277,9 @@ class DaskExecutor(_Base):
                 )
             self._client = Client(self._cluster)
         else:
+            problem = scheduler_problem(address)
+            if problem is not None:
+                raise UsageError(f"--scheduler: {problem}")
             try:
                 self._client = Client(address, timeout="10s")
             except (OSError, TimeoutError) as exc:
@@ -355,6 +358,29 @@ class DaskExecutor(_Base):
         if self.address is None:
             return f"a Dask LocalCluster of {self.workers} workers"
         return f"the Dask cluster at {self.address} ({self.workers} threads)"
+
+
+#: Schemes a Dask scheduler listens on that a client can reach.
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_problem(address: str) -> str | None:
+    """What is wrong with a scheduler ``address`` (Dask's ``[SCHEME://]HOST:PORT``, tcp by
+    default), or None; whether it answers is only found by connecting."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    if scheme not in SCHEDULER_SCHEMES:
+        return (f"unknown scheme {scheme!r} in {address!r}: use one of "
+                f"{', '.join(SCHEDULER_SCHEMES)}, as in tcp://host:8786")  # fmt: skip
+    host, colon, port = rest.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 address: tcp://[::1]:8786
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{address!r} needs a port from 1 to 65535, as in tcp://host:8786"
+    if not host or any(c.isspace() or c in "/?#@" for c in host):
+        return f"{address!r} has no valid host, as in tcp://host:8786"
+    return None
 
 
 def make_executor(

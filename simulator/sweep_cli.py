@@ -97,8 +97,19 @@ def add_executor_arguments(parser: argparse.ArgumentParser, workers: bool = True
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
+        type=scheduler_address,
         help="a running Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)",
     )
+
+
+def scheduler_address(text: str) -> str:
+    """``--scheduler``'s type: the address, if well formed (:func:`executors.scheduler_problem`)."""
+    from simulator.executors import scheduler_problem
+
+    problem = scheduler_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def add_sweep_parsers(

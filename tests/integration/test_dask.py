@@ -225,3 +225,18 @@ def test_a_dead_dask_worker_does_not_change_the_tables(
 
     with Client(cluster.address, timeout="20s") as client:  # the nanny restarts the worker
         client.wait_for_workers(2, timeout=60)
+
+
+def test_a_scheduler_that_does_not_answer_is_one_line_after_a_bounded_wait(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A well-formed address where nothing listens: exit 2, one line naming it, within the
+    client's 10 s connection timeout (executors.DaskExecutor) and some slack; nothing run."""
+    address = f"tcp://127.0.0.1:{_free_port()}"  # free: nothing listens there
+    started = time.monotonic()
+    code = cli.main(["sweep", str(scenario), *SPEC, "--scheduler", address,
+                     "--out", str(tmp_path / "out")])  # fmt: skip
+    assert code == 2 and time.monotonic() - started < 60
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"--scheduler {address}: cannot connect")
+    assert not (tmp_path / "out").exists()
