@@ -67,6 +67,7 @@ __all__ = [
     "check_memory",
     "estimate_run_bytes",
     "expected_counts",
+    "readable_bytes",
 ]
 
 MIB = 1 << 20
@@ -148,6 +149,15 @@ def available_memory_bytes() -> int:
     return max(0, found or 0)
 
 
+def readable_bytes(n: float) -> str:
+    """A size in binary units, one decimal: 521.0 MiB, 6.1 TiB, never a 10-digit GiB figure."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+    size, unit = float(n), 0
+    while abs(size) >= 1024 and unit < len(units) - 1:
+        size, unit = size / 1024, unit + 1
+    return f"{size:.1f} {units[unit]}" if unit else f"{int(size)} B"
+
+
 def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:
     """Raise :class:`UsageError` when the run's estimate exceeds the memory available.
 
@@ -163,8 +173,8 @@ def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:
     if estimate > available:
         who = f" ({workers} workers)" if workers > 1 else ""
         raise UsageError(
-            f"{scenario.source}: estimated memory {estimate / GIB:.1f} GiB{who} exceeds the"
-            f" {available / GIB:.1f} GiB available; pass --force to run anyway"
+            f"{scenario.source}: estimated memory {readable_bytes(estimate)}{who} exceeds the"
+            f" {readable_bytes(available)} available; pass --force to run anyway"
         )
 
 

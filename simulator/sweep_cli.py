@@ -217,7 +217,7 @@ def _check_memory(command: str, plan: Any, concurrent: int) -> None:
     """Refuse a plan whose ``concurrent`` local runs would not fit in memory, as ``run``
     refuses one run (:mod:`simulator.estimate`): the largest point's estimate times the
     runs at once. A Dask cluster's workers are not this machine: not checked."""
-    from simulator.estimate import GIB, available_memory_bytes, estimate_run_bytes
+    from simulator.estimate import available_memory_bytes, estimate_run_bytes, readable_bytes
 
     available = available_memory_bytes()
     if available <= 0:
@@ -233,13 +233,13 @@ def _check_memory(command: str, plan: Any, concurrent: int) -> None:
     largest, point = max(sizes.values(), key=lambda pair: pair[0])
     if largest * concurrent > available:
         at_once = f" x {concurrent} runs at once" if concurrent > 1 else ""
+        fewer = ", or fewer --workers" if concurrent > 1 else ""
         label = ", ".join(f"{k}={v}" for k, v in point.params.items())
         raise UsageError(
             f"creditsim {command}: {point.scenario.source} ({label}): estimated memory "
-            f"{largest / GIB:.1f} GiB per run{at_once} exceeds the {available / GIB:.1f} GiB "
-            "available; pass --force to start anyway" + (", or fewer --workers"
-                                                          if concurrent > 1 else "")
-        )  # fmt: skip
+            f"{readable_bytes(largest)} per run{at_once} exceeds the "
+            f"{readable_bytes(available)} available; pass --force to start anyway{fewer}"
+        )
 
 
 def _executor_kind(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ the available memory is monkeypatched so no test depends on the machine.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,28 @@ def test_cgroup_limit_is_read(limit: str | None, current: str | None, want: int 
 def test_available_memory_is_found_on_this_machine() -> None:
     """On Linux (CI) the available memory is a positive number of bytes."""
     assert est.available_memory_bytes() > 0
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (521 * est.MIB, "521.0 MiB"),
+        (int(22.9 * GIB), "22.9 GiB"),
+        (6238 * GIB, "6.1 TiB"),  # 6238 / 1024 = 6.09
+        # The figure issue 15 found printed as "9236926228.2 GiB": / 1024**3 = 8.60 EiB.
+        (int(9236926228.2 * GIB), "8.6 EiB"),
+    ],
+)
+def test_sizes_are_readable(size: int, text: str) -> None:
+    assert est.readable_bytes(size) == text
+
+
+def test_a_huge_estimate_is_refused_in_readable_units(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(est, "available_memory_bytes", lambda: 16 * GIB)
+    s = _scenario(members=10_000_000, rate=10_000, days=36_500)
+    with pytest.raises(UsageError) as info:
+        est.check_memory(s, force=False, workers=1)
+    (line,) = info.value.lines()
+    assert re.search(r"estimated memory \d+\.\d PiB exceeds the 16\.0 GiB available", line)
