@@ -70,12 +70,36 @@ class InvariantError(CreditsimError):
         self.scenario = scenario
 
 
+#: How many characters of one key an error line shows.
+KEY_CHARS = 80
+
+
 def format_path(path: tuple[str | int, ...]) -> str:
-    """Render a key path the way users write it: ``population[2].sends_per_month``."""
+    """Render a key path the way users write it: ``population[2].sends_per_month``.
+
+    Every key creditsim knows is plain ASCII, so a key with any other character
+    is shown with it escaped (``popul\\u0430tion``: a Cyrillic a; ``\\ufeff``: a
+    byte-order mark), or a look-alike would read as the key it imitates. A key
+    longer than :data:`KEY_CHARS` is cut, with its length.
+    """
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            text = visible_key(part)
+            out += f".{text}" if out else text
     return out or "<top level>"
+
+
+def visible_key(key: str) -> str:
+    """``key`` with characters outside printable ASCII escaped, cut to :data:`KEY_CHARS`."""
+    key = str(key)
+    cut = f"... ({len(key):,} characters)" if len(key) > KEY_CHARS else ""
+    key = key[:KEY_CHARS]
+    if not (key.isascii() and key.isprintable()):
+        key = "".join(
+            c if c.isascii() and c.isprintable() else c.encode("unicode_escape").decode("ascii")
+            for c in key
+        )
+    return key + cut

@@ -60,6 +60,10 @@ class FrozenMap(Mapping[str, _V]):
         return (FrozenMap, (self._data,))
 
 
+#: How much of a long text value an error line echoes.
+SHOW_CHARS = 80
+
+
 def show(value: Any) -> str:
     """A value as the user wrote it in YAML (``null``, ``true``, ``'x'``, ``3``)."""
     if value is None:
@@ -69,6 +73,8 @@ def show(value: Any) -> str:
     if value is False:
         return "false"
     if isinstance(value, str):
+        if len(value) > SHOW_CHARS:  # a 5 MB value is named, not echoed
+            return f"{value[:SHOW_CHARS]!r}... ({len(value):,} characters)"
         return repr(value)
     if isinstance(value, float):
         if math.isnan(value):
