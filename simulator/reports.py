@@ -10,7 +10,8 @@ mutates no input, and is tested on tables written by hand.
 
 Boundary: the simulator writes the tables; this module only reads them.
 Only :func:`load_run_tables` and the ``write_*`` functions touch the file
-system; drawing belongs to :mod:`simulator.plots`.
+system; drawing belongs to :mod:`simulator.plots`, and the HTML pages to
+:mod:`simulator.report_html`.
 
 Conventions shared by every report:
 
@@ -32,8 +33,6 @@ Conventions shared by every report:
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
@@ -160,10 +159,115 @@ _REQUIRED = {
 }
 _META_KEYS = ("measure_start", "end", "credit_price_cents")
 
-#: What each headline rate divides by what, over which window (one sentence each). Keys
-#: are metrics of ``summary.json`` and :func:`headline`, and ``report.column`` for the
-#: rates of a report's rows. The measured window is ``measure_start <= time <= end``.
+#: What each metric is, in one sentence; for a rate, what it divides by what, over which
+#: window. Keys are the metrics of ``summary.json`` and :func:`headline` (where the two
+#: differ, as for ``members``, the summary's is ``summary.<name>``), ``report.column`` for
+#: columns of a report's rows and ``steady_state.<key>`` for the steady-state check. The
+#: measured window is ``measure_start <= time <= end``; report.html shows each definition
+#: beside its number.
 HEADLINE_DEFINITIONS: dict[str, str] = {
+    "members": (
+        "Members of the measured window (headline.csv): those present at some instant of it "
+        "(arrived by its end, not left at or before its start: members_present) and those with "
+        "a ledger entry in it, such as an expiry or a refund after leaving in the warm-up "
+        "(summary.json's members counts every member simulated instead)."
+    ),
+    "summary.members": (
+        "summary.json's members: every member simulated, warm-up included, i.e. members_initial "
+        "plus every member who joined later, in the warm-up or the measured window, present in "
+        "the window or not."
+    ),
+    "members_present": (
+        "summary.json's count of the members present at some instant of the measured window "
+        "(arrived by its end, not left at or before its start); headline.csv's members also "
+        "counts those with only a ledger entry in it."
+    ),
+    "members_initial": (
+        "Members present when the simulation started (sim_start, the start of the warm-up), "
+        "before any arrival."
+    ),
+    "arrivals": (
+        "Members who joined during the measured window; arrivals during the warm-up are not "
+        "counted, so members_initial + arrivals is less than summary.json's members when "
+        "members joined in the warm-up."
+    ),
+    "inmails_attempted": "Send attempts in the measured window, accepted or rejected.",
+    "inmails_sent": "InMails sent (accepted) in the measured window, paid or free.",
+    "inmails_paid": "InMails sent in the measured window that cost a credit.",
+    "inmails_free": (
+        "InMails sent in the measured window that cost no credit (free sends, such as to Open "
+        "Profile members)."
+    ),
+    "inmails_rejected": (
+        "Send attempts in the measured window that were rejected (no credit, a body or subject "
+        "too long, a category not allowed)."
+    ),
+    "sends_failed_no_credit": (
+        "Send attempts in the measured window rejected because the member had no credit."
+    ),
+    "purchases_rejected": (
+        "Credit purchases attempted in the measured window and refused by the policy (too many "
+        "credits at once or over the purchased-balance limit, or a tier that may not buy)."
+    ),
+    "responses": (
+        "InMails sent (accepted) in the measured window that got a response (accept, decline or "
+        "reply) by the end of the run."
+    ),
+    "credits_granted": "Credits of the monthly grants issued in the measured window.",
+    "credits_purchased": "Credits bought in the measured window.",
+    "credits_refunded": (
+        "Credits given back in the measured window for paid InMails that earned a refund, "
+        "including InMails sent late in the warm-up."
+    ),
+    "credits_issued": (
+        "credits_granted + credits_purchased + credits_refunded: every credit issued in the "
+        "measured window."
+    ),
+    "credits_spent": "Credits spent in the measured window, one per paid InMail.",
+    "credits_expired": (
+        "Credits that expired unspent in the measured window, whenever they were issued "
+        "(lots of the warm-up included)."
+    ),
+    "credits_capped": (
+        "Credits removed in the measured window by a tier's balance cap (the inmail-2015 rules "
+        "cap balances; inmail-2014 has no caps)."
+    ),
+    "credits_forfeited": (
+        "Credits removed in the measured window when their member cancelled or changed tier."
+    ),
+    "expired_value_cents": (
+        "credits_expired x the credit price: what the expired credits would cost to buy."
+    ),
+    "refunds": (
+        "Refunds paid in the measured window, one credit each (= credits_refunded), including "
+        "refunds of InMails sent late in the warm-up."
+    ),
+    "settled": (
+        "Paid InMails sent in the measured window whose refund window closed by the end: the "
+        "denominator of refund_rate."
+    ),
+    "refund_rate_settled_inmails": (
+        "summary.json's name for settled: paid InMails sent in the measured window whose "
+        "refund window closed by the end."
+    ),
+    "settled_refunds": "Of the settled paid InMails, those refunded: the numerator of refund_rate.",
+    "late_responses": (
+        "Paid InMails sent in the measured window whose response came only after their refund "
+        "window had closed."
+    ),
+    "purchases": (
+        "Credit purchases in the measured window (one purchase can buy several credits)."
+    ),
+    "purchase_revenue_cents": (
+        "credits_purchased x the credit price: revenue from credits bought in the measured window."
+    ),
+    "subscription_revenue_cents": "Subscription charges billed in the measured window.",
+    "net_revenue_cents": (
+        "subscription_revenue + purchase_revenue: all revenue of the measured window (refunds "
+        "give credits back, not money, so nothing is deducted)."
+    ),
+    "cancellations": "Subscriptions cancelled in the measured window.",
+    "tier_changes": "Changes of tier in the measured window.",
     "response_rate": (
         "Responses (accept, decline or reply, at any time up to the end) to the InMails "
         "sent in the measured window / the InMails sent in the window (accepted, paid or "
@@ -181,7 +285,10 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
     "expiry_waste_rate": (
         "Credits expired in the measured window / credits granted + purchased + refunded in "
         "the window; the window's expiries include credits issued in the warm-up, so a short "
-        "or empty warm-up distorts it (vintage_waste_rate does not mix them)."
+        "or empty warm-up distorts it (baseline scenario: 0.35 with no warm-up against 0.57 "
+        "after its two-year warm-up); vintage_waste_rate follows the window's own lots to "
+        "their fate instead of mixing generations, but a short warm-up distorts it as well "
+        "(0.47 against 0.57)."
     ),
     "grant_expiry_rate": (
         "Credits of grant lots expired in the measured window / credits granted in the "
@@ -191,7 +298,10 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
         "Credits expired / credits issued, over grant and refund lots issued in the measured "
         "window in calendar months that end at least grant_expiry_days (for grants) or "
         "refund_expiry_days (for refunds) days before the run's end, so every such lot has "
-        "reached its fate (the rows of credit_vintages.csv with warmup false)."
+        "reached its fate (the rows of credit_vintages.csv with warmup false); it does not mix "
+        "generations, but it is not free of warm-up bias: members who enter the window with "
+        "the small balances of a short warm-up spend more of each new lot (baseline: 0.47 "
+        "with no warm-up against 0.57 after two years)."
     ),
     "never_send_share": (
         "Members who sent no accepted InMail in the measured window / all members (of the "
@@ -221,6 +331,41 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
         "Of the credits of one vintage (tier at issue, lot source, issue month, warm-up or "
         "not), the share that expired by the end of the run; empty while some of them are "
         "still live at the end, since their fate is not known yet."
+    ),
+    "steady_state.steady": (
+        "Whether the measured window passed the check: the largest truncation that counts is "
+        "at most threshold_weeks and none reached its cap."
+    ),
+    "steady_state.suggested_truncation_weeks": (
+        "The largest truncation that counts over the four weekly series, in weeks."
+    ),
+    "steady_state.warmup_days": "Days simulated before the measured window (the warm-up).",
+    "steady_state.suggested_warmup_days": (
+        "warmup_days plus the largest truncation that counts, in days: how far into the run the "
+        "weekly series settle (= warmup_days when the window is steady; creditsim run advises a "
+        "warm-up of twice it when not)."
+    ),
+    "steady_state.threshold_weeks": "The largest truncation, in weeks, still called steady.",
+    "steady_state.cap_weeks": (
+        "The search cap as a week of the window: MSER tries truncations up to half the weeks "
+        "that have data in a series (not half the window); the largest cap over the series."
+    ),
+    "steady_state.z_threshold": (
+        "A truncation counts only if the weeks it drops differ from the rest by more than this "
+        "many standard errors (autocorrelation allowed for), and bias_threshold is exceeded too."
+    ),
+    "steady_state.bias_threshold": (
+        "A truncation counts only if keeping the weeks it drops moves the window's mean by more "
+        "than this share of the rest's mean, and z_threshold is exceeded too."
+    ),
+    "steady_state.capped": (
+        "Whether a truncation that counts reached its search cap: the run needs a longer warm-up "
+        "than the cap can show."
+    ),
+    "steady_state.method": "How the truncations are found.",
+    "steady_state.auto": (
+        "How warmup_days: auto chose the warm-up from a pilot run (absent when the scenario "
+        "gave warmup_days)."
     ),
 }
 
@@ -1476,9 +1621,10 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     ``fmt`` is ``csv``, ``parquet`` or ``markdown`` (``.md``). Every file is
     written to a temporary name and moved into place, so a reader never sees
     half a file. Returns the paths written, tables first, then plots, then
-    the page.
+    the page (built by :func:`simulator.report_html.run_page`, which reads
+    the run's ``scenario.yaml`` for its policy when there is one).
     """
-    from simulator import plots
+    from simulator import plots, report_html
 
     _extension(fmt)
     root = Path(run_dir)
@@ -1500,34 +1646,20 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
         ),
         "utilisation": plots.plot_utilisation(frames["utilisation"]),
     }
-    steady = _steady_block(tables.summary)
-    if steady is not None:
+    steady = report_html.steady_block(tables.summary)
+    if steady is not None:  # drawn for its own section of the page
         figures["steady_state"] = plots.plot_steady_state(steady)
     images = _write_figures(figures, root / "plots", written)
-    sections = []
-    if steady is not None:  # shown in its own section, not among the plots
-        sections.append(_steady_section(steady, images.pop("steady_state")))
-    shown = dict(frames)
-    shown["headline"] = _with_definitions(frames["headline"])
-    if tables.summary:
-        # The simulator's own summary.json, beside the headline recomputed from the tables;
-        # lists (the steady-state weeks and series) are drawn in their section instead.
-        pairs = [(k, v) for k, v in _flatten(tables.summary) if not isinstance(v, dict | list)]
-        summary = pd.DataFrame(
-            {"metric": [k for k, _ in pairs], "value": [str(v) for _, v in pairs]}
-        )
-        shown = {
-            "headline": shown["headline"],
-            "summary.json": _with_definitions(summary),
-            **{name: frame for name, frame in shown.items() if name != "headline"},
-        }
-    page = _html_page(
-        _run_title(tables),
-        _run_facts(tables),
-        shown,
+    headline_values = dict(
+        zip(frames["headline"]["metric"], frames["headline"]["value"], strict=True)
+    )
+    page = report_html.run_page(
+        tables,
+        frames,
         images,
-        notes=_REPORT_NOTES,
-        sections=sections,
+        headline=headline_values,
+        scenario=_read_scenario(root / "scenario.yaml"),
+        ext=_extension(fmt),
     )
     written.append(_atomic_write(root / "report.html", page.encode("utf-8")))
     return written
@@ -1563,16 +1695,17 @@ def write_replications(
     OUT_DIR/reports/replications.<ext>, OUT_DIR/plots/replications.png and
     OUT_DIR/replications.html. The runs must share a scenario and differ in seed.
     """
-    from simulator import plots
+    from simulator import plots, report_html
 
     _extension(fmt)
-    summaries, scenarios, seeds = [], set(), []
+    summaries, scenarios, seeds, currencies = [], set(), [], []
     for run_dir in run_dirs:
         root = Path(run_dir)
         meta = _read_json(root / "run.json")
         summaries.append(_read_json(root / "summary.json"))
         scenarios.add(str(meta.get("scenario")))
         seeds.append(meta.get("seed"))
+        currencies.append(str(meta.get("currency", "USD")))
     if not summaries:
         raise InputError("replications: no run directories given")
     if len(scenarios) > 1:
@@ -1588,14 +1721,12 @@ def write_replications(
     images = _write_figures(
         {"replications": plots.plot_replications(frame)}, out / "plots", written
     )
-    title = f"creditsim replications: {scenarios.pop()} ({len(summaries)} seeds)"
-    page = _html_page(title, {"seeds": ", ".join(map(str, seeds))}, {"replications": frame}, images)
+    page = report_html.replications_page(scenarios.pop(), seeds, frame, images, currencies[0])
     written.append(_atomic_write(out / "replications.html", page.encode("utf-8")))
     return written
 
 
 _FORMATS = {"csv": "csv", "parquet": "parquet", "markdown": "md"}
-_HTML_MAX_ROWS = 200
 
 
 def write_tables(
@@ -1667,6 +1798,20 @@ def _write_figures(figures: Mapping[str, Any], plot_dir: Path, written: list[Pat
     return images
 
 
+def _read_scenario(path: Path) -> Mapping[str, Any] | None:
+    """The run's resolved scenario (``scenario.yaml``), or None when absent or unreadable:
+    the page then says the policy is not recorded, and the reports are still written."""
+    from simulator.yamlio import load_yaml_file
+
+    if not path.exists():
+        return None
+    try:
+        data = load_yaml_file(path)
+    except (CreditsimError, OSError):
+        return None
+    return data if isinstance(data, Mapping) else None
+
+
 def _atomic_write(path: Path, data: bytes) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
@@ -1708,191 +1853,6 @@ def _markdown(frame: pd.DataFrame) -> str:
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _html_number(x: float) -> str:
-    """Whole numbers in full (12,345), others to 4 significant digits, never in e-notation."""
-    if math.isfinite(x) and x == int(x) and abs(x) < 1e15:
-        return f"{int(x):,}"
-    if not math.isfinite(x):
-        return str(x)
-    return str(np.format_float_positional(x, precision=4, unique=False, fractional=False, trim="-"))
-
-
-def _run_title(tables: RunTables) -> str:
-    scenario = tables.meta.get("scenario", "run")
-    return f"creditsim run: {scenario} (seed {tables.meta.get('seed', '?')})"
-
-
-def _run_facts(tables: RunTables) -> dict[str, str]:
-    meta = tables.meta
-    return {k: str(v) for k, v in meta.items() if not isinstance(v, dict | list)}
-
-
-def _html_page(
-    title: str,
-    facts: Mapping[str, str],
-    frames: Mapping[str, pd.DataFrame],
-    images: Mapping[str, bytes],
-    *,
-    notes: Mapping[str, str] | None = None,
-    sections: Sequence[tuple[str, str, str]] = (),
-) -> str:
-    """One self-contained page: inline style, tables, PNGs as data: URIs; nothing fetched.
-
-    ``notes`` are sentences shown under the plot and the table of their name;
-    ``sections`` are (anchor, heading, HTML body) shown before the plots.
-    """
-    esc = html.escape
-    notes = notes or {}
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-        # Wide tables scroll inside themselves, so the page never overflows at 1,280 px.
-        "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em;"
-        "display:block;overflow-x:auto;max-width:100%}"
-        "pre{white-space:pre-wrap;overflow-wrap:anywhere}"
-        "th,td{border:1px solid #ccc;padding:2px 6px;text-align:right}"
-        "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
-        "table.defs td:last-child{text-align:left;max-width:40em}"
-        "img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}"
-        "nav{display:flex;flex-wrap:wrap;gap:0.25em 1em}nav a{white-space:nowrap}"
-        ".note{color:#666;font-size:12px}</style>",
-        "</head><body>",
-        f"<h1>{esc(title)}</h1>",
-        "<table>",
-    ]
-    parts += [f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in facts.items()]
-    parts.append("</table>")
-    links = [(anchor, heading) for anchor, heading, _ in sections] + [(n, n) for n in frames]
-    parts.append(
-        "<nav>" + "".join(f'<a href="#{esc(a)}">{esc(t)}</a>' for a, t in links) + "</nav>"
-    )
-    for anchor, heading, body in sections:
-        parts.append(f'<h2 id="{esc(anchor)}">{esc(heading)}</h2>')
-        parts.append(body)
-
-    def note(name: str) -> None:
-        if name in notes:
-            parts.append(f'<p class="note">{esc(notes[name])}</p>')
-
-    if images:
-        parts.append("<h2>Plots</h2>")
-    for name, png in images.items():
-        parts.append(f"<h3>{esc(name)}</h3>")
-        note(name)
-        parts.append(_html_image(name, png))
-    parts.append("<h2>Tables</h2>")
-    for name, frame in frames.items():
-        parts.append(f'<h3 id="{esc(name)}">{esc(name)}</h3>')
-        note(name)
-        if len(frame) > _HTML_MAX_ROWS:
-            parts.append(
-                f'<p class="note">first {_HTML_MAX_ROWS} of {len(frame)} rows; '
-                f"the full table is in reports/</p>"
-            )
-        parts.append(
-            frame.head(_HTML_MAX_ROWS).to_html(
-                index=False,
-                na_rep="",
-                float_format=_html_number,
-                border=0,
-                classes="defs" if "definition" in frame.columns else None,
-            )
-        )
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _html_image(name: str, png: bytes) -> str:
-    """An <img> holding ``png`` as a data: URI."""
-    data = base64.b64encode(png).decode("ascii")
-    return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-
-
-# Sentences shown in report.html under the plot and table of their name.
-_REPORT_NOTES = {
-    "expiry_waste": (
-        "waste_rate: "
-        + HEADLINE_DEFINITIONS["expiry_waste.waste_rate"]
-        + " lost_rate: "
-        + HEADLINE_DEFINITIONS["expiry_waste.lost_rate"]
-    ),
-    "utilisation": "members: " + HEADLINE_DEFINITIONS["utilisation.members"],
-    "credit_vintages": (
-        "One row per vintage: the lots of one tier at issue, lot source, issue month and side "
-        "of the measured window's start (warmup), followed over the whole run to its end. "
-        "waste_rate = expired / issued, empty while some of the vintage's credits are still "
-        "live at the end (their fate is not known yet)."
-    ),
-    "headline": "The metrics recomputed from the tables; definition says what each rate divides.",
-}
-
-
-def _steady_block(summary: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """``summary.json``'s ``steady_state`` block, or None when absent (older runs) or unusable."""
-    block = summary.get("steady_state")
-    if not isinstance(block, Mapping):
-        return None
-    if not isinstance(block.get("week_start"), list) or not isinstance(
-        block.get("series"), Mapping
-    ):
-        return None
-    return block
-
-
-def _steady_section(block: Mapping[str, Any], png: bytes) -> tuple[str, str, str]:
-    """The report.html section "Is the measured window steady?" (anchor, heading, body)."""
-    from simulator.plots import steady_state_title
-
-    esc = html.escape
-    threshold, cap = block.get("threshold_weeks"), block.get("cap_weeks")
-    explain = (
-        "MSER picks, for each weekly series, the truncation (the number of leading weeks "
-        "dropped) that minimises the squared standard error of the mean of the remaining "
-        "weeks; the window is steady when the largest truncation over the four series is at "
-        f"most threshold_weeks ({threshold}), and since truncations are searched only up to "
-        f"half the window (cap_weeks, {cap}), a truncation at the cap means the run needs a "
-        "longer warm-up than that."
-    )
-    per_series = block.get("truncation_weeks") or {}
-    rows = pd.DataFrame(
-        {
-            "series": [str(k) for k in per_series],
-            "truncation_weeks": [
-                "too few weeks with data" if v is None else str(v) for v in per_series.values()
-            ],
-        }
-    )
-    facts = {
-        "method": block.get("method"),
-        "warmup_days": block.get("warmup_days"),
-        "suggested_warmup_days": block.get("suggested_warmup_days"),
-        "capped": block.get("capped"),
-        "auto": block.get("auto"),
-    }
-    body = [
-        f"<p><strong>{esc(steady_state_title(block))}</strong></p>",
-        f'<p class="note">{esc(explain)}</p>',
-        "<table>"
-        + "".join(
-            f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>"
-            for k, v in facts.items()
-            if v is not None
-        )
-        + "</table>",
-        rows.to_html(index=False, border=0),
-        _html_image("steady_state", png),
-    ]
-    return "steady_state", "Is the measured window steady?", "\n".join(body)
-
-
-def _with_definitions(frame: pd.DataFrame) -> pd.DataFrame:
-    """A ``metric``/``value`` frame with a ``definition`` column (:data:`HEADLINE_DEFINITIONS`)."""
-    names = frame["metric"].astype(str)
-    return frame.assign(definition=names.map(HEADLINE_DEFINITIONS).fillna("").to_numpy())
 
 
 # ---------------------------------------------------------------------------

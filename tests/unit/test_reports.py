@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from simulator import reports
+from simulator import report_format, reports
 from simulator.errors import InputError
 from simulator.reports import (
     HEADLINE_DEFINITIONS,
@@ -888,14 +888,17 @@ def test_headline_definitions_cover_the_headline_rates():
 
 
 def test_report_html_explains_the_rates(written):
-    """Definitions stand next to the headline numbers; expiry_waste says what it divides."""
+    """Definitions stand next to the key findings; expiry_waste says what it divides."""
     root, _ = written
     page = (root / "report.html").read_text()
-    headline = page[page.index('<h3 id="headline">') : page.index('<h3 id="summary.json">')]
-    assert "<th>definition</th>" in headline
-    assert HEADLINE_DEFINITIONS["expiry_waste_rate"] in html.unescape(headline)
-    summary = page[page.index('<h3 id="summary.json">') : page.index('<h3 id="expiry_waste">')]
-    assert HEADLINE_DEFINITIONS["refund_rate"] in html.unescape(summary)  # {"refund_rate": 0.5}
+    findings = page[page.index('<h2 id="findings">') : page.index('<h2 id="plots">')]
+    assert "<th>definition</th>" in findings
+    assert HEADLINE_DEFINITIONS["expiry_waste_rate"] in html.unescape(findings)
+    # summary.json's {"refund_rate": 0.5} agrees with the tables' 2 / 4: one row, defined.
+    every = page[page.index('<h2 id="metrics">') : page.index('<h2 id="metadata">')]
+    assert every.count("<code>refund_rate</code>") == 1
+    assert "summary.refund_rate" not in every
+    assert HEADLINE_DEFINITIONS["refund_rate"] in html.unescape(every)
     waste = page[page.index('<h3 id="expiry_waste">') : page.index('<h3 id="expiry_waste_by')]
     assert "the same month's credits issued" in html.unescape(waste)
     assert "credit_vintages" in waste
@@ -938,7 +941,7 @@ def test_report_html_shows_the_steady_state_block(tmp_path, steady):
     assert "plots/steady_state.png" in paths
     page = (root / "report.html").read_text()
     start = page.index('<h2 id="steady_state">Is the measured window steady?</h2>')
-    section = page[start : page.index("<h2>Plots</h2>")]
+    section = page[start : page.index('<h2 id="plots">')]
     if steady:
         assert "measured window steady: MSER truncation 2 weeks &lt;= threshold 4" in section
     else:
@@ -948,7 +951,7 @@ def test_report_html_shows_the_steady_state_block(tmp_path, steady):
     assert "<td>spend_per_member</td>" in section
     # The lists are drawn, not printed in the summary.json table; the scalars are listed.
     assert "steady_state.week_start" not in page
-    assert "<td>steady_state.suggested_truncation_weeks</td>" in page
+    assert "<code>steady_state.suggested_truncation_weeks</code>" in section
 
 
 @pytest.mark.parametrize("block", [None, "steady", {"week_start": "2024-01-01"}, {"series": {}}])
@@ -1185,6 +1188,7 @@ def test_markdown_and_html_numbers_never_use_scientific_notation():
     assert "e+" not in text and "e-" not in text
     assert "| 256814000 |" in text
     assert "| 0.192686 |" in text  # six significant digits, as before the change
-    assert reports._html_number(256814000.0) == "256,814,000"
-    assert reports._html_number(12345.6) == "12350"  # four significant digits
-    assert "e" not in reports._html_number(0.00001234)
+    # report.html writes numbers through simulator.report_format (tests/unit/test_report_html.py).
+    assert report_format.number(256814000.0) == "256,814,000"
+    assert report_format.number(12345.6) == "12,345.60"
+    assert "e" not in report_format.number(0.00001234, 8)
