@@ -256,21 +256,18 @@ def _occupied(where: str, out: Path, scenario: Any) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from simulator.runner import write_run
-    from simulator.scenario import load_scenario, parse_set_argument
-    from simulator.sweep_cli import run_scenario
+    from simulator.scenario import load_scenario_with_overrides
+    from simulator.sweep_cli import parse_set_arguments, run_scenario
 
-    scenario = as_written = load_scenario(args.scenario)
-    if args.overrides:
-        pairs: dict[str | tuple[str | int, ...], Any] = {}
-        for text in args.overrides:
-            try:
-                path, value = parse_set_argument(text)
-            except CreditsimError:
-                raise
-            except ValueError as exc:
-                raise UsageError(f"creditsim run: --set {text}: {exc}") from None
-            pairs[path] = value
-        scenario = scenario.with_overrides(pairs, source=f"{args.scenario} (--set)")
+    pairs, set_problems = parse_set_arguments("run", args.overrides)
+    try:
+        as_written, scenario = load_scenario_with_overrides(
+            args.scenario, pairs, f"{args.scenario} (--set)"
+        )
+    except CreditsimError as exc:  # the file's and the overrides' problems, in one pass
+        raise type(exc)(*exc.problems, *set_problems) from None
+    if set_problems:
+        raise UsageError(*set_problems)
     # warmup_days: auto is resolved on the scenario's own seed, as sweeps do, so
     # `--seed S` is the run that a sweep's replication on seed S makes.
     unseeded = scenario

@@ -605,6 +605,62 @@ def load_scenario(path: str | FilePath) -> Scenario:
     return _build(raw, source, FilePath(source).parent, FilePath(source).stem, source)
 
 
+def load_scenario_with_overrides(
+    path: str | FilePath, overrides: Mapping[str | Path, Any], source: str
+) -> tuple[Scenario, Scenario]:
+    """The scenario file as written, and with ``overrides`` (``--set``) applied.
+
+    Problems of the file and of the overrides come in one pass: when the file
+    itself is invalid, the overrides are still placed on its document and
+    checked, and the lines about them (``source``: the overrides' name in
+    messages) are reported with the file's own. Raises :class:`ScenarioError`.
+    """
+    try:
+        written = load_scenario(path)
+    except ScenarioError as exc:
+        if not overrides:
+            raise
+        raise ScenarioError(*exc.problems, *_override_problems(path, overrides, source)) from None
+    if not overrides:
+        return written, written
+    return written, written.with_overrides(overrides, source=source)
+
+
+def _override_problems(
+    path: str | FilePath, overrides: Mapping[str | Path, Any], source: str
+) -> list[str]:
+    """The problems at the overrides' own paths, placed on an invalid file's document.
+
+    Problems elsewhere in the document are the file's, reported from the file;
+    a problem counts as the override's when its path and the override's are one
+    a prefix of the other (a misspelt key is reported at its own level).
+    """
+    try:
+        raw = load_yaml_file(path, ScenarioError)
+    except ScenarioError:
+        return []  # the file is not YAML: nothing to place them on
+    check = Checker(source)
+    raw = _plain(raw) if isinstance(raw, dict) else {}
+    texts: list[str] = []
+    for key, value in overrides.items():
+        try:
+            where = parse_key_path(key) if isinstance(key, str) else tuple(key)
+        except ValueError as exc:
+            check.fail((), str(exc))
+            continue
+        texts.append(format_path(where))
+        _set_path(check, raw, where, _plain(value), raw)
+    problems = list(check.problems)
+    try:
+        _build(raw, source, FilePath(str(path)).parent, FilePath(str(path)).stem, source)
+    except InputError as exc:
+        for line in exc.problems:
+            at = line.removeprefix(f"{source}: ").split(": ", 1)[0]
+            if any(t.startswith(at) or at.startswith(t) for t in texts if at != "<top level>"):
+                problems.append(line)
+    return problems
+
+
 def scenario_from_dict(raw: Any, source: str = "<scenario>") -> Scenario:
     """Validate an already-parsed scenario document; ``source`` names it in messages.
 

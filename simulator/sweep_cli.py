@@ -262,7 +262,7 @@ def _count_done(out: Path) -> int:
     return sum(1 for _ in (out / "runs").glob("*.json")) if (out / "runs").is_dir() else 0
 
 
-def _parse_sets(
+def parse_set_arguments(
     command: str, texts: list[str]
 ) -> tuple[dict[str | tuple[str | int, ...], Any], list[str]]:
     """The ``--set`` arguments as overrides, parsed as ``creditsim run`` does, and
@@ -429,7 +429,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     """``creditsim sweep``: returns the exit status (raises CreditsimError for bad input)."""
     from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
 
-    pairs, problems = _parse_sets("sweep", args.overrides)
+    pairs, problems = parse_set_arguments("sweep", args.overrides)
     scenario, block = load_sweep_scenario(args.scenario)
     (scenario,) = _with_sets([(args.scenario, scenario)], pairs, problems)
     args.plot_metrics = _plot_metrics(args.metrics)
@@ -452,7 +452,7 @@ def compare_command(args: argparse.Namespace) -> int:
     """``creditsim compare``: returns the exit status (raises CreditsimError for bad input)."""
     from simulator.sweep import compare_notes, load_sweep_scenario, plan_compare, write_comparison
 
-    pairs, set_problems = _parse_sets("compare", args.overrides)
+    pairs, set_problems = parse_set_arguments("compare", args.overrides)
     problems: list[str] = []
     scenarios = []
     for path in (args.a, args.b):
