@@ -115,7 +115,17 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_process(self: Any) -> None:
         raise Reached("a process was started")
 
-    monkeypatch.setattr(simulator.runner, "run", no_run)
+    # Modules that bind ``run`` at import (``from simulator.runner import run``) hold
+    # their own reference: import them now and patch every copy, so the guard holds
+    # whichever test imported them first (once it did not, and a 10-million-member
+    # compare ran out of memory).
+    import simulator.sweep
+    import simulator.warmup  # noqa: F401
+
+    real = simulator.runner.run
+    for name, module in list(sys.modules.items()):
+        if name.startswith("simulator") and getattr(module, "run", None) is real:
+            monkeypatch.setattr(module, "run", no_run)
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", no_process)
 
 
