@@ -430,7 +430,10 @@ def sweep_command(args: argparse.Namespace) -> int:
     from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
 
     pairs, problems = parse_set_arguments("sweep", args.overrides)
-    scenario, block = load_sweep_scenario(args.scenario)
+    try:
+        scenario, block = load_sweep_scenario(args.scenario)
+    except CreditsimError as exc:  # with the --set arguments that cannot be read, in one pass
+        raise type(exc)(*exc.problems, *problems) from None
     (scenario,) = _with_sets([(args.scenario, scenario)], pairs, problems)
     args.plot_metrics = _plot_metrics(args.metrics)
     axes = parse_axis_arguments(args.axes) if args.axes else None
