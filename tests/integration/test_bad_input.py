@@ -42,7 +42,6 @@ from typing import Any
 
 import pytest
 
-import simulator.runner
 from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,8 +118,9 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     # their own reference: import them now and patch every copy, so the guard holds
     # whichever test imported them first (once it did not, and a 10-million-member
     # compare ran out of memory).
+    import simulator.runner
     import simulator.sweep
-    import simulator.warmup  # noqa: F401
+    import simulator.warmup
 
     real = simulator.runner.run
     for name, module in list(sys.modules.items()):
