@@ -5,12 +5,29 @@ that report documents) and returning a titled :class:`matplotlib.figure.Figure`
 whose axes are labelled with their units. Empty frames give a figure that
 says "no data" rather than an error.
 
+House rules, kept by every figure (tests/unit/test_plots_layout.py checks them):
+
+* legends sit outside the axes (figure legends right of or below the
+  panels, placed by the constrained layout), so they hide no data;
+* a legend lists only the series that have data (a tier that bought nothing
+  is not in the purchases legend, a fate no credit met is not in the
+  vintages legend);
+* every value axis has headroom: its upper limit lies above the tallest bar,
+  line or interval, which never touches the frame;
+* every value axis has a label with its unit; money is in currency units,
+  rates in percent;
+* tick labels are plain numbers with thousands separators (no ``1e6`` offset
+  or ``e+`` notation), with as many decimals as the tick step needs;
+* rates of counted events carry their sample sizes and 95 % intervals
+  (the Wilson score interval, :func:`wilson_interval`).
+
 Boundary: no computation beyond presentation (cents -> currency units,
-fractions -> percent), no reading of run tables, no files except through
-:func:`save_figure`. Figures are built without ``pyplot``: they sit in no
-global registry, so nothing has to be closed and nothing leaks across runs or
-threads, and they are rendered by the Agg canvas whatever backend a notebook
-has chosen. Jupyter still displays a returned Figure inline.
+fractions -> percent, the interval of a drawn proportion), no reading of run
+tables, no files except through :func:`save_figure`. Figures are built
+without ``pyplot``: they sit in no global registry, so nothing has to be
+closed and nothing leaks across runs or threads, and they are rendered by the
+Agg canvas whatever backend a notebook has chosen. Jupyter still displays a
+returned Figure inline.
 """
 
 from __future__ import annotations
@@ -20,15 +37,20 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.ticker import Formatter
+
+from simulator import steady as _steady
 
 __all__ = [
     "figure_png",
@@ -43,11 +65,87 @@ __all__ = [
     "plot_utilisation",
     "save_figure",
     "steady_state_title",
+    "wilson_interval",
 ]
 
 _TIER_ORDER = ("basic", "premium_career", "premium_business", "sales_navigator", "recruiter_lite")
 _DPI = 100
-_THOUSANDS = StrMethodFormatter("{x:,.0f}")
+#: Headroom above the tallest bar, line or interval: this share of the axis' data range.
+HEADROOM = 0.1
+#: The two-sided 95 % normal quantile, z(0.975) = 1.959963984540054.
+_Z95 = NormalDist().inv_cdf(0.975)
+
+
+class _PlainFormatter(Formatter):
+    """Plain tick labels with thousands separators: ``1,250,000``, ``0.25``, never ``1e6``.
+
+    Uses the fewest decimals (up to 6) that show every tick of the axis exactly,
+    so neighbouring ticks never print the same text.
+    """
+
+    def __init__(self) -> None:
+        self.decimals = 0
+
+    def set_locs(self, locs: Any) -> None:
+        super().set_locs(locs)
+        finite = [float(x) for x in locs if math.isfinite(x)]
+        self.decimals = 6
+        for d in range(7):
+            if all(abs(round(x, d) - x) <= 1e-9 * max(1.0, abs(x)) for x in finite):
+                self.decimals = d
+                break
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if abs(x) < 0.5 * 10.0**-self.decimals:
+            x = 0.0  # no "-0" from a rounding error below the shown digits
+        return f"{x:,.{self.decimals}f}"
+
+    def get_offset(self) -> str:
+        return ""
+
+
+def _plain(ax, axis: str = "y") -> None:
+    """Plain tick labels (see :class:`_PlainFormatter`) on the value axis of ``ax``."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(_PlainFormatter())
+
+
+def _number(x: float, digits: int = 4) -> str:
+    """``x`` to about ``digits`` significant digits, plain, with thousands separators."""
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    decimals = 0 if x == round(x) else max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
+def _headroom(ax, top: float, bottom: float | None = None) -> None:
+    """Set the y range from ``bottom`` (default: the current lower limit) to above ``top``."""
+    low = ax.get_ylim()[0] if bottom is None else bottom
+    if not math.isfinite(top):
+        return
+    span = top - low
+    if span <= 0:
+        span = abs(top) or 1.0
+    ax.set_ylim(low, top + HEADROOM * span)
+
+
+def wilson_interval(rate: Any, n: Any, z: float = _Z95) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval (95 % by default) of proportions ``rate`` out of ``n`` trials.
+
+    ``lower, upper = (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``
+    (Wilson 1927; Newcombe 1998, method 3). NaN where ``n`` is 0.
+    """
+    p = np.asarray(rate, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z2n = z * z / n
+        centre = (p + z2n / 2) / (1 + z2n)
+        half = z * np.sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n)
+        # At p = 0 (p = 1) the lower (upper) bound is exactly 0 (1); rounding aside.
+        lower = np.where(n > 0, np.where(p <= 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
+        upper = np.where(n > 0, np.where(p >= 1, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
+    return lower, upper
 
 
 def _new_figure(size: tuple[float, float] = (11, 5)) -> Figure:
@@ -61,6 +159,13 @@ def _tiers(frame: pd.DataFrame) -> list[str]:
     return [t for t in _TIER_ORDER if t in seen] + sorted(t for t in seen if t not in _TIER_ORDER)
 
 
+def _tier_colour(tier: str) -> str:
+    """One colour per tier in every figure: C0.. in the order of the known tiers."""
+    if tier in _TIER_ORDER:
+        return f"C{_TIER_ORDER.index(tier)}"
+    return f"C{len(_TIER_ORDER) + sum(ord(c) for c in str(tier)) % (10 - len(_TIER_ORDER))}"
+
+
 def _no_data(ax, text: str = "no data") -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
 
@@ -71,64 +176,112 @@ def _month_axis(ax, months: Sequence[str]) -> None:
     ax.set_xticklabels(list(months)[::step], rotation=45, ha="right")
 
 
+def _date_axis(ax) -> None:
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+
+
+def _legend(fig: Figure, handles: Sequence[Any], title: str | None, loc: Any, **kw: Any) -> None:
+    """A figure legend outside the panels (``loc`` is an ``outside ...`` location)."""
+    if handles:
+        fig.legend(handles=list(handles), title=title, fontsize=9, title_fontsize=9, loc=loc, **kw)
+
+
 def plot_expiry_waste(expiry: pd.DataFrame) -> Figure:
-    """Credits expired per month and the waste rate (expired / issued, %) by tier."""
+    """Credits expired per month and the waste rate (expired / issued, %) by tier.
+
+    Tiers with no credits issued or expired in any month are left out.
+    """
     fig = _new_figure()
     left, right = fig.subplots(1, 2)
     fig.suptitle("Expiry waste by tier", fontsize=14)
     months = sorted(pd.unique(expiry["month"].to_numpy())) if len(expiry) else []
     x = np.arange(len(months))
+    handles = []
+    top_left = top_right = 0.0
     for tier in _tiers(expiry) if len(expiry) else []:
         sub = expiry[expiry["tier"] == tier].set_index("month").reindex(months)
-        left.plot(x, sub["credits_expired"].fillna(0), marker="o", label=tier)
-        right.plot(x, 100 * sub["waste_rate"], marker="o", label=tier)
+        expired = sub["credits_expired"].fillna(0).to_numpy(dtype=float)
+        issued = sub["credits_issued"].fillna(0).to_numpy(dtype=float)
+        if not (expired.any() or issued.any()):
+            continue
+        rate = 100 * sub["waste_rate"].to_numpy(dtype=float)
+        colour = _tier_colour(tier)
+        handles.append(left.plot(x, expired, marker="o", label=tier, color=colour)[0])
+        right.plot(x, rate, marker="o", label=tier, color=colour)
+        top_left = max(top_left, float(expired.max()))
+        top_right = max(top_right, float(np.nanmax(rate, initial=0.0)))
     left.set_title("Credits expired")
     left.set_ylabel("credits expired per month")
-    left.yaxis.set_major_formatter(_THOUSANDS)
     right.set_title("Waste rate (credits expired / credits issued)")
-    right.set_ylabel("waste rate (%)")
-    for ax in (left, right):
+    right.set_ylabel("waste rate (% of the month's credits issued)")
+    for ax, top in ((left, top_left), (right, top_right)):
         ax.set_xlabel("calendar month (UTC)")
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
+        _plain(ax)
+        _headroom(ax, top if top > 0 else 1.0, bottom=0)
         if months:
             _month_axis(ax, months)
         else:
             _no_data(ax)
-    if months:
-        # One legend for both panels, outside them, so it hides no line.
-        fig.legend(*left.get_legend_handles_labels(), title="tier", fontsize=9,
-                   loc="outside right upper")  # fmt: skip
+    # One legend for both panels, outside them, so it hides no line.
+    _legend(fig, handles, "tier", "outside right upper")
     return fig
 
 
 def plot_refund_rates(by_tier_category: pd.DataFrame) -> Figure:
-    """Refund rate of settled paid InMails (%) per category, one bar per tier."""
-    fig = _new_figure(size=(11, 6))
+    """Refund rate of settled paid InMails (%) per category, one bar per tier with data.
+
+    Each bar carries its 95 % Wilson score interval (:func:`wilson_interval`)
+    as a whisker and its sample size ``n`` (settled paid InMails, the
+    denominator of the rate) as a label. Rows with no settled InMails are
+    left out, and so are tiers with no such rows.
+    """
+    frame = by_tier_category[by_tier_category["settled"] > 0]
+    categories = sorted(pd.unique(frame["category"].to_numpy())) if len(frame) else []
+    fig = _new_figure(size=(11, max(6.0, 1.8 + 0.22 * len(frame) + 0.15 * len(categories))))
     ax = fig.subplots()
-    ax.set_title("Refund rate by tier and category (settled paid InMails)", fontsize=14)
+    fig.suptitle("Refund rate by tier and category (settled paid InMails)", fontsize=14)
+    ax.set_title(
+        "bars: refund rate; whiskers: 95 % Wilson score interval; n: settled paid InMails counted",
+        fontsize=9,
+    )
     ax.set_xlabel("refund rate (% of settled paid InMails)")
     ax.set_ylabel("InMail category")
-    frame = by_tier_category[by_tier_category["settled"] > 0]
     if frame.empty:
         _no_data(ax)
         return fig
-    categories = sorted(pd.unique(frame["category"].to_numpy()))
     tiers = _tiers(frame)
     height = 0.8 / len(tiers)
-    y = np.arange(len(categories))
+    where = {category: i for i, category in enumerate(categories)}
+    handles = []
     for i, tier in enumerate(tiers):
-        sub = frame[frame["tier"] == tier].set_index("category").reindex(categories)
-        ax.barh(
-            y + (i - (len(tiers) - 1) / 2) * height, 100 * sub["refund_rate"], height, label=tier
-        )
-    ax.set_yticks(y)
+        sub = frame[frame["tier"] == tier]
+        y = sub["category"].map(where).to_numpy(dtype=float) + (i - (len(tiers) - 1) / 2) * height
+        rate = sub["refund_rate"].to_numpy(dtype=float)
+        n = sub["settled"].to_numpy(dtype=float)
+        low, high = wilson_interval(rate, n)
+        colour = _tier_colour(tier)
+        handles.append(ax.barh(y, 100 * rate, height, color=colour, label=tier))
+        ax.errorbar(100 * rate, y, xerr=[100 * (rate - low), 100 * (high - rate)], fmt="none",
+                    ecolor="black", elinewidth=1, capsize=2, label="_interval")  # fmt: skip
+        for yi, lo, hi, ni in zip(y, low, high, n, strict=True):
+            # At the bar's foot when there is room before the whisker (or none after it),
+            # else just right of the whisker.
+            inside = 100 * lo >= 14 or 100 * hi > 85
+            white = inside and 100 * lo >= 14
+            ax.text(1 if inside else 100 * hi + 1, yi, f"n = {int(ni):,}", va="center",
+                    ha="left", fontsize=7, color="white" if white else "black")  # fmt: skip
+    ax.set_yticks(np.arange(len(categories)))
     ax.set_yticklabels(categories)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 100)
+    ax.set_ylim(len(categories) - 0.5, -0.5)  # first category on top
+    # A whisker may reach 100 %: the axis ends past it, the ticks at it.
+    ax.set_xlim(0, 100 * (1 + HEADROOM / 2))
+    ax.set_xticks(range(0, 101, 20))
+    _plain(ax, "x")
     ax.grid(axis="x", alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), title="tier", fontsize=9,
-               loc="outside right upper")  # fmt: skip
+    _legend(fig, handles, "tier", "outside right upper")
     return fig
 
 
@@ -138,33 +291,52 @@ def plot_balance_distribution(balances: pd.DataFrame) -> Figure:
     left, right = fig.subplots(1, 2, sharey=True)
     fig.suptitle("End-of-day credit balance over time", fontsize=14)
     left.set_title("All members: median, 25-75 % and 10-90 % bands")
-    right.set_title("Median and mean by tier")
+    right.set_title("Median (solid) and mean (dashed) by tier")
     for ax in (left, right):
         ax.set_xlabel("date (UTC)")
+        ax.set_ylabel("credits held at end of day")
         ax.grid(alpha=0.3)
-    left.set_ylabel("credits held at end of day")
+        _plain(ax)
+    right.yaxis.set_tick_params(labelleft=True)
     if balances.empty:
         _no_data(left)
         _no_data(right)
         return fig
+    top = 0.0
+    fan = []
     every = balances[balances["tier"] == "all"]
-    dates = pd.to_datetime(every["date"]).to_numpy()
-    left.fill_between(dates, every["p10"], every["p90"], alpha=0.2, step="post", label="10-90 %")
-    left.fill_between(dates, every["p25"], every["p75"], alpha=0.4, step="post", label="25-75 %")
-    left.step(dates, every["p50"], where="post", color="black", label="median")
-    left.plot(dates, every["mean_balance"], linestyle="--", color="tab:red", label="mean")
-    left.legend(fontsize=9)
+    if len(every):
+        dates = pd.to_datetime(every["date"]).to_numpy()
+        fan = [
+            left.fill_between(dates, every["p10"], every["p90"], alpha=0.2, step="post",
+                              color="tab:blue", label="10-90 % of members"),
+            left.fill_between(dates, every["p25"], every["p75"], alpha=0.4, step="post",
+                              color="tab:orange", label="25-75 % of members"),
+            left.step(dates, every["p50"], where="post", color="black", label="median")[0],
+            left.plot(dates, every["mean_balance"], linestyle="--", color="tab:red",
+                      label="mean")[0],
+        ]  # fmt: skip
+        top = max(top, float(every[["p90", "mean_balance"]].max().max()))
+    else:
+        _no_data(left)
+    tiers = []
     for tier in _tiers(balances):
         sub = balances[balances["tier"] == tier]
         d = pd.to_datetime(sub["date"]).to_numpy()
-        line = right.step(d, sub["p50"], where="post", label=f"{tier} median")[0]
-        right.plot(d, sub["mean_balance"], linestyle="--", color=line.get_color(), alpha=0.7)
-    right.legend(fontsize=8, title="tier (dashed: mean)")
+        colour = _tier_colour(tier)
+        right.step(d, sub["p50"], where="post", color=colour, label=f"{tier} median")
+        right.plot(d, sub["mean_balance"], linestyle="--", color=colour, alpha=0.7,
+                   label=f"_{tier} mean")  # fmt: skip
+        tiers.append(Line2D([], [], color=colour, label=tier))
+        top = max(top, float(sub[["p50", "mean_balance"]].max().max()))
+    if not tiers:
+        _no_data(right)
     for ax in (left, right):
-        locator = AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-        ax.set_ylim(bottom=0)
+        _date_axis(ax)
+    _headroom(left, top if top > 0 else 1.0, bottom=0)
+    # Outside the panels, right of them: the tiers above, the fan's key below.
+    _legend(fig, tiers, "tier (right panel)", "outside right upper")
+    _legend(fig, fan, "all members (left panel)", "outside right lower")
     return fig
 
 
@@ -179,6 +351,7 @@ def plot_response_delays(delays: pd.DataFrame, window_days: float | None) -> Fig
     ax.set_xlabel("days from sending to response")
     ax.set_ylabel("paid InMails responded (per bin)")
     ax.grid(axis="y", alpha=0.3)
+    _plain(ax)
     if delays.empty or delays["responses"].sum() == 0:
         _no_data(ax)
         return fig
@@ -189,25 +362,15 @@ def plot_response_delays(delays: pd.DataFrame, window_days: float | None) -> Fig
     )
     within = delays["within_window"].to_numpy(dtype=bool)
     counts = delays["responses"].to_numpy()
-    ax.bar(
-        starts[within],
-        counts[within],
-        width[within],
-        align="edge",
-        color="tab:blue",
-        edgecolor="white",
-        label="within the window (no refund)",
-    )
-    ax.bar(
-        starts[~within],
-        counts[~within],
-        width[~within],
-        align="edge",
-        color="tab:orange",
-        edgecolor="white",
-        label="after the window",
-    )
-    if np.isinf(ends[-1]):
+    handles: list[Any] = []
+    for part, colour, label in (
+        (within, "tab:blue", "within the window (no refund)"),
+        (~within, "tab:orange", "after the window"),
+    ):
+        if counts[part].sum() > 0:
+            handles.append(ax.bar(starts[part], counts[part], width[part], align="edge",
+                                  color=colour, edgecolor="white", label=label))  # fmt: skip
+    if np.isinf(ends[-1]) and counts[-1] > 0:
         ax.annotate(
             f"> {starts[-1]:g} d",
             (starts[-1] + width[-1] / 2, counts[-1]),
@@ -216,18 +379,20 @@ def plot_response_delays(delays: pd.DataFrame, window_days: float | None) -> Fig
             fontsize=9,
         )
     if window_days:
-        ax.axvline(
-            window_days,
-            color="black",
-            linestyle="--",
-            label=f"refund window ({window_days:g} days)",
-        )
-    ax.legend()
+        handles.insert(0, ax.axvline(window_days, color="black", linestyle="--",
+                                     label=f"refund window ({window_days:g} days)"))  # fmt: skip
+    # A little more room than elsewhere: the open last bin's label sits on its bar.
+    ax.set_ylim(0, float(counts.max()) * (1 + 1.5 * HEADROOM))
+    _legend(fig, handles, None, "outside right upper")
     return fig
 
 
 def plot_purchases_revenue(purchases: pd.DataFrame, currency: str = "USD") -> Figure:
-    """Credits bought per month by tier, and revenue per month (purchases vs subscriptions)."""
+    """Credits bought per month by tier, and revenue per month (purchases vs subscriptions).
+
+    Only tiers that bought credits appear (bars and legend); revenue is in
+    ``currency`` units (the frames hold cents).
+    """
     fig = _new_figure()
     left, right = fig.subplots(1, 2)
     fig.suptitle("Purchases and revenue", fontsize=14)
@@ -238,6 +403,7 @@ def plot_purchases_revenue(purchases: pd.DataFrame, currency: str = "USD") -> Fi
     for ax in (left, right):
         ax.set_xlabel("calendar month (UTC)")
         ax.grid(axis="y", alpha=0.3)
+        _plain(ax)
     if purchases.empty:
         _no_data(left)
         _no_data(right)
@@ -245,72 +411,103 @@ def plot_purchases_revenue(purchases: pd.DataFrame, currency: str = "USD") -> Fi
     months = sorted(pd.unique(purchases["month"].to_numpy()))
     x = np.arange(len(months))
     bottom = np.zeros(len(months))
+    tiers = []
     for tier in _tiers(purchases):
         sub = purchases[purchases["tier"] == tier].set_index("month").reindex(months)
         values = sub["credits_bought"].fillna(0).to_numpy(dtype=float)
-        left.bar(x, values, bottom=bottom, label=tier)
+        if not values.any():
+            continue  # bought nothing: no bars, no legend entry
+        tiers.append(left.bar(x, values, bottom=bottom, label=tier, color=_tier_colour(tier)))
         bottom += values
+    if tiers:
+        _headroom(left, float(bottom.max()), bottom=0)
+    else:
+        _no_data(left, "no credits bought")
+        left.set_ylim(0, 1)
     by_month = (
         purchases.groupby("month")[["purchase_revenue_cents", "subscription_revenue_cents"]]
         .sum()
         .reindex(months)
+        .fillna(0)
     )
-    buy = by_month["purchase_revenue_cents"].to_numpy() / 100
-    sub_rev = by_month["subscription_revenue_cents"].to_numpy() / 100
-    right.bar(x, sub_rev, label="subscriptions", color="tab:gray")
-    right.bar(x, buy, bottom=sub_rev, label="credit purchases", color="tab:green")
+    buy = by_month["purchase_revenue_cents"].to_numpy(dtype=float) / 100
+    sub_rev = by_month["subscription_revenue_cents"].to_numpy(dtype=float) / 100
+    revenue = []
+    if sub_rev.any():
+        label = f"subscriptions ({sub_rev.sum():,.2f})"
+        revenue.append(right.bar(x, sub_rev, color="tab:gray", label=label))
+    if buy.any():
+        label = f"credit purchases ({buy.sum():,.2f})"
+        revenue.append(right.bar(x, buy, bottom=sub_rev, color="tab:green", label=label))
+    if revenue:
+        _headroom(right, float((sub_rev + buy).max()), bottom=0)
+    else:
+        _no_data(right, "no revenue")
+        right.set_ylim(0, 1)
     for ax in (left, right):
         _month_axis(ax, months)
-        ax.legend(fontsize=9)
-        ax.yaxis.set_major_formatter(_THOUSANDS)
+    _legend(fig, tiers, "credits bought: tier", "outside right upper")
+    _legend(fig, revenue, f"revenue (total, {currency})", "outside right lower")
     return fig
 
 
 def plot_utilisation(util: pd.DataFrame) -> Figure:
-    """Per-member utilisation percentiles by tier (box: 25-75 %, whiskers: 10-90 %)."""
+    """Per-member utilisation percentiles by tier (box: 25-75 %, whiskers: 10-90 %), in %."""
     fig = _new_figure()
     left, right = fig.subplots(1, 2, width_ratios=[2, 1])
     fig.suptitle("Credit utilisation per member", fontsize=14)
     left.set_title("Credits spent / credits granted (members with grants)")
-    left.set_ylabel("utilisation (spent / granted)")
+    left.set_ylabel("utilisation (% of credits granted spent)")
     left.set_xlabel("tier")
     right.set_title("Members who never sent")
-    right.set_ylabel("share of members (%)")
+    right.set_ylabel("share of the tier's members (%)")
     right.set_xlabel("tier")
     for ax in (left, right):
         ax.grid(axis="y", alpha=0.3)
+        _plain(ax)
+    rows = [row for row in util.itertuples(index=False) if row.members_with_grants > 0]
     stats = [
         {
             "label": row.tier,
-            "med": row.p50,
-            "q1": row.p25,
-            "q3": row.p75,
-            "whislo": row.p10,
-            "whishi": row.p90,
-            "mean": row.mean_utilisation,
+            "med": 100 * row.p50,
+            "q1": 100 * row.p25,
+            "q3": 100 * row.p75,
+            "whislo": 100 * row.p10,
+            "whishi": 100 * row.p90,
+            "mean": 100 * row.mean_utilisation,
             "fliers": [],
         }
-        for row in util.itertuples(index=False)
-        if row.members_with_grants > 0
+        for row in rows
     ]
+    handles: list[Artist] = []
     if stats:
-        median = {"color": "tab:orange", "linewidth": 1.5}
-        mean = {"color": "tab:green", "linestyle": "--", "linewidth": 1.5}
+        median: dict[str, Any] = {"color": "tab:orange", "linewidth": 1.5}
+        mean: dict[str, Any] = {"color": "tab:green", "linestyle": "--", "linewidth": 1.5}
         left.bxp(stats, showmeans=True, meanline=True, medianprops=median, meanprops=mean)
-        left.axhline(1.0, color="grey", linestyle=":", label="spent = granted")
-        left.plot([], [], label="median", **median)  # legend entries for the box lines
-        left.plot([], [], label="mean", **mean)
-        left.set_ylim(bottom=0)
-        left.legend(fontsize=9)
+        left.tick_params(axis="x", labelrotation=15)
+        line = left.axhline(100.0, color="grey", linestyle=":", label="spent = granted (100 %)")
+        handles = [
+            Patch(facecolor="none", edgecolor="black", label="box: 25-75 %, whiskers: 10-90 %"),
+            Line2D([], [], label="median", **median),
+            Line2D([], [], label="mean", **mean),
+            line,
+        ]
+        top = max(100.0, *(max(s["whishi"], s["mean"]) for s in stats))
+        _headroom(left, top, bottom=0)
     else:
         _no_data(left)
-    if util.empty:
+    shown = util[util["members"] > 0] if len(util) else util
+    if shown.empty:
         _no_data(right)
     else:
-        bars = right.bar(util["tier"], 100 * util["never_send_share"], color="tab:purple")
+        shares = 100 * shown["never_send_share"].to_numpy(dtype=float)
+        x = np.arange(len(shown))
+        bars = right.bar(x, shares, color="tab:purple")
+        right.set_xticks(x, list(shown["tier"]), rotation=35, ha="right")
         right.bar_label(bars, fmt="%.0f %%", fontsize=9)
-        right.set_ylim(0, 105)
-        right.tick_params(axis="x", labelrotation=30)
+        # The labels sit on the bars: twice the usual headroom.
+        right.set_ylim(0, max(float(np.nanmax(shares, initial=0.0)), 1.0) * (1 + 2 * HEADROOM))
+    _legend(fig, handles, "left panel", "outside right upper")
     return fig
 
 
@@ -325,8 +522,6 @@ _FATES = (
 )
 _WARMUP_LABEL = "warm-up (issued before the measured window)"
 _WARMUP_COLOUR = "#fff1b8"
-# Axis labels of the steady-state series that are not rates (rates are shown in %).
-_STEADY_UNITS = {"spend_per_member": "spend_per_member (credits)"}
 
 
 def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
@@ -335,8 +530,10 @@ def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
     One panel per lot source with credits issued; one stacked bar per issue
     month (two for the month the measured window starts in), all tiers
     summed, as a percentage of the credits issued. Warm-up bars are hatched
-    on a shaded background.
+    on a shaded background. Fates that no credit met (all zero) are neither
+    drawn nor in the legend.
     """
+    vintages = vintages[vintages["issued"] > 0] if len(vintages) else vintages
     present = set(pd.unique(vintages["lot_source"].to_numpy())) if len(vintages) else set()
     sources = [s for s in _SOURCES if s in present]
     sources += sorted(str(s) for s in present if s not in _SOURCES)
@@ -345,13 +542,16 @@ def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
     fig.suptitle("Credit vintages: where each month's credits went by the run's end", fontsize=14)
     for ax in axes:
         ax.set_ylabel("share of credits issued (%)")
-        ax.set_ylim(0, 100)
+        # Every bar stacks to 100 %: the axis ends above it, the ticks at it.
+        ax.set_ylim(0, 100 * (1 + HEADROOM / 2))
+        ax.set_yticks(range(0, 101, 20))
         ax.grid(axis="y", alpha=0.3)
     axes[-1].set_xlabel("month of issue (UTC)")
     if not sources:
         _no_data(axes[0])
         return fig
-    columns = ["issued", *(name for name, _, _ in _FATES)]
+    fates = [fate for fate in _FATES if vintages[fate[0]].to_numpy(dtype=float).any()]
+    columns = ["issued", *(name for name, _, _ in fates)]
     for ax, source in zip(axes, sources, strict=True):
         sums = (
             vintages[vintages["lot_source"] == source]
@@ -367,7 +567,7 @@ def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
         if warmup.any():
             ax.axvspan(-0.5, np.flatnonzero(warmup).max() + 0.5, color=_WARMUP_COLOUR, zorder=0)
         bottom = np.zeros(len(sums))
-        for name, label, colour in _FATES:
+        for name, label, colour in fates:
             share = 100 * sums[name].to_numpy(dtype=float) / issued
             bars = ax.bar(x, share, 0.8, bottom=bottom, color=colour, label=label, zorder=2)
             for bar, hatched in zip(bars, warmup, strict=True):
@@ -379,11 +579,11 @@ def plot_credit_vintages(vintages: pd.DataFrame) -> Figure:
         _month_axis(ax, list(sums["issue_month"]))
         ax.set_xlim(-0.5, len(sums) - 0.5)
     # One legend for every panel, outside them, with plain swatches (bars may be hatched).
-    handles = [Patch(facecolor=colour, label=label) for _, label, colour in _FATES]
+    handles = [Patch(facecolor=colour, label=label) for _, label, colour in fates]
     if (vintages["warmup"].to_numpy(dtype=bool)).any():
         handles.append(Patch(facecolor=_WARMUP_COLOUR, edgecolor="0.3", hatch="//",
                              label=_WARMUP_LABEL))  # fmt: skip
-    fig.legend(handles=handles, fontsize=9, loc="outside right center")
+    _legend(fig, handles, None, "outside right center")
     return fig
 
 
@@ -412,16 +612,56 @@ def steady_state_title(block: Mapping[str, Any]) -> str:
     return title + f" (MSER truncation {cut} weeks > threshold {threshold})"
 
 
+# How long steady.py's weekly response_rate waits for an answer (read, not restated).
+_RESPONSE_HORIZON = (
+    f"{_steady.RESPONSE_HORIZON_DAYS:g} days"
+    if isinstance(getattr(_steady, "RESPONSE_HORIZON_DAYS", None), int | float)
+    else "a fixed horizon"
+)
+
+#: What each weekly series of the steady-state check is (simulator/steady.py), as
+#: (panel title, y label, note under the title or None). Rates are drawn in percent.
+STEADY_SERIES: dict[str, tuple[str, str, str | None]] = {
+    "expiry_waste_rate": (
+        "unspent share of credits due (weekly)",
+        "unspent share of credits due (%)",
+        "series expiry_waste_rate: of the credits whose lots fell due that week, the share\n"
+        "never spent (expired, capped or forfeited), followed from issue to fate; the headline\n"
+        "expiry_waste_rate is credits expired / credits issued over the whole window",
+    ),
+    "refund_rate": (
+        "refund rate (weekly)",
+        "refunded share of settled paid InMails (%)",
+        None,
+    ),
+    "response_rate": (
+        "response rate (weekly)",
+        "InMails of the week answered (%)",
+        "series response_rate: of the InMails sent that week, the share answered within\n"
+        f"{_RESPONSE_HORIZON} of sending; the headline response_rate counts answers up to\n"
+        "the run's end",
+    ),
+    "spend_per_member": (
+        "credits spent per active member (weekly)",
+        "credits per member who sent",
+        None,
+    ),
+}
+
+
 def plot_steady_state(block: Mapping[str, Any]) -> Figure:
     """The weekly series of the steady-state check, with the MSER truncation shaded.
 
     ``block`` is ``summary.json``'s ``steady_state``: ``week_start`` (dates),
     ``series`` (name -> weekly values, None for a week without data),
     ``truncation_weeks`` per series, ``suggested_truncation_weeks`` (the
-    largest; shaded from the first week to the first week kept),
-    ``threshold_weeks``, ``cap_weeks``, ``steady`` and
+    largest; shaded from the first week to the first week kept, when above
+    0), ``threshold_weeks``, ``cap_weeks``, ``steady`` and
     ``suggested_warmup_days``. Truncations may be null (too few weeks with
-    data). One panel per series, two per row; rates are shown in percent.
+    data). One panel per series, two per row, titled by what the series
+    measures (:data:`STEADY_SERIES`): the weekly ``expiry_waste_rate`` is the
+    unspent share of the credits falling due each week, not the headline
+    metric of that name. Rates are shown in percent.
     """
     weeks = pd.to_datetime(pd.Series(list(block.get("week_start") or []), dtype=object))
     series: Mapping[str, Any] = block.get("series") or {}
@@ -430,7 +670,7 @@ def plot_steady_state(block: Mapping[str, Any]) -> Figure:
     names = list(series)
     ncols = 2 if len(names) > 1 else 1
     nrows = max(1, -(-len(names) // ncols))
-    fig = _new_figure(size=(11, 3.0 * nrows + 1))
+    fig = _new_figure(size=(11, 3.3 * nrows + 1.2))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     fig.suptitle(steady_state_title(block), fontsize=12)
     if not names or weeks.empty:
@@ -442,79 +682,171 @@ def plot_steady_state(block: Mapping[str, Any]) -> Figure:
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax, name in zip(axes, names, strict=False):
-        if isinstance(cut, int):
+        if isinstance(cut, int) and cut > 0:
             # The dropped weeks: from the first week's start to the first kept week's.
             end = dates[cut] if cut < len(dates) else dates[-1] + np.timedelta64(7, "D")
             ax.axvspan(dates[0], end, color="tab:orange", alpha=0.2, zorder=0,
-                       label=f"MSER truncation: {cut} weeks")  # fmt: skip
+                       label=f"weeks to drop (largest series truncation): {cut}")  # fmt: skip
         raw = [math.nan if v is None else float(v) for v in series[name]][: len(dates)]
         values = np.asarray(raw, dtype=float)
         is_rate = name.endswith(("_rate", "_share"))
-        ax.plot(dates[: len(values)], 100 * values if is_rate else values, marker="o",
-                markersize=3, color="tab:blue", label="weekly value")  # fmt: skip
+        shown = 100 * values if is_rate else values
+        ax.plot(dates[: len(values)], shown, marker="o", markersize=3, color="tab:blue",
+                label="weekly value")  # fmt: skip
         own = per_series.get(name)
         own_text = "too few weeks with data" if own is None else f"MSER truncation {own} weeks"
-        ax.set_title(f"{name} ({own_text})", fontsize=10)
-        ax.set_ylabel(f"{name} (%)" if is_rate else _STEADY_UNITS.get(name, name), fontsize=9)
+        title, ylabel, note = STEADY_SERIES.get(
+            name, (name, f"{name} (%)" if is_rate else name, None)
+        )
+        ax.set_title(f"{title}: {own_text}" + (f"\n{note}" if note else ""),
+                     fontsize=10 if note is None else 8)  # fmt: skip
+        ax.set_ylabel(ylabel, fontsize=9)
         ax.set_xlabel("week starting (UTC)")
         ax.grid(alpha=0.3)
-        locator = AutoDateLocator()
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    for ax in axes[len(names) :]:
-        ax.set_visible(False)
+        _plain(ax)
+        _date_axis(ax)
+        finite = shown[np.isfinite(shown)]
+        if len(finite):
+            low, high = float(finite.min()), float(finite.max())
+            pad = (high - low) or abs(high) or 1.0
+            ax.set_ylim(low - HEADROOM * pad, high + HEADROOM * pad)
     # Below the panels: the verdict above them may be a long line.
-    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=9, ncols=2,
-               loc="outside lower center")  # fmt: skip
+    _legend(fig, axes[0].get_legend_handles_labels()[0], None, "outside lower center", ncols=2)
     return fig
 
 
-def plot_replications(reps: pd.DataFrame, max_metrics: int = 24) -> Figure:
-    """Each metric's mean over replications with its 95 % t-interval, one panel per metric."""
-    frame = reps.head(max_metrics)
+#: Headline metrics first in the replications figure, then the rest in the frame's order.
+_REPLICATION_FIRST = (
+    "refund_rate",
+    "response_rate",
+    "expiry_waste_rate",
+    "vintage_waste_rate",
+    "grant_expiry_rate",
+    "net_revenue",
+    "subscription_revenue",
+    "purchase_revenue",
+    "credits_granted",
+    "credits_purchased",
+    "credits_spent",
+    "credits_refunded",
+    "credits_expired",
+    "credits_capped",
+    "credits_forfeited",
+    "inmails_sent",
+    "inmails_paid",
+    "responses",
+    "refunds",
+    "inmails_rejected",
+    "members",
+    "cancellations",
+    "tier_changes",
+)
+
+
+def _replication_rows(reps: pd.DataFrame) -> pd.DataFrame:
+    """The metrics worth a panel, money once and in currency units, headline metrics first.
+
+    Drops the ``steady_state.*`` diagnostics (settings and MSER statistics of
+    the warm-up check, not results) and a ``*_cents`` metric whose currency
+    twin (the name without ``_cents``) is in the frame; a ``*_cents`` metric
+    without a twin is converted to currency units under the twin's name.
+    """
+    frame = reps[~reps["metric"].astype(str).str.startswith("steady_state.")].copy()
+    names = set(frame["metric"])
+    cents = frame["metric"].str.endswith("_cents")
+    twins = frame["metric"].str.removesuffix("_cents")
+    frame = frame[~(cents & twins.isin(names))]
+    cents = frame["metric"].str.endswith("_cents")
+    for column in ("mean", "std", "ci_low", "ci_high"):
+        frame.loc[cents, column] = frame.loc[cents, column] / 100
+    frame.loc[cents, "metric"] = frame.loc[cents, "metric"].str.removesuffix("_cents")
+    rank = {m: i for i, m in enumerate(_REPLICATION_FIRST)}
+    order = frame["metric"].map(lambda m: rank.get(m, len(rank)))
+    return frame.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order")
+
+
+def _is_money(metric: str) -> bool:
+    return metric.endswith(("_revenue", "_spend", "_value")) or metric == "revenue"
+
+
+def plot_replications(
+    reps: pd.DataFrame, max_metrics: int = 24, *, currency: str | None = None
+) -> Figure:
+    """Each metric's mean over replications with its 95 % t-interval, one panel per metric.
+
+    ``reps`` is :func:`simulator.reports.replications`' frame. Headline
+    metrics come first (:data:`_REPLICATION_FIRST`), money once and in
+    currency units (``currency`` names them; "currency units" without it),
+    rates in percent; the ``steady_state.*`` diagnostics are left out
+    (:func:`_replication_rows`). At most ``max_metrics`` panels; the title
+    says how many metrics are shown.
+    """
+    rows = _replication_rows(reps)
+    frame = rows.head(max_metrics)
     n = max(len(frame), 1)
     ncols = min(4, n)
     nrows = -(-n // ncols)
-    fig = _new_figure(size=(3.2 * ncols, 2.4 * nrows + 0.8))
+    fig = _new_figure(size=(3.2 * ncols + 0.4, 2.5 * nrows + 0.9))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     runs = int(frame["n"].max()) if len(frame) else 0
-    fig.suptitle(f"Metrics over {runs} replications: mean and 95 % t-interval", fontsize=14)
+    title = f"Metrics over {runs} replications: mean and 95 % t-interval"
+    if len(frame) < len(rows):
+        title += f" ({len(frame)} of {len(rows)} metrics)"
+    fig.suptitle(title, fontsize=14)
     if frame.empty:
         _no_data(axes[0])
     for ax, row in zip(axes, frame.itertuples(index=False), strict=False):
-        has_ci = np.isfinite(row.ci_low) and np.isfinite(row.ci_high)
-        err = [[row.mean - row.ci_low], [row.ci_high - row.mean]] if has_ci else None
-        ax.errorbar([0], [row.mean], yerr=err, fmt="o", capsize=8, color="tab:blue")
+        unit, scale = _metric_unit(str(row.metric), currency)
+        mean, low, high = (scale * v for v in (row.mean, row.ci_low, row.ci_high))
+        has_ci = np.isfinite(low) and np.isfinite(high)
+        err = [[mean - low], [high - mean]] if has_ci else None
+        ax.errorbar([0], [mean], yerr=err, fmt="o", capsize=8, color="tab:blue")
+        text = f"{_number(mean)}"
         if has_ci:
-            ax.text(
-                0.03,
-                0.03,
-                f"{row.mean:.4g} ± {(row.ci_high - row.ci_low) / 2:.2g}",
-                transform=ax.transAxes,
-                fontsize=8,
-                color="dimgray",
-            )
+            text += f" ± {_number((high - low) / 2, 2)}"
+        ax.text(0.03, 0.03, text, transform=ax.transAxes, fontsize=8, color="dimgray")
         ax.set_title(row.metric, fontsize=10)
-        ax.set_ylabel(_metric_unit(row.metric), fontsize=9)
+        ax.set_ylabel(unit, fontsize=9)
         ax.set_xticks([])
+        ax.set_xlim(-1, 1)
         ax.set_xlabel(f"n = {row.n}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+        _plain(ax)
+        low, high = (low, high) if has_ci else (mean, mean)
+        pad = (high - low) or abs(mean) * 0.01 or 1.0
+        # Room below for the value's text, above for headroom.
+        bottom = low - 0.6 * pad
+        if low >= 0 > bottom:  # a metric that cannot be negative: no negative ticks
+            bottom = 0.0
+        ax.set_ylim(bottom, high + 2 * HEADROOM * pad)
     for ax in axes[len(frame) :]:
         ax.set_visible(False)
     return fig
 
 
-def _metric_unit(metric: str) -> str:
+def _metric_unit(metric: str, currency: str | None = None) -> tuple[str, float]:
+    """The y label of a replicated metric and the factor its values are drawn at."""
     if metric.endswith("_cents"):
-        return "cents"
+        return f"cents of {currency}" if currency else "cents", 1.0
+    if _is_money(metric):
+        return currency or "currency units", 1.0
     if metric.endswith(("_rate", "_share")):
-        return "fraction"
-    if metric.startswith(("credits", "refunds")):
-        return "credits"
-    if metric.startswith("inmails"):
-        return "InMails"
-    return "value"
+        return "percent (%)", 100.0
+    if metric.endswith("_inmails") or metric.startswith("inmails"):
+        return "InMails", 1.0
+    if metric.startswith("credits"):
+        return "credits", 1.0
+    counts = {
+        "refunds": "InMails refunded",
+        "responses": "responses",
+        "late_responses": "responses",
+        "members": "members",
+        "members_initial": "members",
+        "arrivals": "members",
+        "cancellations": "cancellations",
+        "tier_changes": "tier changes",
+    }
+    return counts.get(metric, "value"), 1.0
 
 
 def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:

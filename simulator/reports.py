@@ -80,6 +80,7 @@ __all__ = [
     "refund_totals",
     "rejections",
     "replications",
+    "report_frames",
     "reports_or_problems",
     "response_delays",
     "student_t_quantile",
@@ -1629,7 +1630,7 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     _extension(fmt)
     root = Path(run_dir)
     tables = load_run_tables(root)
-    frames = _report_frames(tables)
+    frames = report_frames(tables)
     written: list[Path] = []
     written.extend(write_tables(frames, root / "reports", fmt))
 
@@ -1719,7 +1720,9 @@ def write_replications(
     frame = replications(summaries)
     written = write_tables({"replications": frame}, out / "reports", fmt)
     images = _write_figures(
-        {"replications": plots.plot_replications(frame)}, out / "plots", written
+        {"replications": plots.plot_replications(frame, currency=currencies[0])},
+        out / "plots",
+        written,
     )
     page = report_html.replications_page(scenarios.pop(), seeds, frame, images, currencies[0])
     written.append(_atomic_write(out / "replications.html", page.encode("utf-8")))
@@ -1749,7 +1752,8 @@ def _extension(fmt: str) -> str:
     return ext
 
 
-def _report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
+def report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
+    """Every report table of one run, by name, as ``write_reports`` writes them."""
     rates = refund_rates(tables)
     members = utilisation_members(tables)
     facts = headline(tables, rates=rates, members=members)
