@@ -145,7 +145,13 @@ class PlanSampler:
         self.accept = self.weekday / self.weekday.max()
         # Thinning: candidates at the peak weekday rate, kept with w/max(w), so
         # the mean rate over a week is the cohort's rate.
-        self.peak = self.weekday.max() / self.weekday.mean()
+        # Weights as extreme as 5e-324 or seven of 1e308 are valid: compute from
+        # w/max(w) when max/mean over- or underflows (a rescue only, so ordinary
+        # weights keep their exact float arithmetic and their random streams).
+        with np.errstate(over="ignore"):
+            mean = self.weekday.mean()
+        normal = np.isfinite(mean) and mean >= np.finfo(np.float64).tiny
+        self.peak = self.weekday.max() / mean if normal else 1.0 / self.accept.mean()
         keys, probs = normalised(s.categories)
         index = {c: i for i, c in enumerate(categories)}
         self.cat_index = np.array([index[k] for k in keys], dtype=np.int16)

@@ -33,13 +33,14 @@ import io
 import math
 import numbers
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path as FilePath
 from typing import Any, TypeVar
 
-from simulator.engine.policy import RESPONSES, Policy, resolve_policy
+from simulator.engine.policy import MAX_CHARS, MAX_DAYS, RESPONSES, Policy, resolve_policy
 from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
 from simulator.errors import InputError, PolicyError, ScenarioError, format_path
 from simulator.timeutil import DAY, civil_from_days, format_instant, parse_date_or_instant
@@ -72,10 +73,10 @@ __all__ = [
 AVERAGE_MONTH_DAYS = 365.25 / 12
 LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
 MAX_MEMBERS_PER_COHORT = 10_000_000
-MAX_DAYS = 36_500  # a century: longer runs, warm-ups or spreads are typos
+# MAX_DAYS (a century: longer runs, warm-ups or spreads are typos) is the policy's.
 MAX_INMAILS_PER_MONTH = 10_000
 MAX_BUY_QUANTITY = 1_000
-MAX_LENGTH_CHARS = 1_000_000
+MAX_LENGTH_CHARS = MAX_CHARS
 MAX_MONEY_CENTS = 100_000_000  # 1,000,000.00
 MAX_DELAY_SECONDS = MAX_DAYS * DAY
 MAX_CSV_PROBLEMS = 10
@@ -176,11 +177,19 @@ def normalised(weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[flo
     Scenario weight maps keep the weights as written (so ``to_dict`` round-trips
     exactly); samplers call this to get probabilities.
     """
-    total = sum(weights.values())
-    if total <= 0:
-        raise ValueError("weights must have a positive sum")
     keys = tuple(weights)
-    return keys, tuple(weights[k] / total for k in keys)
+    values = [float(weights[k]) for k in keys]
+    total = sum(values)
+    if not total > 0:
+        raise ValueError("weights must have a positive sum")
+    if not (math.isfinite(total) and total >= sys.float_info.min):
+        # Valid but extreme weights (1e308s whose sum overflows, 5e-324s whose
+        # sum is subnormal): scale by the largest first. Ordinary weights keep
+        # the plain division, so their probabilities are exactly as before.
+        top = max(values)
+        values = [v / top for v in values]
+        total = sum(values)
+    return keys, tuple(v / total for v in values)
 
 
 # -- the values ---------------------------------------------------------------

@@ -3,7 +3,9 @@
 Scenario and policy files are loaded with a *safe* loader (no Python object
 tags, nothing is ever executed), as UTF-8 text, with implicit timestamps left
 as text (instants are parsed by :mod:`simulator.timeutil`, so ``2024-01-01``
-and ``2024-01-01T00:00:00Z`` mean exactly what RULES.md says), and with a
+and ``2024-01-01T00:00:00Z`` mean exactly what RULES.md says), with numbers in
+exponent form read as YAML 1.2 reads them (``1e-3`` and ``1.5e300`` are
+numbers, not the text YAML 1.1 makes of them), and with a
 bound on how far aliases may expand, so a "billion laughs" file is refused
 instead of exhausting memory when the data is walked.
 
@@ -13,6 +15,7 @@ with the file name and says where (line and column) the YAML is broken.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,13 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.1 (PyYAML) wants a dot and a signed exponent: 1e-3 and 1.0e308 would be
+# text. Accept the YAML 1.2 forms too; plain integers still resolve as int first.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:

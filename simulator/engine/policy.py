@@ -32,6 +32,11 @@ from simulator.errors import PolicyError
 
 __all__ = [
     "CATEGORIES",
+    "MAX_CAP",
+    "MAX_CHARS",
+    "MAX_DAYS",
+    "MAX_MONTHLY_CREDITS",
+    "MAX_PER_PURCHASE",
     "PRESETS",
     "RESPONSES",
     "Policy",
@@ -56,6 +61,18 @@ REFUND_MODES = ("no_response_within", "response_within", "none")
 SPEND_ORDERS = ("earliest_expiry", "fifo")
 CANCEL_EFFECTIVE = ("end_of_period", "immediate")
 GRANT_SCHEDULES = ("anniversary", "calendar_month")
+# Upper bounds of the policy's numbers. They catch typos and keep every count
+# the engine writes within the ledger's 32-bit quantity and balance columns
+# (2,147,483,647): grants are at most MAX_MONTHLY_CREDITS a month, so even a
+# century without expiry holds about 12 million granted credits; purchases add
+# at most MAX_CAP to the purchased balance; refunds only give back credits that
+# were spent. Documented in scenarios/README.md ("policy").
+MAX_DAYS = 36_500  # a century: expiries and credit-back windows
+MAX_MONTHLY_CREDITS = 10_000
+MAX_CAP = 1_000_000_000  # a tier's balance cap and max_purchased_balance
+MAX_PER_PURCHASE = 1_000
+MAX_CHARS = 1_000_000  # max_body_chars, max_subject_chars
+
 _TIER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 
 
@@ -257,15 +274,23 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
     check = Checker(source)
     p = path
     expiry = {
-        key: check.integer((*p, key), raw[key], minimum=1, nullable=True)
+        key: check.integer((*p, key), raw[key], minimum=1, maximum=MAX_DAYS, nullable=True)
         for key in ("grant_expiry_days", "refund_expiry_days", "purchase_expiry_days")
     }
     spend_order = check.choice((*p, "spend_order"), raw["spend_order"], SPEND_ORDERS)
-    max_body = check.integer((*p, "max_body_chars"), raw["max_body_chars"], minimum=1)
-    max_subject = check.integer((*p, "max_subject_chars"), raw["max_subject_chars"], minimum=1)
+    max_body = check.integer(
+        (*p, "max_body_chars"), raw["max_body_chars"], minimum=1, maximum=MAX_CHARS
+    )
+    max_subject = check.integer(
+        (*p, "max_subject_chars"), raw["max_subject_chars"], minimum=1, maximum=MAX_CHARS
+    )
     categories = check.text_list((*p, "categories"), raw["categories"], allow_empty=False)
-    max_per = check.integer((*p, "max_per_purchase"), raw["max_per_purchase"], minimum=1)
-    max_bal = check.integer((*p, "max_purchased_balance"), raw["max_purchased_balance"], minimum=0)
+    max_per = check.integer(
+        (*p, "max_per_purchase"), raw["max_per_purchase"], minimum=1, maximum=MAX_PER_PURCHASE
+    )
+    max_bal = check.integer(
+        (*p, "max_purchased_balance"), raw["max_purchased_balance"], minimum=0, maximum=MAX_CAP
+    )
     only_empty = check.boolean(
         (*p, "premium_buys_only_when_empty"), raw["premium_buys_only_when_empty"]
     )
@@ -276,7 +301,9 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
     if rraw is not None:
         check.known_keys((*p, "refund"), rraw, _REFUND_KEYS)
         mode = check.choice((*p, "refund", "mode"), rraw.get("mode"), REFUND_MODES)
-        window = check.integer((*p, "refund", "window_days"), rraw.get("window_days"), minimum=1)
+        window = check.integer(
+            (*p, "refund", "window_days"), rraw.get("window_days"), minimum=1, maximum=MAX_DAYS
+        )
         counts = check.text_list(
             (*p, "refund", "counts_as_response"),
             rraw.get("counts_as_response"),
@@ -298,8 +325,15 @@ def _validate(raw: Mapping[str, Any], source: str, path: Path) -> Policy:
             if tspec is None:
                 continue
             check.known_keys(tp, tspec, _TIER_KEYS)
-            credits = check.integer((*tp, "monthly_credits"), tspec["monthly_credits"], minimum=0)
-            cap = check.integer((*tp, "cap"), tspec["cap"], minimum=0, nullable=True)
+            credits = check.integer(
+                (*tp, "monthly_credits"),
+                tspec["monthly_credits"],
+                minimum=0,
+                maximum=MAX_MONTHLY_CREDITS,
+            )
+            cap = check.integer(
+                (*tp, "cap"), tspec["cap"], minimum=0, maximum=MAX_CAP, nullable=True
+            )
             schedule = check.choice(
                 (*tp, "grant_schedule"), tspec["grant_schedule"], GRANT_SCHEDULES
             )

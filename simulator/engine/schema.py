@@ -143,12 +143,12 @@ class Checker:
     ) -> int | None:
         if value is None and nullable:
             return None
+        kind = ("null or " if nullable else "") + "a whole number"
         if isinstance(value, bool) or not isinstance(value, int):
-            kind = "a whole number" + (" or null" if nullable else "")
             self.bad(path, _bounded(kind, minimum, maximum), value)
             return None
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            self.bad(path, _bounded("a whole number", minimum, maximum), value)
+            self.bad(path, _bounded(kind, minimum, maximum), value)
             return None
         return value
 

@@ -154,12 +154,24 @@ EXPECTED: dict[str, list[str]] = {
         "non_utf8.csv:3: not UTF-8 text",
     ],
     "policy_bad_values": [
-        "policy_bad_values.yaml: policy.grant_expiry_days: must be a whole number >= 1, got 0",
+        "policy_bad_values.yaml: policy.grant_expiry_days: must be null or a whole number "
+        "from 1 to 36500, got 0",
         "policy_bad_values.yaml: policy.spend_order: must be one of earliest_expiry, fifo, "
         "got 'lifo'",
-        "policy_bad_values.yaml: policy.refund.window_days: must be a whole number >= 1, got 1.5",
-        "policy_bad_values.yaml: policy.tiers.premium_career.cap: must be a whole number >= 0, "
-        "got -1",
+        "policy_bad_values.yaml: policy.refund.window_days: must be a whole number from 1 to "
+        "36500, got 1.5",
+        "policy_bad_values.yaml: policy.tiers.premium_career.cap: must be null or a whole "
+        "number from 0 to 1000000000, got -1",
+    ],
+    # Issue 15, defect 3: the bounds of simulator/engine/policy.py (MAX_DAYS,
+    # MAX_MONTHLY_CREDITS, MAX_PER_PURCHASE), the same for replay as for run.
+    "policy_numbers_unbounded": [
+        "policy_numbers_unbounded.yaml: policy.purchase_expiry_days: must be null or a whole "
+        "number from 1 to 36500, got 100000000000000000000",
+        "policy_numbers_unbounded.yaml: policy.max_per_purchase: must be a whole number from 1 "
+        "to 1000, got 100000000000000000000",
+        "policy_numbers_unbounded.yaml: policy.tiers.premium_career.monthly_credits: must be a "
+        "whole number from 0 to 10000, got 2000000000",
     ],
     "policy_unknown_key": [
         "policy_unknown_key.yaml: policy.grant_expiry_dayz: unknown key "
