@@ -32,6 +32,7 @@ returned Figure inline.
 
 from __future__ import annotations
 
+import datetime
 import io
 import math
 import os
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter, date2num
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -176,7 +177,18 @@ def _month_axis(ax, months: Sequence[str]) -> None:
     ax.set_xticklabels(list(months)[::step], rotation=45, ha="right")
 
 
+# Matplotlib dates must lie in years 1..9999; autoscale margins around a run that
+# ends late in 9999 would cross the end (a valid scenario once failed to plot).
+_DATE_LIMITS = (
+    float(date2num(datetime.datetime(1, 1, 1))),
+    float(date2num(datetime.datetime(9999, 12, 31, 23, 59))),
+)
+
+
 def _date_axis(ax) -> None:
+    """Date ticks on the x axis; call after plotting (the limits are clamped then)."""
+    low, high = ax.get_xlim()
+    ax.set_xlim(max(low, _DATE_LIMITS[0]), min(high, _DATE_LIMITS[1]))
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))

@@ -23,7 +23,8 @@ from simulator.engine.policy import (
     MAX_MONTHLY_CREDITS,
     MAX_PER_PURCHASE,
 )
-from simulator.runner import run
+from simulator.reports import write_reports
+from simulator.runner import run, write_run
 from simulator.scenario import Scenario, normalised, scenario_from_dict
 from simulator.yamlio import load_yaml_text
 
@@ -165,3 +166,25 @@ def test_extreme_weekday_weights_run(weekday_weights: list[float]) -> None:
     if weekday_weights[1] == 0:
         days = inmails["sent_at"].dt.day_of_week.to_numpy()
         assert np.all(days == 0)
+
+
+def test_a_run_ending_late_in_year_9999_gets_its_plots(tmp_path) -> None:
+    """Autoscale margins once pushed a date axis past 9999-12-31 and the reports failed."""
+    scenario = scenario_from_dict(
+        {
+            "name": "late",
+            "seed": 1,
+            "start": "9999-10-01",
+            "end": "9999-12-31",
+            "population": [
+                {"name": "a", "tier": "premium_career", "members": 5,
+                 "sending": {"inmails_per_month": 5}},
+            ],
+        },
+        "late",
+    )  # fmt: skip
+    out = write_run(run(scenario), tmp_path / "late")
+    written = write_reports(out)
+    plots = sorted(p.name for p in written if p.suffix == ".png")
+    assert "balance_distribution.png" in plots and "steady_state.png" in plots
+    assert (out / "report.html").stat().st_size > 0
