@@ -133,7 +133,8 @@ def test_replications_share_random_streams_across_points(scenario: Path, tmp_pat
          "{src} (--grid policy.refund.window_dayz=7,14): unknown key "
          "(did you mean 'window_days'?)"),
         (["--grid", "policy.refund.window_days=7,x"],
-         "{src} (--grid policy.refund.window_days=7,x): must be a whole number >= 1, got 'x'"),
+         "{src} (--grid policy.refund.window_days=7,x): must be a whole number from 1 to 36500, "
+         "got 'x'"),
         (["--grid", "policy.refund.window_days="],
          "--grid policy.refund.window_days=: no values (an empty grid)"),
         (["--replications", "0"], "creditsim sweep: --replications must be >= 1, got 0"),

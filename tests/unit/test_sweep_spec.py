@@ -155,7 +155,7 @@ def test_bad_flags_are_rejected_with_one_line_naming_the_flag(
         ),
         (
             "policy.refund.window_days=7,abc",
-            "{src} (--grid policy.refund.window_days=7,abc): must be a whole number >= 1, got 'abc'",
+            "{src} (--grid policy.refund.window_days=7,abc): must be a whole number from 1 to 36500, got 'abc'",
         ),
         (
             "population[7].members=5",
@@ -309,7 +309,7 @@ def test_scenario_file_with_a_sweep_block(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as err:
         plan_sweep(*load_sweep_scenario(path))  # type: ignore[arg-type]
     assert err.value.lines() == (
-        f"{path}: sweep.grid.policy.refund.window_days: must be a whole number >= 1, got 0",
+        f"{path}: sweep.grid.policy.refund.window_days: must be a whole number from 1 to 36500, got 0",
     )
 
 
