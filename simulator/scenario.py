@@ -731,6 +731,13 @@ def _build(
     doc = check.mapping((), raw)
     if doc is None:
         raise ScenarioError(*check.problems)
+    if "sweep" in doc:
+        # One rule for every command: a sweep block is read only by `creditsim
+        # sweep` (simulator.sweep.load_sweep_scenario takes it out first); run,
+        # compare and the API refuse it rather than run a scenario it may change.
+        check.fail(("sweep",), "a sweep block is for `creditsim sweep` only; remove it to "
+                   "run or compare this scenario")  # fmt: skip
+        doc = {k: v for k, v in doc.items() if k != "sweep"}
     check.known_keys((), doc, _TOP_KEYS)
 
     name = _scenario_name(check, _opt(doc, "name", default_name or "scenario"))

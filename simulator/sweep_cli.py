@@ -453,14 +453,15 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def compare_command(args: argparse.Namespace) -> int:
     """``creditsim compare``: returns the exit status (raises CreditsimError for bad input)."""
-    from simulator.sweep import compare_notes, load_sweep_scenario, plan_compare, write_comparison
+    from simulator.scenario import load_scenario
+    from simulator.sweep import compare_notes, plan_compare, write_comparison
 
     pairs, set_problems = parse_set_arguments("compare", args.overrides)
     problems: list[str] = []
     scenarios = []
     for path in (args.a, args.b):
         try:
-            scenarios.append(load_sweep_scenario(path)[0])
+            scenarios.append(load_scenario(path))
         except CreditsimError as exc:
             problems.extend(exc.problems)
     if problems:
