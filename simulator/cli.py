@@ -234,7 +234,36 @@ def _run_lines(s: dict[str, Any], scenario: Any, meta: dict[str, Any]) -> str:
         f"{money(s['purchase_revenue_cents'])} from credits = "
         f"{money(s['net_revenue_cents'])} net",
     ]
+    note = _expiry_note(s, scenario)
+    if note:
+        lines.append(note)
     return "\n".join(lines)
+
+
+def _expiry_note(s: dict[str, Any], scenario: Any) -> str | None:
+    """What the expiry waste rate means when the window is shorter than a credit's life.
+
+    The headline keeps its formula (expired / issued, both in the window), but
+    then most of the window's expiries are of credits issued before it, and the
+    rate can pass 100 %: say so, with the figures, when it does or when the
+    window is shorter than the longest lot lifetime of the policy.
+    """
+    before = s.get("credits_expired_issued_before_window") or 0
+    rate = s.get("expiry_waste_rate")
+    p = scenario.policy
+    lives = [d for d in (p.grant_expiry_days, p.refund_expiry_days, p.purchase_expiry_days) if d]
+    window_days = (scenario.end - scenario.start + 1) / 86_400
+    if not before or rate is None or not (rate > 1 or (lives and window_days < max(lives))):
+        return None
+    vintage = s.get("vintage_waste_rate")
+    follow = (f"vintage_waste_rate ({_pct(vintage)}) follows the window's own credits"
+              if vintage is not None else "no vintage of the window has met its fate yet, "
+              "so vintage_waste_rate is n/a")  # fmt: skip
+    return (f"  note: expiry waste divides the {s['credits_expired']:,} credits expired in the "
+            f"window by the credits issued in it; {before:,} of those expired were issued "
+            f"before it, as the {window_days:g}-day window is shorter than a credit's "
+            f"{max(lives)}-day life, so it is not a share of the window's credits; "
+            f"{follow}")  # fmt: skip
 
 
 def _occupied(where: str, out: Path, scenario: Any) -> str:

@@ -201,6 +201,11 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         code = kind_names.index(name)
         return int(qty[in_window & (kind == code)].sum())
 
+    # Of the window's expiries, the credits issued before it (in the warm-up).
+    issued_before = _seconds(led.column("lot_issued_at")) < start
+    expire_code = kind_names.index("expire")
+    expired_before = int(qty[in_window & (kind == expire_code) & issued_before].sum())
+
     sent_at = _seconds(inm.column("sent_at"))
     w = sent_at >= start
     rejection = _text(inm.column("rejection"))[w]
@@ -272,6 +277,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         "credits_expired": credits("expire"),
         "credits_capped": credits("cap"),
         "credits_forfeited": credits("forfeit"),
+        "credits_expired_issued_before_window": expired_before,
         "expiry_waste_rate": _ratio(credits("expire"), issued),
         "grant_expiry_rate": _ratio(expired_grants, credits("grant")),
         "vintage_waste_rate": _ratio(vintage_expired, vintage_issued),

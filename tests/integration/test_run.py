@@ -138,6 +138,38 @@ def test_summary_counts_agree_with_the_tables(small_run) -> None:
     assert s["inmails_attempted"] == len(inm)
     # Refunds are counted when paid: InMails sent in the warm-up may be refunded in the window.
     assert s["refunds"] == int((t.inmails["refunded_at"] >= start).sum())
+    expired = led[led["kind"] == "expire"]
+    before = int(expired.loc[expired["lot_issued_at"] < start, "quantity"].sum())
+    assert s["credits_expired_issued_before_window"] == before
+    # small.yaml's 40-day warm-up is shorter than the 90-day grant life, so no
+    # credit issued in it can expire before the window: some expire inside it.
+    assert 0 < before <= s["credits_expired"]
+
+
+def test_a_window_shorter_than_a_credit_life_says_what_expiry_waste_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15, defect 9: a long warm-up and a short window gave an expiry waste over 100 %.
+
+    The headline keeps its formula; the output says that the window's expiries
+    are of credits issued before it. A 3-day window after a year of warm-up:
+    every credit that expires in it was issued at least 87 days before it
+    (the 90-day grant and refund lives of inmail-2014), so all of them count.
+    """
+    out = tmp_path / "short"
+    code = main(["run", str(DATA / "small.yaml"), "--set", "warmup_days=365",
+                 "--set", "duration_days=3", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert s["credits_expired"] > 0
+    assert s["credits_expired_issued_before_window"] == s["credits_expired"]
+    assert (f"note: expiry waste divides the {s['credits_expired']:,} credits expired in the "
+            f"window by the credits issued in it; {s['credits_expired']:,} of those expired "
+            "were issued before it, as the 3-day window is shorter than a credit's 90-day "
+            "life") in printed  # fmt: skip
+    main(["run", str(DATA / "small.yaml"), "--out", str(tmp_path / "long")])
+    assert "note: expiry waste" not in capsys.readouterr().out, "150 days hold a credit's life"
 
 
 def test_conservation_holds_for_every_member(small_run) -> None:
