@@ -51,7 +51,7 @@ def days_in_month(year: int, month: int) -> int:
 def days_from_civil(year: int, month: int, day: int) -> int:
     """Days since 1970-01-01 of a proleptic Gregorian date."""
     year -= month <= 2
-    era = (year if year >= 0 else year - 399) // 400
+    era = year // 400  # Python's // floors: no correction for negatives (unlike C's /)
     yoe = year - era * 400
     doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
@@ -61,7 +61,7 @@ def days_from_civil(year: int, month: int, day: int) -> int:
 def civil_from_days(days: int) -> tuple[int, int, int]:
     """The (year, month, day) of a count of days since 1970-01-01."""
     days += 719_468
-    era = (days if days >= 0 else days - 146_096) // 146_097
+    era = days // 146_097  # floors, as above (0000-01-01 once came back as 0000-01-02)
     doe = days - era * 146_097
     yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
     doy = doe - (365 * yoe + yoe // 4 - yoe // 100)

@@ -167,6 +167,23 @@ def test_days_from_civil_round_trip(d: date) -> None:
     assert civil_from_days(days) == (d.year, d.month, d.day)
 
 
+def test_year_zero_round_trips() -> None:
+    """Year 0000 (a leap year, proleptic Gregorian) lies outside ``datetime``'s range.
+
+    A history may name it (a typo the span guard reports, by its instant), and
+    civil_from_days once gave 0000-01-02 for 0000-01-01: its era correction was
+    written for C's truncating division on top of Python's flooring one.
+    Expected: 0000-03-01 is 719,468 days before 1970-01-01 (the constant of
+    Hinnant's algorithm), and January and February of year 0 have 31 + 29 days.
+    """
+    assert days_from_civil(0, 3, 1) == -719_468
+    assert days_from_civil(0, 1, 1) == -719_468 - 60
+    for n in range(-719_468 - 60, -719_468 + 366):
+        assert days_from_civil(*civil_from_days(n)) == n
+    assert civil_from_days(-719_468 - 60) == (0, 1, 1)
+    assert civil_from_days(-719_468 - 1) == (0, 2, 29)
+
+
 # -- parse_instant / format_instant --------------------------------------------
 
 
