@@ -63,6 +63,7 @@ from simulator.engine import (
     resolve_policy,
 )
 from simulator.engine import replay as _engine_replay
+from simulator.engine.history import until_problem
 from simulator.errors import HistoryError, InputError, PolicyError, UsageError
 from simulator.reports import per_tier
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
@@ -770,7 +771,9 @@ class Replay:
         frame = pd.DataFrame(self._ledger_text, columns=list(LEDGER_COLUMNS))
         for name in ("member", "kind", "lot", "inmail", "reason"):
             frame[name] = frame[name].astype(str)
-        frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[s, UTC]")
+        frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601").astype(
+            "datetime64[s, UTC]"
+        )
         for name in ("quantity", "balance_after"):
             frame[name] = frame[name].astype(np.int64)
         return frame
@@ -1017,6 +1020,7 @@ def replay(
     history: str | os.PathLike[str] | pd.DataFrame | Iterable[Any],
     policy: Any = None,
     until: str | int | datetime.datetime | None = None,
+    allow_long_span: bool = False,
 ) -> Replay:
     """Run the credit rules engine alone over ``history`` and return the :class:`Replay`.
 
@@ -1029,7 +1033,8 @@ def replay(
     ``policy:`` block applies, a Scenario, a Run, or a Policy. ``until``
     (an ISO instant, Unix seconds or a datetime) defaults to the last
     instant in the history. Bad input raises :class:`HistoryError` with
-    one line per problem.
+    one line per problem. A history (with ``until``) spanning more than
+    36,500 days is refused as a likely typo unless ``allow_long_span``.
 
     >>> audit = replay("scenarios/examples/history.csv", policy="inmail-2015")
     >>> rows = [{"time": "2024-01-01T00:00:00Z", "member": "ann", "action": "subscribe",
@@ -1039,10 +1044,15 @@ def replay(
     """
     pol = _policy(policy)
     if isinstance(history, str | os.PathLike):
-        actions = read_history(os.fspath(history), pol)
+        actions = read_history(os.fspath(history), pol, allow_long_span)
     else:
-        actions = parse_history(_history_text(history), pol, "<history>")
-    return Replay(pol, actions, _instant(until, "until"))
+        actions = parse_history(_history_text(history), pol, "<history>", allow_long_span)
+    end = _instant(until, "until")
+    if end is not None and not allow_long_span:
+        problem = until_problem(actions, end)
+        if problem is not None:
+            raise UsageError(f"until: {problem}")
+    return Replay(pol, actions, end)
 
 
 def _instant(value: Any, what: str) -> int | None:

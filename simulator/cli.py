@@ -57,6 +57,12 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--overwrite", action="store_true", help="replace an earlier replay output at --out"
     )
+    rp.add_argument(
+        "--allow-long-span",
+        action="store_true",
+        help="accept a history (with --until) spanning more than 36,500 days, refused as a "
+        "likely typo otherwise",
+    )
 
     run = sub.add_parser(
         "run",
@@ -395,7 +401,7 @@ def _pct(x: float | None) -> str:
 
 def _replay(args: argparse.Namespace) -> int:
     from simulator.engine import BALANCE_COLUMNS, LEDGER_COLUMNS, read_history, replay
-    from simulator.engine.history import balances_rows, ledger_rows
+    from simulator.engine.history import balances_rows, ledger_rows, until_problem
     from simulator.engine.policy import policy_from_yaml_block, resolve_policy
     from simulator.errors import PolicyError
     from simulator.outputs import atomic_write_many, csv_text
@@ -412,7 +418,11 @@ def _replay(args: argparse.Namespace) -> int:
         policy = policy_from_yaml_block(load_yaml_file(args.scenario, PolicyError), args.scenario)
     else:
         policy = resolve_policy(None)
-    actions = read_history(args.history, policy)
+    actions = read_history(args.history, policy, args.allow_long_span)
+    if until is not None and not args.allow_long_span:
+        problem = until_problem(actions, until)
+        if problem is not None:
+            raise UsageError(f"creditsim replay: --until: {problem}")
     out = _check_out(args.out, args.overwrite, "replay")
     result = replay(policy, actions, until)
 

@@ -23,6 +23,15 @@ Choices where RULES.md is silent:
 * Spaces around a cell are ignored (``" 5 "`` is 5).
 * A response to an InMail whose send row is itself broken is not reported a
   second time (the send row's line says what is wrong).
+* Member and InMail ids are written to ``ledger.csv`` as they are, so an id
+  with a control character (U+0000..U+001F, U+007F..U+009F) or a line or
+  paragraph separator is refused with its line.
+* A quoted cell that is never closed is reported on the line where its row
+  begins (the quote swallowed everything after it).
+* A history spans at most ``MAX_DAYS`` (36,500 days, the scenario's typo
+  guard) from its first instant to its last: a year mistyped as 0000 would
+  otherwise mean two thousand years of monthly grants. ``allow_long_span``
+  (``creditsim replay --allow-long-span``) accepts a longer history.
 """
 
 from __future__ import annotations
@@ -36,9 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.engine.core import STEP_RESPOND, STEP_SEND, STEP_TIER, Engine, gc_paused
-from simulator.engine.policy import RESPONSES, Policy
+from simulator.engine.policy import MAX_DAYS, RESPONSES, Policy
 from simulator.errors import HistoryError
-from simulator.timeutil import format_instant, parse_instant
+from simulator.timeutil import DAY, format_instant, parse_instant
 from simulator.userfiles import read_user_text
 
 __all__ = [
@@ -53,6 +62,8 @@ __all__ = [
     "parse_history",
     "read_history",
     "replay",
+    "span_problem",
+    "until_problem",
 ]
 
 HISTORY_COLUMNS = (
@@ -98,6 +109,8 @@ _NEEDS = {
     "respond": ("inmail", "response"),
 }
 _WHOLE = re.compile(r"[0-9]+\Z")
+# Characters an id must not hold: C0 and C1 controls, DEL, line/paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +132,20 @@ class Action:
     response: str = ""
 
 
-def read_history(path: str | Path, policy: Policy) -> list[Action]:
+def read_history(path: str | Path, policy: Policy, allow_long_span: bool = False) -> list[Action]:
     """Read and validate a history file; return its actions in replay order."""
     text = read_user_text(path, HistoryError, csv=True)
-    return parse_history(text, policy, str(path))
+    return parse_history(text, policy, str(path), allow_long_span)
 
 
-def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[Action]:
-    """Validate history ``text``; return its actions sorted by (time, R10 step, line)."""
+def parse_history(
+    text: str, policy: Policy, source: str = "<history>", allow_long_span: bool = False
+) -> list[Action]:
+    """Validate history ``text``; return its actions sorted by (time, R10 step, line).
+
+    Unless ``allow_long_span``, a history whose instants span more than
+    ``MAX_DAYS`` is refused as a likely typo (:func:`span_problem`).
+    """
     problems: list[str] = []
 
     def bad(line: int, message: str) -> None:
@@ -154,9 +173,11 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
     broken_sends: dict[str, int] = {}
     responses: list[Action] = []
     line = 1
+    row_start = 2  # the line the next row begins on (a quoted cell may span lines)
     try:
         for row in reader:
             line = reader.line_num
+            row_start = line + 1
             if not row:
                 continue  # a blank line
             if len(row) != width:
@@ -180,7 +201,12 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
                 responses.append(act)
             actions.append(act)
     except csv.Error as exc:
-        bad(reader.line_num, f"malformed CSV: {exc}")
+        if "unexpected end of data" in str(exc):
+            runs = (f" (it runs to the end of the file, line {reader.line_num})"
+                    if reader.line_num > row_start else "")  # fmt: skip
+            bad(row_start, f"malformed CSV: a quoted cell opened on this row is never closed{runs}")
+        else:
+            bad(reader.line_num, f"malformed CSV: {exc}")
 
     answered: dict[str, int] = {}
     for r in responses:
@@ -207,11 +233,52 @@ def parse_history(text: str, policy: Policy, source: str = "<history>") -> list[
             )
         else:
             answered[r.inmail] = r.line
+    if not problems and not allow_long_span:
+        span = span_problem(actions)
+        if span is not None:
+            bad(*span)
     if problems:
         problems.sort(key=lambda p: int(p[len(source) + 1 :].split(":", 1)[0]))
         raise HistoryError(*problems)
     actions.sort(key=lambda a: (a.time, a.step, a.line))
     return actions
+
+
+def span_problem(actions: list[Action]) -> tuple[int, str] | None:
+    """(line, message) when the actions span more than ``MAX_DAYS``, else None.
+
+    The line named is the instant farther from the history's median, the likely
+    typo (a year 0000 among 2024s, or a 9999).
+    """
+    if not actions:
+        return None
+    first = min(actions, key=lambda a: (a.time, a.line))
+    last = max(actions, key=lambda a: (a.time, -a.line))
+    if last.time - first.time <= MAX_DAYS * DAY:
+        return None
+    median = sorted(a.time for a in actions)[len(actions) // 2]
+    odd, other = (first, last) if median - first.time >= last.time - median else (last, first)
+    days = abs(odd.time - other.time) // DAY
+    side = "before" if odd is first else "after"
+    message = (f"instant {format_instant(odd.time)} is {days:,} days {side} the one on line "
+               f"{other.line} ({format_instant(other.time)}): {_SPAN_HINT}")  # fmt: skip
+    return odd.line, message
+
+
+def until_problem(actions: list[Action], until: int) -> str | None:
+    """Why settling ``actions`` up to ``until`` spans more than ``MAX_DAYS``, or None."""
+    if not actions:
+        return None
+    first = min(actions, key=lambda a: (a.time, a.line))
+    if until - first.time <= MAX_DAYS * DAY:
+        return None
+    return (f"{format_instant(until)} is {(until - first.time) // DAY:,} days after the "
+            f"history's first instant ({format_instant(first.time)}, line {first.line}): "
+            f"{_SPAN_HINT}")  # fmt: skip
+
+
+_SPAN_HINT = (f"a history spans at most {MAX_DAYS:,} days, so this is likely a typo "
+              "(replay --allow-long-span accepts it)")  # fmt: skip
 
 
 def _parse_row(
@@ -252,6 +319,9 @@ def _parse_row(
     if not member:
         bad(line, "empty member id")
         ok = False
+    elif _CONTROL.search(member):
+        bad(line, f"member id {member!r} holds a control character")
+        ok = False
     fields: dict[str, object] = {}
     for name in _NEEDS[action]:
         value = cell(name)
@@ -286,6 +356,9 @@ def _parse_row(
         elif name == "inmail":
             if not value:
                 bad(line, f"{action} needs an InMail id")
+                ok = False
+            elif _CONTROL.search(value):
+                bad(line, f"InMail id {value!r} holds a control character")
                 ok = False
             fields[name] = value
         elif name == "response":

@@ -326,6 +326,22 @@ def test_replay_until_cuts_the_history() -> None:
         cs.replay(EXAMPLE, until="March")
 
 
+def test_replay_span_guard_and_its_override() -> None:
+    """Spans over 36,500 days are refused as typos (issue 15) unless allow_long_span."""
+    rows = [
+        {"time": "0000-01-01T00:00:00Z", "member": "a", "action": "subscribe",
+         "tier": "premium_career"},
+        {"time": "2024-01-01T00:00:00Z", "member": "b", "action": "cancel"},
+    ]  # fmt: skip
+    with pytest.raises(HistoryError, match=r"^<history>:2: instant 0000-01-01T00:00:00Z is "):
+        cs.replay(rows)
+    with pytest.raises(UsageError, match=r"^until: 2200-01-01T00:00:00Z is 64,252 days after"):
+        cs.replay(EXAMPLE, until="2200-01-01T00:00:00Z")
+    # 0000-01-01 .. 2024-01-01 holds 12 * 2024 monthly anniversaries after the first grant.
+    grants = cs.replay(rows, allow_long_span=True).ledger["kind"].eq("grant").sum()
+    assert grants == 12 * 2024 + 1
+
+
 def test_replay_of_bad_rows_names_each_row() -> None:
     """Bad rows raise HistoryError, one line per problem, rows counted from line 2."""
     rows = [

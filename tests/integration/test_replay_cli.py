@@ -129,8 +129,26 @@ EXPECTED: dict[str, list[str]] = {
     "duplicate_column": [
         "duplicate_column.csv:1: column 'tier' appears more than once",
     ],
-    "malformed_csv": [  # an unterminated quote runs to the end of the file
-        "malformed_csv.csv:3: malformed CSV: unexpected end of data",
+    "malformed_csv": [  # an unterminated quote on the last line
+        "malformed_csv.csv:3: malformed CSV: a quoted cell opened on this row is never closed",
+    ],
+    # Issue 15, defect 6: reported where the quote opened, not at the end of the file.
+    "unclosed_quote_early": [
+        "unclosed_quote_early.csv:3: malformed CSV: a quoted cell opened on this row is never "
+        "closed (it runs to the end of the file, line 6)",
+    ],
+    # Ids are written raw to ledger.csv: control characters are refused, escaped here.
+    "control_characters": [
+        "control_characters.csv:2: member id 'ali\\x00ce' holds a control character",
+        "control_characters.csv:4: InMail id 'm\\x1b[31m' holds a control character",
+        "control_characters.csv:5: member id 'car\\u2028ol' holds a control character",
+    ],
+    # A year mistyped as 0000: 739,000 days before the rest (2,024 years of grants).
+    # 0000-01-01 to 2024-01-02 is 719,528 + 19,724 days (timeutil's epoch offsets).
+    "far_year": [
+        "far_year.csv:2: instant 0000-01-01T00:00:00Z is 739,253 days before the one on line 4 "
+        "(2024-01-03T00:00:00Z): a history spans at most 36,500 days, so this is likely a typo "
+        "(replay --allow-long-span accepts it)",
     ],
     "bad_row_after_until": [  # replayed with --until 2024-02-01T00:00:00Z (UNTIL below)
         "bad_row_after_until.csv:3: unknown tier 'gold'",
@@ -309,6 +327,44 @@ def test_yaml_python_tag_runs_nothing(
     rc, _, _ = _run(_stage("policy_python_tag", tmp_path), capsys)
     assert rc == 2
     assert not (tmp_path / YAML_TAG_MARKER).exists()
+
+
+def test_a_long_span_is_accepted_when_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--allow-long-span replays the far_year case the span guard refuses.
+
+    Expected: alice subscribes to premium_career (5 credits a month, 90-day
+    expiry) at 0000-01-01 and is granted every month up to the last instant,
+    2024-01-03: 12 * 2024 = 24,288 monthly anniversaries from 0000-02-01 to
+    2024-01-01, plus the first grant at the subscription: 24,289 grants, and
+    bob's one grant on 2024-01-03.
+    """
+    out = tmp_path / "out"
+    history = CORPUS / "far_year.csv"
+    rc, _, err = _run(["replay", str(history), "--allow-long-span", "--out", str(out)], capsys)
+    assert (rc, err) == (0, "")
+    with open(out / "ledger.csv", newline="") as f:
+        kinds = [row["kind"] for row in csv.DictReader(f)]
+    assert kinds.count("grant") == 24_289 + 1
+
+
+def test_until_far_past_the_history_is_refused_unless_meant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Settling a 2024 history up to 2200 is 64,283 days of grants: a likely typo."""
+    out = tmp_path / "out"
+    args = ["replay", str(EXAMPLE), "--until", "2200-01-01T00:00:00Z", "--out", str(out)]
+    rc, _, err = _run(args, capsys)
+    # 2024-01-01 to 2200-01-01: 176 years, 43 of them leap (2024..2196 less 2100): 64,283
+    # days; the history starts 2024-01-31T09:00, 30 days and 9 hours later: 64,252 whole days.
+    assert (rc, err.splitlines()) == (2, [
+        "creditsim replay: --until: 2200-01-01T00:00:00Z is 64,252 days after the history's "
+        "first instant (2024-01-31T09:00:00Z, line 2): a history spans at most 36,500 days, "
+        "so this is likely a typo (replay --allow-long-span accepts it)"])  # fmt: skip
+    assert not out.exists()
+    rc, _, err = _run([*args, "--allow-long-span"], capsys)
+    assert (rc, err) == (0, "")
 
 
 @pytest.mark.parametrize(
