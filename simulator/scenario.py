@@ -575,7 +575,7 @@ class Scenario:
             # On a copy: an override that cannot be placed must leave no
             # half-made mappings behind for the validation to report again.
             placed = len(check.problems)
-            trial = copy.deepcopy(raw)
+            trial = _plain(raw)  # a deep copy of plain data, faster than copy.deepcopy
             _set_path(check, trial, path, _plain(value), resolved)
             if len(check.problems) == placed:
                 raw = trial
@@ -1641,11 +1641,18 @@ def _plain(value: Any) -> Any:
     numpy numbers become int or float, tuples lists, Decimals text, and dates
     (from a loader that parses timestamps) the ISO text this module reads.
     """
+    kind = type(value)  # exact types first: ABC checks dominated sweeps' validation
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, bool | str) or value is None:
+    if isinstance(value, bool | str):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)

@@ -15,6 +15,7 @@ command with ``--resume``).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -258,6 +259,34 @@ def _progress(args: argparse.Namespace, desc: str) -> Any:
     return TqdmProgress(desc, file=sys.stderr, dynamic_ncols=True)
 
 
+#: Sweeps with at least this many points say so, and show a bar, while they are validated.
+LARGE_SWEEP_POINTS = 1_000
+
+
+def _validation_progress(args: argparse.Namespace, spec: Any) -> Any:
+    """Say up front how many points a large sweep validates; a bar on a terminal."""
+    from simulator.sweep import MAX_RUNS
+
+    points = math.prod(len(axis) for axis in spec.axes)
+    runs = points * spec.replications
+    if points < LARGE_SWEEP_POINTS or runs > MAX_RUNS:
+        return None  # quick, or refused at once by plan_sweep
+    print(f"sweep: {runs:,} runs ({points:,} points x {spec.replications} replications); "
+          "checking every point before anything runs", flush=True)  # fmt: skip
+    if args.no_progress or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=points, unit="point", desc="checking", file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int) -> None:
+        bar.update(done - bar.n)
+        if done == total:
+            bar.close()
+
+    return update
+
+
 def _count_done(out: Path) -> int:
     return sum(1 for _ in (out / "runs").glob("*.json")) if (out / "runs").is_dir() else 0
 
@@ -442,7 +471,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise UsageError(f"creditsim sweep: --seed must be >= 0, got {args.seed}")
     spec = with_spec(block, axes=axes, replications=args.replications, seed=args.seed)
-    plan = plan_sweep(scenario, spec)
+    plan = plan_sweep(scenario, spec, progress=_validation_progress(args, spec))
     _print_auto_warmup(plan)
     try:
         result = _execute(args, "sweep", plan, plots=not args.no_plots)

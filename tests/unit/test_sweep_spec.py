@@ -365,3 +365,48 @@ def test_one_local_worker_runs_in_this_process() -> None:
         assert ex.map(abs, [-2, 1]) == [2, 1]
         done = list(ex.unordered(int, ["1", "x"]))
         assert done[0].value == 1 and isinstance(done[1].error, ValueError)
+
+
+def test_one_key_points_reuse_their_validated_scenario_and_report_progress(small) -> None:
+    """Issue 15, defect 5: a one-key sweep validates each point once, and says how far it is.
+
+    The reused scenario must be the one a fresh override gives (compared by
+    its document), for values that YAML types differently (7, 7.0 would be
+    refused as a count, so 7 and 8 here, and the float axis below).
+    """
+    seen: list[tuple[int, int]] = []
+    plan = plan_sweep(small, _spec(("--range", "policy.refund.window_days=1:2500:1")),
+                      progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert len(plan.points) == 2500  # the stop is included
+    assert seen == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    for point in plan.points[::500]:
+        fresh = small.with_overrides(point.params)
+        assert point.scenario.to_dict() == fresh.to_dict()
+    floats = plan_sweep(small, _spec(("--grid", "recipients.response_probability=0.1,1")))
+    assert [p.scenario.recipients.response_probability for p in floats.points] == [0.1, 1.0]
+
+
+def test_the_run_cap_is_checked_before_any_point(small) -> None:
+    """Over MAX_RUNS (100,000) is refused at once, whatever the points would say."""
+    spec = _spec(("--range", "policy.refund.window_days=1:1000:1"), replications=101)
+    with pytest.raises(UsageError, match=r"^the sweep has 101,000 runs; at most 100,000"):
+        plan_sweep(small, spec, progress=lambda done, total: pytest.fail("validated a point"))
+
+
+def test_a_large_sweep_says_how_many_runs_before_checking(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """From LARGE_SWEEP_POINTS points on, the count comes first; smaller sweeps stay quiet."""
+    import argparse
+
+    from simulator.sweep_cli import LARGE_SWEEP_POINTS, _validation_progress
+
+    args = argparse.Namespace(no_progress=True)
+    large = _spec(("--range", f"a=1:{LARGE_SWEEP_POINTS}:1"), replications=3)
+    assert _validation_progress(args, large) is None  # no bar: --no-progress
+    assert capsys.readouterr().out == (
+        "sweep: 3,000 runs (1,000 points x 3 replications); checking every point before "
+        "anything runs\n"
+    )
+    _validation_progress(args, _spec(("--range", f"a=1:{LARGE_SWEEP_POINTS - 1}:1")))
+    assert capsys.readouterr().out == ""
