@@ -9,6 +9,8 @@ nothing is written when the input is bad.
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -127,6 +129,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("creditsim: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        print(_storage_line(argv, exc), file=sys.stderr)
+        return 1
+
+
+# Writing failed for want of room: a full disk or quota, a file-size limit, an I/O error.
+_STORAGE_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO))
+_COMMANDS = ("run", "sweep", "compare", "report", "replay")
+
+
+def _storage_line(argv: Sequence[str] | None, exc: OSError) -> str:
+    """One line for a write that failed mid-way (issue 15, fault 11).
+
+    Every file is written to a temporary name and renamed into place, and a run
+    folder is published whole, so what failed left nothing that looks complete:
+    say so, and how to finish once there is room (a sweep keeps its finished runs).
+    """
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if w in _COMMANDS), "")
+    where = f" {exc.filename}" if exc.filename else ""
+    again = {
+        "sweep": "run the same command with --resume to finish it",
+        "compare": "run the same command with --resume to finish it",
+        "report": "run creditsim report again",
+    }.get(command, "run it again")
+    return (f"creditsim {command or 'error'}: cannot write{where}: {os.strerror(exc.errno or 0)} "
+            "(a full disk, a quota or a file-size limit); nothing half-written was kept; "
+            f"free some space, then {again}")  # fmt: skip
 
 
 def _main(argv: list[str]) -> int:

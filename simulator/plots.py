@@ -52,6 +52,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import Formatter
 
 from simulator import steady as _steady
+from simulator.outputs import atomic_write_bytes
 
 __all__ = [
     "figure_png",
@@ -872,7 +873,5 @@ def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write a figure as PNG, atomically (a temporary name, then ``os.replace``)."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(figure_png(fig))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, figure_png(fig))
     return path

@@ -33,6 +33,7 @@ Conventions shared by every report:
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -58,6 +59,7 @@ from simulator.columns import (
     column_names,
 )
 from simulator.errors import CreditsimError, InputError
+from simulator.outputs import atomic_write_bytes
 from simulator.timeutil import DAY, parse_instant
 
 __all__ = [
@@ -1784,10 +1786,9 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
         return _atomic_write(path, data)
     if fmt == "markdown":
         return _atomic_write(path, _markdown(frame).encode("utf-8"))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return _atomic_write(path, buffer.getvalue())
 
 
 def _write_figures(figures: Mapping[str, Any], plot_dir: Path, written: list[Path]) -> dict:
@@ -1817,10 +1818,7 @@ def _read_scenario(path: Path) -> Mapping[str, Any] | None:
 
 
 def _atomic_write(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)  # removes its temporary file if the write fails
     return path
 
 
