@@ -238,6 +238,11 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
     "credits_forfeited": (
         "Credits removed in the measured window when their member cancelled or changed tier."
     ),
+    "credits_expired_issued_before_window": (
+        "Of credits_expired, those issued before the measured window (in the warm-up): in a "
+        "window shorter than a credit's life they are most of the expiries, and "
+        "expiry_waste_rate can pass 100 %."
+    ),
     "expired_value_cents": (
         "credits_expired x the credit price: what the expired credits would cost to buy."
     ),
