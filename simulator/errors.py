@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CreditsimError",
+    "ExecutionError",
     "HistoryError",
     "InputError",
     "InvariantError",
@@ -34,6 +35,16 @@ class CreditsimError(Exception):
     def lines(self) -> tuple[str, ...]:
         """One line per problem, as the CLI prints them."""
         return self.problems
+
+
+class ExecutionError(CreditsimError):
+    """Work that had started could not be finished (a cluster lost its workers).
+
+    Exit status 1, like a run that fails after starting; nothing half-done is
+    published, and the message says how to finish.
+    """
+
+    exit_code = 1
 
 
 class InputError(CreditsimError):

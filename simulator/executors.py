@@ -35,10 +35,11 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from simulator.errors import UsageError
+from simulator.errors import ExecutionError, UsageError
 
 __all__ = [
     "EXECUTORS",
@@ -301,11 +302,29 @@ class DaskExecutor(_Base):
         return self._client
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """Every result, in order. A task whose worker dies is run again elsewhere by
+        the scheduler; when it keeps dying (``KilledWorker``, after the scheduler's
+        ``allowed-failures``) or the scheduler goes away, one :class:`ExecutionError`
+        line instead of a traceback or a wait without end."""
+        from distributed import KilledWorker
+
         futures = self._client.map(fn, list(items), pure=False)
         try:
             return list(self._client.gather(futures))
+        except KilledWorker as exc:
+            raise ExecutionError(
+                f"Dask: a task was lost with its worker too many times ({exc.args[0]}); "
+                "nothing was written: check the workers' memory and logs, then run it again"
+            ) from None
+        except (OSError, TimeoutError, CancelledError) as exc:
+            where = self.address or "the LocalCluster"
+            raise ExecutionError(
+                f"Dask: lost the scheduler at {where} while the work ran "
+                f"({type(exc).__name__}); nothing was written: run it again"
+            ) from None
         finally:
-            self._client.cancel(futures)
+            with contextlib.suppress(Exception):  # a client whose scheduler is gone
+                self._client.cancel(futures)
 
     def unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Completed]:
         from distributed import as_completed

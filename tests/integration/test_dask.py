@@ -240,3 +240,75 @@ def test_a_scheduler_that_does_not_answer_is_one_line_after_a_bounded_wait(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"--scheduler {address}: cannot connect")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_dead_dask_worker_mid_sharded_run_does_not_change_the_tables(
+    cluster: SimpleNamespace,
+) -> None:
+    """Issue 15, fault 12: a worker process killed while it simulates a shard of a run.
+
+    The scheduler gives the lost shard to another worker (the nanny restarts the
+    dead one); the run's tables are a local run's. The kill waits until a worker
+    has used 0.3 s of CPU on this run, so it lands while the shards simulate.
+    """
+    import threading
+
+    scenario = load_scenario(SMALL).with_overrides({"population[1].members": 2000})  # ~4 s
+    args = SimpleNamespace(executor=None, scheduler=cluster.address, workers=1)
+    leaves = [p for p in _descendants(cluster.workers.pid) if not _descendants(p)]
+    before = {p: _cpu_seconds(p) for p in leaves}
+    outcome: dict[str, object] = {}
+
+    def remote() -> None:
+        try:
+            outcome["run"] = sweep_cli.run_scenario(scenario, args)  # type: ignore[arg-type]
+        except BaseException as exc:  # reported by the assertion below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=remote)
+    thread.start()
+    deadline = time.monotonic() + 60
+    busy = None
+    while busy is None:
+        assert thread.is_alive() and time.monotonic() < deadline, "the shards never ran"
+        busy = next((p for p in leaves if _cpu_seconds(p) - before[p] > 0.3), None)
+        time.sleep(0.02)
+    os.kill(busy, signal.SIGKILL)
+    thread.join(timeout=300)
+    assert not thread.is_alive(), "the run hung after losing a worker"
+    assert "error" not in outcome, outcome.get("error")
+    here = run(scenario)
+    got = outcome["run"]
+    for name in ("ledger", "inmails", "members", "billing"):
+        pd.testing.assert_frame_equal(getattr(got.tables, name), getattr(here.tables, name))  # type: ignore[attr-defined]
+    assert got.summary == here.summary  # type: ignore[attr-defined]
+    from distributed import Client
+
+    with Client(cluster.address, timeout="20s") as client:  # the nanny restarts the worker
+        client.wait_for_workers(2, timeout=60)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (/proc/PID/stat), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_task_that_keeps_killing_its_worker_is_one_line() -> None:
+    """KilledWorker (the scheduler's allowed-failures spent) is an ExecutionError, not a
+    traceback or a hang: exit status 1 at the CLI, the work not published."""
+    import dask
+
+    from simulator.errors import ExecutionError
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        executor = DaskExecutor(workers=1)
+    with executor, pytest.raises(ExecutionError) as err:
+        executor.map(os._exit, [1])  # the worker process exits while running the task
+    (line,) = err.value.lines()
+    assert line.startswith("Dask: a task was lost with its worker too many times (")
+    assert err.value.exit_code == 1
