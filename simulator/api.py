@@ -39,6 +39,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from importlib import import_module
@@ -88,6 +89,7 @@ __all__ = [
     "run",
     "scaled",
     "scenario_from_dict",
+    "sensitivity",
     "sweep",
 ]
 
@@ -1572,8 +1574,10 @@ def _execute(
     keep_runs: bool,
     progress: bool,
     plots: bool,
+    files: Mapping[str, str] | None = None,
 ) -> tuple[Path, Any]:
-    """Run a sweep or compare plan into ``out`` (or a scratch folder); all runs must succeed."""
+    """Run a sweep, compare or sensitivity plan into ``out`` (or a scratch folder); all runs
+    must succeed."""
     target = _out_dir(out, plan.kind)
     use, owned = _executor(executor, workers)
     try:
@@ -1585,12 +1589,76 @@ def _execute(
             keep_runs=keep_runs,
             progress=_progress(progress, plan.kind),
             plots=plots,
+            files=files,
         )
     finally:
         if owned is not None:
             owned.close()
     _check_complete(result, plan.kind)
     return target, result
+
+
+def sensitivity(
+    scenario: Scenario | str | os.PathLike[str],
+    vary: Mapping[str, Any],
+    *,
+    method: str = "morris",
+    samples: int = 8,
+    replications: int = 1,
+    metrics: Sequence[str] | None = None,
+    against: Scenario | str | os.PathLike[str] | None = None,
+    seed: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    executor: Any = None,
+    resume: bool = False,
+    progress: bool = True,
+    plots: bool = True,
+) -> Any:
+    """Which varied keys drive the metrics: a global sensitivity study (``creditsim
+    sensitivity``); returns a :class:`simulator.gsa.Sensitivity`.
+
+    ``vary`` maps key paths to a range, ``(low, high)``, or choices, a list
+    (``{"recipients.response_probability": (0.1, 0.4), "policy.preset":
+    ["inmail-2014", "inmail-2015"]}``), or the CLI's text (``"0.1:0.4"``).
+    ``method`` is ``"sobol"`` (``samples`` a power of two), ``"morris"`` or
+    ``"lhs"``; ``metrics`` are summary.json numbers (default
+    :data:`simulator.gsa.DEFAULT_METRICS`). With ``against``, every
+    point also runs under that scenario on the same seeds and the indices are
+    of B - A. Runs stream to ``out`` (default a scratch folder) as in
+    :func:`sweep`, resumable, on ``workers`` processes or ``executor``.
+
+    >>> st = sensitivity(scaled("scenarios/baseline.yaml", 0.02, duration_days=60),
+    ...                  {"recipients.response_probability": (0.1, 0.4),
+    ...                   "policy.refund.window_days": (3, 14)}, samples=4)  # doctest: +SKIP
+    >>> st.indices; st.plot("refund_rate")  # doctest: +SKIP
+    """
+    _sens = import_module("simulator.gsa")
+    sc = _scenario(scenario)
+    other = _scenario(against) if against is not None else None
+    texts = [f"{key}={_vary_text(value)}" for key, value in vary.items()]
+    varies = _sens.parse_vary(texts, sc, flag="vary")
+    names = _sens.check_metrics(list(metrics) if metrics else list(_sens.DEFAULT_METRICS))
+    study = _sens.plan_study(sc, varies, method, samples, replications=replications, seed=seed,
+                             against=other)  # fmt: skip
+    design = {"design.csv": study.design.to_csv(index=False)}
+    target, _ = _execute(study.plan, out, executor, workers, resume, False, progress, False,
+                         files=design)  # fmt: skip
+    indices, notes, _ = _sens.write_study(study, target, names, plots=plots)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    return _sens.Sensitivity(target, study, indices, names)
+
+
+def _vary_text(value: Any) -> str:
+    """A ``vary`` value as the CLI's text: a tuple is a range, a list choices."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{value[0]!r}:{value[1]!r}"
+    if isinstance(value, list | tuple):
+        return ", ".join(import_module("simulator.sweep").scalar_text(v) for v in value)
+    raise UsageError(f"vary: expected (low, high), a list of choices or 'LOW:HIGH', got {value!r}")
 
 
 def _check_complete(result: Any, what: str) -> None:

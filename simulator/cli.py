@@ -115,6 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_executor_arguments(run, workers=False)
     add_sweep_parsers(sub, _Parser)
+    from simulator.sensitivity_cli import add_sensitivity_parser
+
+    add_sensitivity_parser(sub)
     return parser
 
 
@@ -138,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Writing failed for want of room: a full disk or quota, a file-size limit, an I/O error.
 _STORAGE_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO))
-_COMMANDS = ("run", "sweep", "compare", "report", "replay")
+_COMMANDS = ("run", "sweep", "compare", "sensitivity", "report", "replay")
 
 
 def _storage_line(argv: Sequence[str] | None, exc: OSError) -> str:
@@ -153,6 +156,7 @@ def _storage_line(argv: Sequence[str] | None, exc: OSError) -> str:
     where = f" {exc.filename}" if exc.filename else ""
     again = {
         "sweep": "run the same command with --resume to finish it",
+        "sensitivity": "run the same command with --resume to finish it",
         "compare": "run the same command with --resume to finish it",
         "report": "run creditsim report again",
     }.get(command, "run it again")
@@ -176,6 +180,10 @@ def _main(argv: list[str]) -> int:
         from simulator.sweep_cli import compare_command, sweep_command
 
         return (sweep_command if args.command == "sweep" else compare_command)(args)
+    if args.command == "sensitivity":
+        from simulator.sensitivity_cli import sensitivity_command
+
+        return sensitivity_command(args)
     if args.command == "run":
         return _run(args)
     if args.command == "report":

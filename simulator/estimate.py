@@ -66,6 +66,7 @@ __all__ = [
     "available_memory_bytes",
     "check_memory",
     "estimate_run_bytes",
+    "estimate_run_seconds",
     "expected_counts",
     "readable_bytes",
 ]
@@ -156,6 +157,20 @@ def readable_bytes(n: float) -> str:
     while abs(size) >= 1024 and unit < len(units) - 1:
         size, unit = size / 1024, unit + 1
     return f"{size:.1f} {units[unit]}" if unit else f"{int(size)} B"
+
+
+#: One worker's pace, end to end with the tables built: about 60,000 InMails a
+#: second (issue #12's measurement of ``bench.yaml --workers 1`` on the standard
+#: machine), and a fixed cost per run of a sweep (start, summary, record: the
+#: 800-member runs of ``benchmarks/sweep_bench.py`` took 0.23 s each, about half of it
+#: fixed). A rough guide for "how long will this take", not a promise.
+INMAILS_PER_SECOND = 60_000
+RUN_FIXED_SECONDS = 0.1
+
+
+def estimate_run_seconds(scenario: Scenario) -> float:
+    """Rough CPU seconds of one run of ``scenario`` (reports excluded)."""
+    return RUN_FIXED_SECONDS + expected_counts(scenario)["inmails"] / INMAILS_PER_SECOND
 
 
 def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:

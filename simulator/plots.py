@@ -63,6 +63,8 @@ __all__ = [
     "plot_refund_rates",
     "plot_replications",
     "plot_response_delays",
+    "plot_sensitivity_indices",
+    "plot_sensitivity_scatter",
     "plot_steady_state",
     "plot_utilisation",
     "save_figure",
@@ -860,6 +862,89 @@ def _metric_unit(metric: str, currency: str | None = None) -> tuple[str, float]:
         "tier_changes": "tier changes",
     }
     return counts.get(metric, "value"), 1.0
+
+
+#: Per method: (main index, second index or None, axis label) of the sensitivity bars.
+_SENSITIVITY_INDICES = {
+    "sobol": ("ST", "S1", "Sobol index (share of the metric's variance)"),
+    "morris": ("mu_star", None, "Morris mu* (mean absolute elementary effect)"),
+    "lhs": ("rho", None, "Spearman rank correlation with the metric"),
+}
+
+
+def plot_sensitivity_indices(
+    indices: pd.DataFrame, metric: str, method: str, rows: Any = None
+) -> Figure:
+    """Horizontal bars of one metric's indices per key, with their 95 % intervals.
+
+    ``indices`` is ``sensitivity.csv`` (``metric, key, index, value, low,
+    high``), filtered by ``rows`` when given. Sobol: total (ST) and first-order
+    (S1) side by side; Morris: mu* (sigma in the key's label); LHS: rho.
+    Keys are sorted by the main index, largest on top.
+    """
+    frame = indices if rows is None else indices[rows]
+    main, second, xlabel = _SENSITIVITY_INDICES[method]
+    fig = _new_figure(size=(9, 1.2 + 0.55 * max(1, frame["key"].nunique())))
+    ax = fig.subplots()
+    fig.suptitle(f"What drives {metric}: {method} indices, 95 % intervals", fontsize=12)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    shown = frame[frame["index"] == main].dropna(subset=["value"])
+    if shown.empty:
+        _no_data(ax, "no indices: the metric is undefined or constant at some point")
+        return fig
+    order = shown.sort_values("value", key=abs)["key"].tolist()
+    y = np.arange(len(order), dtype=float)
+    series = [(main, "tab:blue")] + ([(second, "tab:orange")] if second else [])
+    height = 0.8 / len(series)
+    for n, (name, colour) in enumerate(series):
+        part = frame[frame["index"] == name].set_index("key").reindex(order)
+        offset = (n - (len(series) - 1) / 2) * height
+        values = part["value"].to_numpy(dtype=float)
+        err = np.vstack([values - part["low"].to_numpy(dtype=float),
+                         part["high"].to_numpy(dtype=float) - values])  # fmt: skip
+        ax.barh(y - offset, values, height=height, color=colour, label=name,
+                xerr=np.where(np.isfinite(err), np.maximum(err, 0), 0), capsize=3)  # fmt: skip
+    labels = order
+    if method == "morris":
+        sigma = frame[frame["index"] == "sigma"].set_index("key")["value"]
+        labels = [f"{k}\n(sigma {sigma.get(k, math.nan):.3g})" for k in order]
+    ax.set_yticks(y, labels, fontsize=9)
+    if method == "lhs":
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlim(-1.05, 1.05)
+    _legend(fig, ax.get_legend_handles_labels()[0], None, "outside lower center",
+            ncols=len(series))  # fmt: skip
+    return fig
+
+
+def plot_sensitivity_scatter(
+    design: pd.DataFrame, values: Any, keys: Sequence[str], metric: str
+) -> Figure:
+    """The metric (mean over replications) at every design point, against each key."""
+    ncols = min(3, max(1, len(keys)))
+    nrows = -(-len(keys) // ncols)
+    fig = _new_figure(size=(3.6 * ncols + 0.6, 3.0 * nrows + 0.8))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    fig.suptitle(f"{metric} at each design point, against each varied key", fontsize=12)
+    y = np.asarray(values, dtype=float)
+    for ax, key in zip(axes, keys, strict=False):
+        x = design[key].to_numpy()
+        numeric = pd.api.types.is_numeric_dtype(design[key])
+        if not numeric:  # choices, or money written as text
+            try:
+                x = x.astype(float)
+            except (TypeError, ValueError):
+                codes, names = pd.factorize(design[key])
+                ax.set_xticks(range(len(names)), [str(n) for n in names], fontsize=8)
+                x = codes
+        ax.scatter(x, y, s=12, alpha=0.6, color="tab:blue")
+        ax.set_xlabel(key, fontsize=9)
+        ax.set_ylabel(metric, fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(keys) :]:
+        ax.set_visible(False)
+    return fig
 
 
 def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:

@@ -45,6 +45,7 @@ from simulator.yamlio import dump_yaml
 
 __all__ = [
     "FORMAT_VERSION",
+    "SUMMARY_METRICS",
     "RunResult",
     "ShardExecutor",
     "run",
@@ -55,6 +56,21 @@ __all__ = [
 
 FORMAT_VERSION = 1
 SEND_REASONS = ("body_length", "subject_length", "category", "no_credit")
+
+#: The numbers of ``summary.json`` (:func:`summarise`), in its order: the metrics a
+#: sweep's results.parquet and a sensitivity study carry (a test keeps this in step).
+SUMMARY_METRICS: tuple[str, ...] = (
+    "members", "members_initial", "arrivals", "members_present",
+    "inmails_attempted", "inmails_sent", "inmails_paid", "inmails_free", "inmails_rejected",
+    *(f"inmails_rejected_{reason}" for reason in SEND_REASONS),
+    "responses", "response_rate", "refunds", "refund_rate", "refund_rate_settled_inmails",
+    "late_responses", "credits_granted", "credits_purchased", "credits_refunded",
+    "credits_spent", "credits_expired", "credits_capped", "credits_forfeited",
+    "credits_expired_issued_before_window", "expiry_waste_rate", "grant_expiry_rate",
+    "vintage_waste_rate", "purchase_revenue_cents", "purchase_revenue",
+    "subscription_revenue_cents", "subscription_revenue", "net_revenue_cents", "net_revenue",
+    "cancellations", "tier_changes",
+)  # fmt: skip
 
 
 @dataclass

@@ -75,6 +75,7 @@ __all__ = [
     "SweepResult",
     "SweepSpec",
     "TqdmProgress",
+    "canonical_key",
     "check_out",
     "compare",
     "compare_notes",
@@ -87,6 +88,7 @@ __all__ = [
     "ordered_points",
     "paired_comparison",
     "parse_axis_arguments",
+    "parse_scalar_values",
     "plan_compare",
     "plan_sweep",
     "plot_comparison",
@@ -172,7 +174,8 @@ def _show(value: Any) -> str:
     return scalar_text(value)
 
 
-def _canonical_key(label: str, text: str, problems: list[str]) -> str | None:
+def canonical_key(label: str, text: str, problems: list[str]) -> str | None:
+    """``text`` as a canonical dotted key path, or None after a problem naming ``label``."""
     text = text.strip()
     if not text:
         problems.append(f"{label}: expected KEY=VALUES with KEY a dotted path into the scenario")
@@ -208,7 +211,8 @@ def _check_scalars(label: str, values: list[Any], problems: list[str]) -> bool:
     return ok
 
 
-def _parse_values(label: str, text: str, problems: list[str]) -> list[Any] | None:
+def parse_scalar_values(label: str, text: str, problems: list[str]) -> list[Any] | None:
+    """Comma-separated YAML scalars (``7, 14, null``), distinct, or None after a problem."""
     try:
         values = load_yaml_text(f"[{text}]", label, InputError)
     except InputError as exc:
@@ -294,11 +298,11 @@ def parse_axis_arguments(arguments: Sequence[tuple[str, str]]) -> tuple[Axis, ..
             problems.append(f"{label}: expected KEY=" + ("START:STOP:STEP" if kind == "range"
                                                           else "V1,V2,..."))  # fmt: skip
             continue
-        key = _canonical_key(label, key_text, problems)
+        key = canonical_key(label, key_text, problems)
         if kind == "range":
             values = _parse_range_text(label, rest.strip(), problems)
         else:
-            values = _parse_values(label, rest, problems)
+            values = parse_scalar_values(label, rest, problems)
         if key is None or values is None:
             continue
         if kind == "zip":
@@ -366,7 +370,7 @@ def spec_from_block(block: Any, source: str) -> SweepSpec:
     axes: list[Axis | None] = []
     for key, values in _block_mapping(block, "grid", where, problems):
         label = f"{where}.grid.{key}"
-        canon = _canonical_key(label, str(key), problems)
+        canon = canonical_key(label, str(key), problems)
         vals = _block_list(label, values, problems)
         if canon is not None and vals is not None:
             axes.append(Axis("grid", (canon,), (tuple(vals),), (label,)))
@@ -381,7 +385,7 @@ def spec_from_block(block: Any, source: str) -> SweepSpec:
             zipped = []
             for key, values in group.items():
                 label = f"{gwhere}.{key}"
-                canon = _canonical_key(label, str(key), problems)
+                canon = canonical_key(label, str(key), problems)
                 vals = _block_list(label, values, problems)
                 if canon is not None and vals is not None:
                     zipped.append((canon, label, vals))
@@ -389,7 +393,7 @@ def spec_from_block(block: Any, source: str) -> SweepSpec:
                 axes.append(_zip_axis(zipped, problems))
     for key, spec in _block_mapping(block, "range", where, problems):
         label = f"{where}.range.{key}"
-        canon = _canonical_key(label, str(key), problems)
+        canon = canonical_key(label, str(key), problems)
         if isinstance(spec, str):
             vals = _parse_range_text(label, spec, problems)
         elif isinstance(spec, Mapping):
@@ -939,10 +943,13 @@ def execute(
     progress: Progress | None = None,
     plots: bool = True,
     plot_metrics: str | Sequence[str] | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> SweepResult:
     """Run ``plan`` on ``executor`` (default: this process), streaming results to ``out``.
 
     ``plot_metrics`` chooses the metrics of the sweep plots (see :func:`plot_sweep_key`).
+    ``files`` (name -> text) are written with ``runs.csv``, before any run (a
+    sensitivity study's design).
 
     Writes ``runs.csv`` and ``sweep.json`` first, then ``runs/<run id>-r<rep>.json``
     as each run finishes (atomically), then the tables and plots. With
@@ -958,6 +965,8 @@ def execute(
     runs_dir.mkdir(parents=True, exist_ok=True)
     if not (out / "sweep.json").is_file():
         atomic_write_text(out / "runs.csv", plan.table_csv())
+        for name, text in (files or {}).items():
+            atomic_write_text(out / name, text)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": plan.kind,
@@ -1141,8 +1150,8 @@ def ordered_points(plan: Plan) -> list[Point]:
         if all(_is_number(v) for v in values):
             keys.append(None)
         else:
-            keys.append({scalar_text(v): i for i, v in
-                         enumerate(dict.fromkeys(scalar_text(v) for v in values))})  # fmt: skip
+            texts = dict.fromkeys(scalar_text(v) for v in values)  # first-seen order
+            keys.append({text: i for i, text in enumerate(texts)})
 
     def sort_key(point: Point) -> tuple[float, ...]:
         return tuple(

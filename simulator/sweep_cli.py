@@ -351,7 +351,13 @@ def _plot_metrics(text: str | None) -> str | list[str] | None:
     return names
 
 
-def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> Any:
+def _execute(
+    args: argparse.Namespace,
+    command: str,
+    plan: Any,
+    plots: bool,
+    files: dict[str, str] | None = None,
+) -> Any:
     """Check --out, start the executor, run the plan; Ctrl-C leaves a resumable folder."""
     from simulator.executors import make_executor
     from simulator.sweep import check_out, execute
@@ -371,7 +377,8 @@ def _execute(args: argparse.Namespace, command: str, plan: Any, plots: bool) -> 
             print(f"{command}: {_plan_text(plan)} on {executor.describe()}", flush=True)
             return execute(plan, out, executor, resume=args.resume, keep_runs=args.keep_runs,
                            progress=_progress(args, command), plots=plots,
-                           plot_metrics=getattr(args, "plot_metrics", None))  # fmt: skip
+                           plot_metrics=getattr(args, "plot_metrics", None),
+                           files=files)  # fmt: skip
     except KeyboardInterrupt:
         print(f"creditsim {command}: interrupted; {_count_done(out)} of {plan.runs} runs are "
               f"saved in {out}/runs/; run the same command with --resume to finish",

@@ -151,8 +151,9 @@ def _run_in(
 
 
 def _names_its_subject(line: str, files: list[str]) -> bool:
-    """A line names the file (``FILE:`` or ``FILE (--set):``) or the option or argument."""
-    if any(line.startswith((f"{f}:", f"{f} (--set):")) for f in files):
+    """A line names the file (``FILE:``, or ``FILE (--set ...):`` and the like for a flag's
+    value checked against the file) or the option or argument."""
+    if any(line.startswith((f"{f}:", f"{f} (--")) for f in files):
         return True
     if re.match(r"--[a-z]", line):
         return True

@@ -312,3 +312,16 @@ def test_a_task_that_keeps_killing_its_worker_is_one_line() -> None:
     (line,) = err.value.lines()
     assert line.startswith("Dask: a task was lost with its worker too many times (")
     assert err.value.exit_code == 1
+
+
+def test_a_sensitivity_study_on_dask_writes_the_local_files(scenario: Path, tmp_path: Path) -> None:
+    """Issue 16: a study on a LocalCluster writes the files the local pool writes."""
+    pytest.importorskip("SALib")
+    study = ["sensitivity", str(scenario), "--vary", "recipients.response_probability=0.1:0.5",
+             "--vary", "policy.refund.window_days=3:14", "--samples", "4", "--no-progress",
+             "--no-plots", "--metrics", "refund_rate,net_revenue"]  # fmt: skip
+    local, dask = tmp_path / "local", tmp_path / "dask"
+    assert main([*study, "--workers", "2", "--out", str(local)]) == 0
+    assert main([*study, "--executor", "dask", "--workers", "2", "--out", str(dask)]) == 0
+    for name in ("design.csv", "results.parquet", "sensitivity.csv"):
+        assert (local / name).read_bytes() == (dask / name).read_bytes(), name

@@ -172,6 +172,14 @@ def test_a_window_shorter_than_a_credit_life_says_what_expiry_waste_means(
     assert "note: expiry waste" not in capsys.readouterr().out, "150 days hold a credit's life"
 
 
+def test_summary_metrics_lists_every_number_of_the_summary(small_run) -> None:
+    """runner.SUMMARY_METRICS (what sweeps and sensitivity studies may name) is the summary."""
+    from simulator.runner import SUMMARY_METRICS
+
+    numbers = [k for k, v in small_run.summary.items() if k != "steady_state"]
+    assert list(SUMMARY_METRICS) == numbers
+
+
 def test_conservation_holds_for_every_member(small_run) -> None:
     """granted + purchased + refunded = spent + expired + capped + forfeited + final balance."""
     led = small_run.tables.ledger

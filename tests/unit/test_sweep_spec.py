@@ -410,3 +410,15 @@ def test_a_large_sweep_says_how_many_runs_before_checking(
     )
     _validation_progress(args, _spec(("--range", f"a=1:{LARGE_SWEEP_POINTS - 1}:1")))
     assert capsys.readouterr().out == ""
+
+
+def test_points_with_text_values_that_look_like_numbers_keep_their_order(small) -> None:
+    """ordered_points once looked such values up by their YAML text quoted twice
+    (``'20.00'`` -> ``"'20.00'"``) and failed with KeyError; money given as text
+    (as sensitivity studies give it) keeps the order it was given in."""
+    from simulator.sweep import ordered_points
+
+    spec = _spec(("--grid", "pricing.monthly_price.premium_career='20.00','10.00'"))
+    plan = plan_sweep(small, spec)
+    values = [p.params["pricing.monthly_price.premium_career"] for p in ordered_points(plan)]
+    assert values == ["20.00", "10.00"]

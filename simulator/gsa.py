@@ -1,0 +1,493 @@
+"""Global sensitivity analysis: which varied assumptions drive a metric (issue 16).
+
+A study varies D scenario keys over ranges (``--vary KEY=LOW:HIGH``) or
+choices (``--vary KEY=V1,V2,...``), samples a design with SALib (Saltelli's
+scheme for Sobol indices, Morris trajectories, or a Latin hypercube), runs
+every distinct design point as a sweep point (:mod:`simulator.sweep`:
+validated before anything runs, streamed to disk, resumable, local or Dask,
+replications on common seeds), and analyses each metric's mean over the
+replications with SALib:
+
+* ``sobol``: first-order ``S1`` and total ``ST`` indices (the share of the
+  metric's variance a key explains alone, and with its interactions), from
+  ``N * (D + 2)`` points (``N`` a power of two);
+* ``morris``: ``mu_star`` (the mean absolute elementary effect, in the
+  metric's units: a screening rank) and ``sigma`` (its spread: interactions
+  or non-linearity), from ``N * (D + 1)`` points on a 4-level grid;
+* ``lhs``: Spearman rank correlations of the metric with each key, from
+  ``N`` points, with Fisher-z intervals.
+
+Intervals are 95 %: bootstrap (1,000 resamples, seeded) for Sobol and Morris.
+The design and the bootstraps are seeded from the study's seed (SALib's
+default is unseeded), so a study resumed, re-run, local or on Dask writes
+identical files. With ``against``, every point also runs under a second
+scenario on the same seeds, and the metrics analysed are the paired
+differences B - A: whether a policy conclusion survives the assumptions.
+
+Choices where the issue is silent, documented in README ("Sensitivity"):
+a whole-number key samples ``LOW..HIGH`` uniformly (the unit interval
+``[LOW, HIGH + 1)`` floored); money (``pricing``) is rounded to cents; a
+choice samples its index the same way; a key the scenario holds as text or
+``true``/``false`` takes only choices. A metric that is undefined at some
+point (``refund_rate`` with nothing settled) gets no indices (NaN), with a
+note.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.errors import UsageError
+from simulator.outputs import atomic_write_text
+from simulator.runner import SUMMARY_METRICS
+from simulator.scenario import Scenario, parse_key_path
+from simulator.sweep import (
+    MAX_RUNS,
+    Axis,
+    Plan,
+    Point,
+    SweepSpec,
+    canonical_key,
+    parse_scalar_values,
+    plan_sweep,
+    run_id,
+)
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "METHODS",
+    "Sensitivity",
+    "Study",
+    "Vary",
+    "analyse",
+    "check_metrics",
+    "design_runs",
+    "parse_vary",
+    "plan_study",
+    "point_means",
+    "write_study",
+]
+
+METHODS = ("sobol", "morris", "lhs")
+DEFAULT_METRICS = ("expiry_waste_rate", "refund_rate", "net_revenue")
+MORRIS_LEVELS = 4
+BOOTSTRAP = 1_000
+CONFIDENCE = 0.95
+_MONEY = re.compile(r"-?[0-9]+\.[0-9]{2}\Z")
+
+
+@dataclass(frozen=True)
+class Vary:
+    """One varied key: a numeric range (``low``..``high``) or ``choices``.
+
+    ``kind`` is ``int``, ``float``, ``money`` or ``choice``; ``bounds`` are the
+    SALib bounds of its unit variable.
+    """
+
+    key: str
+    label: str
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        if self.kind == "choice":
+            return (0.0, float(len(self.choices)))
+        if self.kind == "int":
+            return (self.low, self.high + 1.0)
+        return (self.low, self.high)
+
+    def value(self, x: float) -> Any:
+        """The scenario value of the unit variable ``x`` (inside :attr:`bounds`)."""
+        if self.kind == "choice":
+            return self.choices[min(math.floor(x), len(self.choices) - 1)]
+        if self.kind == "int":
+            return min(math.floor(x), int(self.high))
+        if self.kind == "money":
+            return f"{round(x, 2):.2f}"
+        return float(x)
+
+
+def parse_vary(texts: Sequence[str], scenario: Scenario, flag: str = "--vary") -> tuple[Vary, ...]:
+    """``KEY=LOW:HIGH`` or ``KEY=V1,V2,...`` texts -> :class:`Vary`, typed by the scenario.
+
+    Raises :class:`UsageError` with one line per problem, each naming the flag.
+    """
+    problems: list[str] = []
+    out: list[Vary] = []
+    document = scenario.to_dict()
+    for text in texts:
+        label = f"{flag} {text}"
+        key_text, sep, rest = text.partition("=")
+        key = canonical_key(label, key_text, problems)
+        if key is None:
+            continue
+        if not sep or not rest.strip():
+            problems.append(f"{label}: expected KEY=LOW:HIGH or KEY=V1,V2,...")
+            continue
+        current = _value_at(document, key)
+        if ":" in rest and "," not in rest:
+            vary = _range(label, key, rest, current, problems)
+        else:
+            values = parse_scalar_values(label, rest, problems)
+            vary = None
+            if values is not None and len(values) < 2:
+                problems.append(f"{label}: a choice needs at least two values")
+            elif values is not None:
+                vary = Vary(key, label, "choice", choices=tuple(values))
+        if vary is not None:
+            if any(v.key == key for v in out):
+                problems.append(f"{label}: {key} is varied twice")
+                continue
+            out.append(vary)
+    if not out and not problems:
+        problems.append(f"{flag}: give at least one KEY=LOW:HIGH or KEY=V1,V2,...")
+    if problems:
+        raise UsageError(*problems)
+    return tuple(out)
+
+
+def _range(label: str, key: str, text: str, current: Any, problems: list[str]) -> Vary | None:
+    low_text, _, high_text = text.partition(":")
+    bounds: list[float] = []
+    for what, part in (("LOW", low_text), ("HIGH", high_text)):
+        try:
+            number = float(part.strip())
+        except ValueError:
+            problems.append(f"{label}: {what} must be a number, got {part.strip()!r}")
+            continue
+        if not math.isfinite(number):
+            problems.append(f"{label}: {what} must be finite, got {part.strip()!r}")
+            continue
+        bounds.append(number)
+    if len(bounds) != 2:
+        return None
+    low, high = bounds
+    if not low < high:
+        problems.append(f"{label}: LOW must be below HIGH, got {low:g}:{high:g}")
+        return None
+    if isinstance(current, bool):
+        problems.append(f"{label}: {key} is true or false: give choices, KEY=false,true")
+        return None
+    if isinstance(current, str):
+        if _MONEY.match(current):
+            return Vary(key, label, "money", low, high)
+        problems.append(f"{label}: {key} is text ({current!r}): give choices, KEY=V1,V2,...")
+        return None
+    written_whole = all(p.strip().lstrip("-").isdigit() for p in (low_text, high_text))
+    whole = isinstance(current, int) or (current is None and written_whole)
+    if whole:
+        if low != math.floor(low) or high != math.floor(high):
+            problems.append(f"{label}: {key} is a whole number: LOW and HIGH must be whole")
+            return None
+        return Vary(key, label, "int", low, high)
+    return Vary(key, label, "float", low, high)
+
+
+def _value_at(document: Mapping[str, Any], key: str) -> Any:
+    node: Any = document
+    for step in parse_key_path(key):
+        if isinstance(step, int):
+            node = node[step] if isinstance(node, list) and step < len(node) else None
+        else:
+            node = node.get(step) if isinstance(node, Mapping) else None
+        if node is None:
+            return None
+    return node
+
+
+def problem(varies: Sequence[Vary]) -> dict[str, Any]:
+    """The SALib problem of ``varies``: names and bounds of their unit variables."""
+    return {
+        "num_vars": len(varies),
+        "names": [v.key for v in varies],
+        "bounds": [list(v.bounds) for v in varies],
+    }
+
+
+def design_runs(method: str, samples: int, keys: int) -> int:
+    """Design points of a study (runs = points x replications, x 2 with ``against``)."""
+    return {"sobol": samples * (keys + 2), "morris": samples * (keys + 1)}.get(method, samples)
+
+
+def sample(varies: Sequence[Vary], method: str, samples: int, seed: int) -> np.ndarray:
+    """The design matrix (one row per point, one column per key's unit variable)."""
+    from SALib.sample import latin, morris, sobol
+
+    spec = problem(varies)
+    if method == "sobol":
+        return np.asarray(sobol.sample(spec, samples, calc_second_order=False, seed=seed))
+    if method == "morris":
+        return np.asarray(morris.sample(spec, samples, num_levels=MORRIS_LEVELS, seed=seed))
+    return np.asarray(latin.sample(spec, samples, seed=seed))
+
+
+@dataclass(frozen=True)
+class Study:
+    """A planned study: the sweep plan of its distinct points and its design.
+
+    ``design`` has one row per design point: ``sample`` (its row), ``run_id``
+    (A's point; ``run_id_b`` under ``against``), each key's value and its
+    unit variable ``x[KEY]``.
+    """
+
+    plan: Plan
+    varies: tuple[Vary, ...]
+    method: str
+    samples: int
+    design: pd.DataFrame
+    against: bool = False
+
+
+def plan_study(
+    scenario: Scenario,
+    varies: Sequence[Vary],
+    method: str,
+    samples: int,
+    *,
+    replications: int = 1,
+    seed: int | None = None,
+    against: Scenario | None = None,
+    progress: Any = None,
+) -> Study:
+    """Sample the design and validate every distinct point (A's and B's); nothing runs."""
+    if method not in METHODS:
+        raise UsageError(f"--method: {method!r}: use one of {', '.join(METHODS)}")
+    try:  # an optional extra, like Dask
+        import SALib  # noqa: F401
+        import scipy  # noqa: F401
+    except ImportError:
+        raise UsageError("sensitivity analysis needs SALib and SciPy: "
+                         "pip install 'creditsim[sensitivity]'") from None  # fmt: skip
+    if samples < 2:
+        raise UsageError(f"--samples must be at least 2, got {samples}")
+    if method == "sobol" and samples & (samples - 1):
+        raise UsageError(f"--samples {samples}: Sobol designs need a power of two (e.g. "
+                         f"{1 << samples.bit_length()})")  # fmt: skip
+    if method == "morris" and samples < 2:
+        raise UsageError("--samples: Morris needs at least two trajectories")
+    varies = tuple(varies)
+    master = seed if seed is not None else scenario.seed
+    runs = design_runs(method, samples, len(varies)) * replications * (2 if against else 1)
+    if runs > MAX_RUNS:
+        raise UsageError(f"the study has up to {runs:,} runs; at most {MAX_RUNS:,} are allowed")
+    matrix = sample(varies, method, samples, master)
+    rows = [{v.key: v.value(x) for v, x in zip(varies, row, strict=True)} for row in matrix]
+    distinct: dict[str, dict[str, Any]] = {}
+    for params in rows:
+        distinct.setdefault(run_id(params), params)
+    unique = list(distinct.values())
+    keys = tuple(v.key for v in varies)
+    axis = Axis("zip", keys, tuple(tuple(p[k] for p in unique) for k in keys),
+                tuple(v.label for v in varies))  # fmt: skip
+    spec = SweepSpec((axis,), replications, master)
+    plan_a = plan_sweep(scenario, spec, progress=progress)
+    points = list(plan_a.points)
+    if against is not None:
+        plan_b = plan_sweep(against, spec, progress=progress)
+        points = [_side(p, "A") for p in plan_a.points] + [_side(p, "B") for p in plan_b.points]
+        keys = (*keys, "scenario")
+    extra = {"method": method, "samples": samples, "vary": [v.label for v in varies]}
+    if against is not None:
+        extra["against"] = against.source
+    plan = replace(plan_a, kind="sensitivity", keys=keys, points=tuple(points),
+                   extra={**dict(plan_a.extra), **extra})  # fmt: skip
+    design = pd.DataFrame({"sample": range(len(rows))})
+    ids = [run_id(p) for p in rows]
+    if against is not None:
+        design["run_id"] = [run_id({**p, "scenario": "A"}) for p in rows]
+        design["run_id_b"] = [run_id({**p, "scenario": "B"}) for p in rows]
+    else:
+        design["run_id"] = ids
+    for j, v in enumerate(varies):
+        design[v.key] = [p[v.key] for p in rows]
+        design[f"x[{v.key}]"] = matrix[:, j]
+    return Study(plan, varies, method, samples, design, against is not None)
+
+
+def _side(point: Point, side: str) -> Point:
+    params = {**point.params, "scenario": side}
+    return Point(run_id(params), params, point.scenario)
+
+
+def check_metrics(names: Sequence[str]) -> tuple[str, ...]:
+    """Metric names of ``summary.json`` (numbers); UsageError naming the unknown ones."""
+    problems = []
+    for name in names:
+        if name not in SUMMARY_METRICS:
+            near = difflib.get_close_matches(name, SUMMARY_METRICS, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else "see README, summary.json"
+            problems.append(f"--metrics: unknown metric {name!r} ({hint})")
+    if problems:
+        raise UsageError(*problems)
+    if not names:
+        raise UsageError("--metrics: name at least one metric")
+    return tuple(names)
+
+
+def point_means(study: Study, results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """The metric per design row: the mean over replications (B - A under ``against``)."""
+    ok = results[results["error"].isna()] if "error" in results else results
+    means = ok.groupby("run_id")[list(metrics)].mean(numeric_only=False).astype(float)
+    a = means.reindex(study.design["run_id"]).to_numpy()
+    if study.against:
+        b = means.reindex(study.design["run_id_b"]).to_numpy()
+        a = b - a
+    return pd.DataFrame(a, columns=list(metrics), index=study.design["sample"])
+
+
+def analyse(study: Study, means: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """``sensitivity.csv``: one row per metric, key and index, with its 95 % interval.
+
+    Columns ``metric, key, index, value, low, high``; ``index`` is ``S1``/``ST``
+    (sobol), ``mu_star``/``sigma`` (morris, sigma without interval) or ``rho``
+    (lhs).
+    """
+    rows: list[tuple[str, str, str, float, float, float]] = []
+    x = study.design[[f"x[{v.key}]" for v in study.varies]].to_numpy()
+    for metric in means.columns:
+        y = means[metric].to_numpy(dtype=float)
+        rows.extend((metric, *r) for r in _indices(study, x, y, seed))
+    return pd.DataFrame(rows, columns=["metric", "key", "index", "value", "low", "high"])
+
+
+def _indices(
+    study: Study, x: np.ndarray, y: np.ndarray, seed: int
+) -> list[tuple[str, str, float, float, float]]:
+    keys = [v.key for v in study.varies]
+    names = {"sobol": ("S1", "ST"), "morris": ("mu_star", "sigma"), "lhs": ("rho",)}[study.method]
+    constant = np.ptp(y) == 0 if len(y) else True
+    if not np.all(np.isfinite(y)) or (constant and study.method != "morris"):
+        return [(k, n, math.nan, math.nan, math.nan) for k in keys for n in names]
+    spec = problem(study.varies)
+    if study.method == "sobol":
+        from SALib.analyze import sobol
+
+        si = sobol.analyze(spec, y, calc_second_order=False, num_resamples=BOOTSTRAP,
+                           conf_level=CONFIDENCE, seed=seed)  # fmt: skip
+        return [
+            (k, n, float(si[n][j]), float(si[n][j] - si[f"{n}_conf"][j]),
+             float(si[n][j] + si[f"{n}_conf"][j]))
+            for j, k in enumerate(keys) for n in names
+        ]  # fmt: skip
+    if study.method == "morris":
+        from SALib.analyze import morris
+
+        mi = morris.analyze(spec, x, y, num_resamples=BOOTSTRAP, conf_level=CONFIDENCE,
+                            num_levels=MORRIS_LEVELS, seed=seed)  # fmt: skip
+        out = []
+        for j, k in enumerate(keys):
+            mu, half = float(mi["mu_star"][j]), float(mi["mu_star_conf"][j])
+            out.append((k, "mu_star", mu, mu - half, mu + half))
+            out.append((k, "sigma", float(mi["sigma"][j]), math.nan, math.nan))
+        return out
+    from scipy import stats
+
+    out = []
+    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    for j, k in enumerate(keys):
+        rho = float(stats.spearmanr(x[:, j], y).statistic)
+        # Fisher z with the Fieller-Hartley-Pearson variance 1.06 / (n - 3) for Spearman.
+        half = z * math.sqrt(1.06 / max(len(y) - 3, 1))
+        centre = math.atanh(max(min(rho, 0.999999), -0.999999))
+        low, high = math.tanh(centre - half), math.tanh(centre + half)
+        out.append((k, "rho", rho, min(low, rho), max(high, rho)))  # |rho| = 1 stays inside
+    return out
+
+
+def write_study(
+    study: Study, out: Path, metrics: Sequence[str], plots: bool = True
+) -> tuple[pd.DataFrame, list[str], list[Path]]:
+    """Analyse a finished study's ``results.parquet``; write ``sensitivity.csv`` and plots.
+
+    Returns the indices, notes (metrics that got no indices, and why) and the
+    paths written. The bootstrap is seeded from the study's master seed.
+    """
+    results = pd.read_parquet(out / "results.parquet")
+    means = point_means(study, results, metrics)
+    indices = analyse(study, means, study.plan.seed)
+    notes = []
+    for metric in metrics:
+        y = means[metric].to_numpy(dtype=float)
+        if not np.all(np.isfinite(y)):
+            notes.append(f"{metric} is undefined at {int((~np.isfinite(y)).sum())} of "
+                         f"{len(y)} design points (nothing to divide by): no indices")  # fmt: skip
+        elif np.ptp(y) == 0:
+            what = "its Morris effects are 0" if study.method == "morris" else "no indices"
+            notes.append(f"{metric} is the same ({y[0]:g}) at every design point: {what}")
+    atomic_write_text(out / "sensitivity.csv", indices.to_csv(index=False))
+    written = [out / "sensitivity.csv"]
+    if plots:
+        from simulator import plots as charts
+
+        folder = out / "plots"
+        folder.mkdir(exist_ok=True)
+        keys = [v.key for v in study.varies]
+        label = " (B - A)" if study.against else ""
+        for metric in metrics:
+            fig = charts.plot_sensitivity_indices(indices, metric + label, study.method,
+                                                  rows=indices["metric"] == metric)  # fmt: skip
+            written.append(charts.save_figure(fig, folder / f"indices-{metric}.png"))
+            fig = charts.plot_sensitivity_scatter(study.design, means[metric], keys, metric + label)
+            written.append(charts.save_figure(fig, folder / f"scatter-{metric}.png"))
+    return indices, notes, written
+
+
+class Sensitivity:
+    """A finished study (``cs.sensitivity``): its indices, design and results on disk.
+
+    ``indices`` is ``sensitivity.csv`` (one row per metric, key and index,
+    with its 95 % interval); ``design`` has one row per design point;
+    ``results`` one row per run (read from ``results.parquet`` on each access:
+    small, one row per run); ``means`` the analysed metric per design point.
+    """
+
+    def __init__(self, out: Path, study: Study, indices: pd.DataFrame, metrics: Sequence[str]):
+        self.out = out
+        self.study = study
+        self.indices = indices
+        self.metrics = tuple(metrics)
+
+    @property
+    def design(self) -> pd.DataFrame:
+        return self.study.design
+
+    @property
+    def results(self) -> pd.DataFrame:
+        return pd.read_parquet(self.out / "results.parquet")
+
+    @property
+    def means(self) -> pd.DataFrame:
+        return point_means(self.study, self.results, self.metrics)
+
+    def plot(self, metric: str, kind: str = "indices") -> Any:
+        """The indices of ``metric`` as bars with intervals, or (``kind="scatter"``) the
+        metric at every design point against each key; a matplotlib Figure."""
+        from simulator import plots as charts
+
+        if metric not in self.metrics:
+            raise UsageError(f"plot: {metric!r} was not analysed (the study's metrics: "
+                             f"{', '.join(self.metrics)})")  # fmt: skip
+        if kind == "scatter":
+            keys = [v.key for v in self.study.varies]
+            return charts.plot_sensitivity_scatter(self.design, self.means[metric], keys, metric)
+        if kind != "indices":
+            raise UsageError(f"plot: kind must be 'indices' or 'scatter', got {kind!r}")
+        return charts.plot_sensitivity_indices(self.indices, metric, self.study.method,
+                                               rows=self.indices["metric"] == metric)  # fmt: skip
+
+    def __repr__(self) -> str:
+        study = self.study
+        size = f"{len(self.design)} design points, {study.plan.runs} runs"
+        return f"<Sensitivity {study.method}: {len(study.varies)} keys, {size} in {self.out}>"
