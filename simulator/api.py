@@ -38,7 +38,6 @@ import io
 import json
 import math
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -142,43 +141,8 @@ def _tqdm() -> Any:
     return tqdm
 
 
-_DISPLAY_READY = False
-
-
-def _enable_inline_figures() -> None:
-    """In an IPython kernel, show matplotlib Figures as PNG unless something already does.
-
-    Our figures are made without pyplot, and IPython learns to draw a Figure
-    only when pyplot's inline backend is set up; this registers the same PNG
-    formatter, once, and leaves any formatter the user chose alone.
-    """
-    global _DISPLAY_READY
-    if _DISPLAY_READY or "IPython" not in sys.modules:
-        return
-    _DISPLAY_READY = True
-    try:
-        from IPython import get_ipython
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - IPython half installed
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-    formatters = shell.display_formatter.formatters
-    for mime in ("image/png", "image/svg+xml", "application/pdf", "image/jpeg"):
-        formatter = formatters.get(mime)
-        if formatter is None:
-            continue
-        try:
-            formatter.lookup_by_type(Figure)
-            return  # already shown somehow: keep the user's choice
-        except KeyError:
-            continue
-    formatters["image/png"].for_type(Figure, _plots.figure_png)
-
-
 def _figure(fig: Any) -> Any:
-    _enable_inline_figures()
+    _plots.enable_inline_figures()
     return fig
 
 

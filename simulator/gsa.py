@@ -476,6 +476,7 @@ class Sensitivity:
         metric at every design point against each key; a matplotlib Figure."""
         from simulator import plots as charts
 
+        charts.enable_inline_figures()  # a Figure made without pyplot, shown in Jupyter
         if metric not in self.metrics:
             raise UsageError(f"plot: {metric!r} was not analysed (the study's metrics: "
                              f"{', '.join(self.metrics)})")  # fmt: skip

@@ -36,6 +36,7 @@ import datetime
 import io
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from statistics import NormalDist
@@ -55,6 +56,7 @@ from simulator import steady as _steady
 from simulator.outputs import atomic_write_bytes
 
 __all__ = [
+    "enable_inline_figures",
     "figure_png",
     "plot_balance_distribution",
     "plot_credit_vintages",
@@ -945,6 +947,40 @@ def plot_sensitivity_scatter(
     for ax in axes[len(keys) :]:
         ax.set_visible(False)
     return fig
+
+
+_DISPLAY_READY = False
+
+
+def enable_inline_figures() -> None:
+    """In an IPython kernel, show matplotlib Figures as PNG unless something already does.
+
+    Our figures are made without pyplot, and IPython learns to draw a Figure
+    only when pyplot's inline backend is set up; this registers the same PNG
+    formatter, once, and leaves any formatter the user chose alone.
+    """
+    global _DISPLAY_READY
+    if _DISPLAY_READY or "IPython" not in sys.modules:
+        return
+    _DISPLAY_READY = True
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython half installed
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatters = shell.display_formatter.formatters
+    for mime in ("image/png", "image/svg+xml", "application/pdf", "image/jpeg"):
+        formatter = formatters.get(mime)
+        if formatter is None:
+            continue
+        try:
+            formatter.lookup_by_type(Figure)
+            return  # already shown somehow: keep the user's choice
+        except KeyError:
+            continue
+    formatters["image/png"].for_type(Figure, figure_png)
 
 
 def figure_png(fig: Figure, dpi: int = _DPI) -> bytes:
