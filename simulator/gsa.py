@@ -108,6 +108,13 @@ class Vary:
             return (self.low, self.high + 1.0)
         return (self.low, self.high)
 
+    def extremes(self) -> tuple[Any, ...]:
+        """The values at the ends of the range (every choice): what bounds the others."""
+        if self.kind == "choice":
+            return self.choices
+        low, high = self.bounds
+        return (self.value(low), self.value(math.nextafter(high, low)))
+
     def value(self, x: float) -> Any:
         """The scenario value of the unit variable ``x`` (inside :attr:`bounds`)."""
         if self.kind == "choice":
@@ -292,10 +299,13 @@ def plan_study(
     axis = Axis("zip", keys, tuple(tuple(p[k] for p in unique) for k in keys),
                 tuple(v.label for v in varies))  # fmt: skip
     spec = SweepSpec((axis,), replications, master)
-    plan_a = plan_sweep(scenario, spec, progress=progress)
+    # Each key is checked alone at its range's ends (or every choice), which names
+    # the --vary flag of a value the scenario refuses; then every point as a whole.
+    ends = {v.key: v.extremes() for v in varies}
+    plan_a = plan_sweep(scenario, spec, progress=progress, check_values=ends)
     points = list(plan_a.points)
     if against is not None:
-        plan_b = plan_sweep(against, spec, progress=progress)
+        plan_b = plan_sweep(against, spec, progress=progress, check_values=ends)
         points = [_side(p, "A") for p in plan_a.points] + [_side(p, "B") for p in plan_b.points]
         keys = (*keys, "scenario")
     extra = {"method": method, "samples": samples, "vary": [v.label for v in varies]}

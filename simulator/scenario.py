@@ -555,6 +555,9 @@ class Scenario:
         exist. ``source`` names the overrides in messages (default: the file).
         """
         where = source if source is not None else self.source
+        fast = self._placed(overrides, where)
+        if fast is not None:
+            return _build(fast, where, FilePath(self._base_dir), self.name, self.source)
         raw = _plain(self._raw) if self._raw is not None else self.to_dict()
         check = Checker(where)
         resolved: dict[str, Any] | None = None
@@ -588,6 +591,30 @@ class Scenario:
                 raise ScenarioError(*check.problems, *exc.problems) from None
             raise ScenarioError(*check.problems)
         return _build(raw, where, FilePath(self._base_dir), self.name, self.source)
+
+    def _placed(self, overrides: Mapping[str | Path, Any], where: str) -> Any:
+        """The document with every override placed on one copy, or None if any cannot
+        be placed (then :meth:`with_overrides` places them one by one, on copies, to
+        report each problem without leftovers). The common case, one copy in all."""
+        raw = _plain(self._raw) if self._raw is not None else self.to_dict()
+        check = Checker(where)
+        resolved = None
+        for key, value in overrides.items():
+            try:
+                path = parse_key_path(key) if isinstance(key, str) else tuple(key)
+            except ValueError:
+                return None
+            if not path or not all(
+                isinstance(p, str) or (isinstance(p, int) and not isinstance(p, bool) and p >= 0)
+                for p in path
+            ):
+                return None
+            if resolved is None:
+                resolved = self.to_dict()
+            _set_path(check, raw, path, _plain(value), resolved)
+            if check.problems:
+                return None
+        return raw
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Policy holds a mappingproxy, which cannot be pickled; rebuild from

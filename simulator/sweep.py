@@ -32,6 +32,7 @@ safe loader, never evaluated.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import io
 import itertools
@@ -76,6 +77,7 @@ __all__ = [
     "SweepSpec",
     "TqdmProgress",
     "canonical_key",
+    "canonical_params",
     "check_out",
     "compare",
     "compare_notes",
@@ -161,7 +163,22 @@ class SweepSpec:
 
 
 def scalar_text(value: Any) -> str:
-    """A scalar as YAML text (``7``, ``0.1``, ``null``, ``true``, ``inmail-2015``)."""
+    """A scalar as YAML text (``7``, ``0.1``, ``null``, ``true``, ``inmail-2015``).
+
+    Numbers, booleans and null are written as PyYAML writes them, without the
+    emitter (run ids hash this text, so it must not change; a test compares the
+    two on many values): a sensitivity design names hundreds of floats.
+    """
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
+    if kind is float and math.isfinite(value):
+        text = repr(value).lower()
+        return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
     text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True)
     return text.removesuffix("\n").removesuffix("\n...").strip()
 
@@ -509,11 +526,7 @@ def run_id(params: Mapping[str, Any]) -> str:
     parameters as canonical YAML (keys sorted). Without parameters the
     prefix is ``base``.
     """
-    canonical = yaml.safe_dump(
-        {k: params[k] for k in sorted(params)}, sort_keys=True, default_flow_style=True,
-        width=10**9, allow_unicode=True,
-    )  # fmt: skip
-    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+    digest = hashlib.sha256(canonical_params(params).encode("utf-8")).hexdigest()[:8]
     leaves = {k: _leaf(k) for k in params}
     counts: dict[str, int] = {}
     for leaf in leaves.values():
@@ -524,6 +537,31 @@ def run_id(params: Mapping[str, Any]) -> str:
         parts.append(f"{name}={scalar_text(value)}")
     prefix = _SAFE.sub("-", re.sub(r"\[(\d+)\]", r"\1", "__".join(parts)))[:60] or "base"
     return f"{prefix}__{digest}"
+
+
+def canonical_params(params: Mapping[str, Any]) -> str:
+    """The parameters as canonical YAML, ``{a: 1, b: 0.5}`` (keys sorted): what run ids hash.
+
+    Values that are numbers, booleans or null are joined from cached key texts
+    and :func:`scalar_text`, which is what PyYAML's flow style writes for them
+    (a test compares the two); anything else goes through PyYAML.
+    """
+    if all(v is None or type(v) in (bool, int, float) for v in params.values()) and all(
+        type(v) is not float or math.isfinite(v) for v in params.values()
+    ):
+        items = ", ".join(f"{_flow_key(k)}: {scalar_text(params[k])}" for k in sorted(params))
+        return "{" + items + "}\n"
+    return yaml.safe_dump(
+        {k: params[k] for k in sorted(params)}, sort_keys=True, default_flow_style=True,
+        width=10**9, allow_unicode=True,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _flow_key(key: str) -> str:
+    """A key as PyYAML writes it in a flow mapping (quoted when it holds ``[``, ...)."""
+    text = yaml.safe_dump({key: 0}, default_flow_style=True, width=10**9, allow_unicode=True)
+    return text.removeprefix("{").removesuffix(": 0}\n")
 
 
 def _leaf(key: str) -> str:
@@ -597,6 +635,7 @@ def plan_sweep(
     spec: SweepSpec,
     seed: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    check_values: Mapping[str, Sequence[Any]] | None = None,
 ) -> Plan:
     """Expand ``spec`` over ``scenario`` and validate every point; nothing runs.
 
@@ -605,6 +644,10 @@ def plan_sweep(
     with one line per problem, naming the flag or key. ``progress(done,
     total)`` is called as points are validated (about half a millisecond
     each on the baseline, so a sweep of the largest size takes about a minute).
+
+    Every value of every key is first checked alone, so a bad value is named with
+    its flag; ``check_values`` (key -> values) checks those instead, for axes whose
+    values are many and bounded by a few (a sensitivity design: its ranges' ends).
     """
     master = seed if seed is not None else spec.seed if spec.seed is not None else scenario.seed
     _check_counts(spec.replications, master)
@@ -620,6 +663,8 @@ def plan_sweep(
     keep_single = len(spec.axes) == 1 and len(spec.axes[0].keys) == 1
     for axis in spec.axes:
         for key, label, values in zip(axis.keys, axis.labels, axis.values, strict=True):
+            if check_values is not None:
+                values = tuple(check_values.get(key, values))
             if label.startswith("--"):
                 error_class = UsageError
                 # A flag's value is checked against the scenario: name both.

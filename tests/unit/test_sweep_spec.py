@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError, UsageError
 from simulator.scenario import load_scenario
@@ -422,3 +424,40 @@ def test_points_with_text_values_that_look_like_numbers_keep_their_order(small) 
     plan = plan_sweep(small, spec)
     values = [p.params["pricing.monthly_price.premium_career"] for p in ordered_points(plan)]
     assert values == ["20.00", "10.00"]
+
+
+@given(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(),
+                 st.booleans(), st.none()))  # fmt: skip
+def test_scalar_text_writes_numbers_as_yaml_does(value: object) -> None:
+    """The fast path of scalar_text (numbers, booleans, null) equals PyYAML's text,
+    which run ids hash: a sweep folder written before must resume the same."""
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9)
+    assert scalar_text(value) == text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+_KEYS = st.sampled_from(
+    [
+        "policy.refund.window_days",
+        "population[1].monthly_cancel_probability",
+        "recipients.delay.median_days",
+        "a",
+        "pricing.monthly_price.x-y",
+    ]
+)
+
+
+@given(st.dictionaries(_KEYS, st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                                        st.integers(), st.booleans(), st.none(),
+                                        st.sampled_from(["inmail-2015", "20.00", "a: b"])),
+                       min_size=1))  # fmt: skip
+def test_canonical_params_are_pyyaml_flow_text(params: dict) -> None:
+    """Run ids hash this text: its fast path must equal PyYAML's for every value."""
+    import yaml
+
+    from simulator.sweep import canonical_params
+
+    expected = yaml.safe_dump({k: params[k] for k in sorted(params)}, sort_keys=True,
+                              default_flow_style=True, width=10**9, allow_unicode=True)  # fmt: skip
+    assert canonical_params(params) == expected
