@@ -1564,11 +1564,11 @@ def _execute(
 
 def sensitivity(
     scenario: Scenario | str | os.PathLike[str],
-    vary: Mapping[str, Any],
+    vary: Mapping[str, Any] | None = None,
     *,
-    method: str = "morris",
-    samples: int = 8,
-    replications: int = 1,
+    method: str | None = None,
+    samples: int | None = None,
+    replications: int | None = None,
     metrics: Sequence[str] | None = None,
     against: Scenario | str | os.PathLike[str] | None = None,
     seed: int | None = None,
@@ -1585,8 +1585,10 @@ def sensitivity(
     ``vary`` maps key paths to a range, ``(low, high)``, or choices, a list
     (``{"recipients.response_probability": (0.1, 0.4), "policy.preset":
     ["inmail-2014", "inmail-2015"]}``), or the CLI's text (``"0.1:0.4"``).
-    ``method`` is ``"sobol"`` (``samples`` a power of two), ``"morris"`` or
-    ``"lhs"``; ``metrics`` are summary.json numbers (default
+    ``method`` is ``"sobol"`` (``samples`` a power of two), ``"morris"``
+    (the default, 8 trajectories) or ``"lhs"``; arguments left out come from
+    a scenario file's ``sensitivity:`` block, if it has one;
+    ``metrics`` are summary.json numbers (default
     :data:`simulator.gsa.DEFAULT_METRICS`). With ``against``, every
     point also runs under that scenario on the same seeds and the indices are
     of B - A. Runs stream to ``out`` (default a scratch folder) as in
@@ -1598,13 +1600,27 @@ def sensitivity(
     >>> st.indices; st.plot("refund_rate")  # doctest: +SKIP
     """
     _sens = import_module("simulator.gsa")
-    sc = _scenario(scenario)
+    block: dict[str, Any] = {}
+    if isinstance(scenario, Scenario):
+        sc = scenario
+    else:
+        sc, block = _sens.load_study_scenario(scenario)
+    if against is None and block.get("against"):
+        against = block["against"]
     other = _scenario(against) if against is not None else None
-    texts = [f"{key}={_vary_text(value)}" for key, value in vary.items()]
+    if vary is not None:
+        texts = [f"{key}={_vary_text(value)}" for key, value in vary.items()]
+    else:
+        texts = block.get("vary", [])
     varies = _sens.parse_vary(texts, sc, flag="vary")
+    if metrics is None and block.get("metrics"):
+        metrics = str(block["metrics"]).split(",")
     names = _sens.check_metrics(list(metrics) if metrics else list(_sens.DEFAULT_METRICS))
-    study = _sens.plan_study(sc, varies, method, samples, replications=replications, seed=seed,
-                             against=other)  # fmt: skip
+    study = _sens.plan_study(
+        sc, varies, method or block.get("method", "morris"), samples or block.get("samples", 8),
+        replications=replications or block.get("replications", 1),
+        seed=seed if seed is not None else block.get("seed"), against=other,
+    )  # fmt: skip
     design = {"design.csv": study.design.to_csv(index=False)}
     target, _ = _execute(study.plan, out, executor, workers, resume, False, progress, False,
                          files=design)  # fmt: skip

@@ -71,6 +71,7 @@ __all__ = [
     "analyse",
     "check_metrics",
     "design_runs",
+    "load_study_scenario",
     "parse_vary",
     "plan_study",
     "point_means",
@@ -113,7 +114,7 @@ class Vary:
         if self.kind == "choice":
             return self.choices
         low, high = self.bounds
-        return (self.value(low), self.value(math.nextafter(high, low)))
+        return (self.value(low), self.value(high))  # value() keeps a whole number <= HIGH
 
     def value(self, x: float) -> Any:
         """The scenario value of the unit variable ``x`` (inside :attr:`bounds`)."""
@@ -212,6 +213,92 @@ def _value_at(document: Mapping[str, Any], key: str) -> Any:
         if node is None:
             return None
     return node
+
+
+#: Keys of a scenario file's ``sensitivity:`` block (the flags' names).
+BLOCK_KEYS = ("vary", "method", "samples", "replications", "metrics", "seed", "against")
+
+
+def load_study_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
+    """A scenario file and its ``sensitivity:`` block as flag values (empty without one).
+
+    The block holds the flags of ``creditsim sensitivity``: ``vary`` maps key
+    paths to ``"LOW:HIGH"``, ``{low: L, high: H}`` or a list of choices;
+    ``method``, ``samples``, ``replications``, ``seed``, ``metrics`` (a list)
+    and ``against`` (a path relative to the file). It is taken out before the
+    scenario is validated. Returned values: ``vary`` as ``KEY=...`` texts.
+    """
+    from simulator.errors import CreditsimError, ScenarioError
+    from simulator.scenario import scenario_from_dict
+    from simulator.yamlio import load_yaml_file
+
+    source = str(path)
+    raw = load_yaml_file(path, ScenarioError)
+    if not (isinstance(raw, dict) and "sensitivity" in raw):
+        return scenario_from_dict(raw, source=source), {}
+    raw = dict(raw)
+    block = raw.pop("sensitivity")
+    problems: list[str] = []
+    flags = _block_flags(block, f"{source}: sensitivity", Path(source).parent, problems)
+    try:
+        scenario = scenario_from_dict(raw, source=source)
+    except CreditsimError as exc:
+        raise ScenarioError(*exc.problems, *problems) from None
+    if problems:
+        raise ScenarioError(*problems)
+    return scenario, flags
+
+
+def _block_flags(block: Any, where: str, base: Path, problems: list[str]) -> dict[str, Any]:
+    if not isinstance(block, Mapping):
+        problems.append(f"{where}: must be a mapping of the flags (vary, method, samples, ...)")
+        return {}
+    flags: dict[str, Any] = {}
+    for key, value in block.items():
+        at = f"{where}.{key}"
+        if key not in BLOCK_KEYS:
+            near = difflib.get_close_matches(str(key), BLOCK_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            problems.append(f"{at}: unknown key{hint}")
+        elif key == "vary":
+            flags["vary"] = _block_vary(value, at, problems)
+        elif key == "method":
+            if value not in METHODS:
+                problems.append(f"{at}: must be one of {', '.join(METHODS)}, got {value!r}")
+            flags["method"] = value
+        elif key in ("samples", "replications", "seed"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                problems.append(f"{at}: must be a whole number >= 0, got {value!r}")
+            flags[key] = value
+        elif key == "metrics":
+            if not (isinstance(value, list) and all(isinstance(m, str) for m in value)):
+                problems.append(f"{at}: must be a list of metric names, got {value!r}")
+            flags["metrics"] = ",".join(map(str, value)) if isinstance(value, list) else value
+        else:  # against
+            if not isinstance(value, str) or not value:
+                problems.append(f"{at}: must be the path of a scenario file, got {value!r}")
+            flags["against"] = str(base / str(value))
+    return flags
+
+
+def _block_vary(value: Any, at: str, problems: list[str]) -> list[str]:
+    from simulator.sweep import scalar_text
+
+    if not isinstance(value, Mapping) or not value:
+        problems.append(f"{at}: must map key paths to LOW:HIGH, {{low, high}} or choices")
+        return []
+    texts = []
+    for key, spec in value.items():
+        if isinstance(spec, str):
+            texts.append(f"{key}={spec}")
+        elif isinstance(spec, Mapping) and set(spec) == {"low", "high"}:
+            texts.append(f"{key}={spec['low']}:{spec['high']}")
+        elif isinstance(spec, list):
+            texts.append(f"{key}={', '.join(scalar_text(v) for v in spec)}")
+        else:
+            problems.append(f"{at}.{key}: must be 'LOW:HIGH', {{low: L, high: H}} or a list of "
+                            f"choices, got {spec!r}")  # fmt: skip
+    return texts
 
 
 def problem(varies: Sequence[Vary]) -> dict[str, Any]:

@@ -81,6 +81,8 @@ MAX_MONEY_CENTS = 100_000_000  # 1,000,000.00
 MAX_DELAY_SECONDS = MAX_DAYS * DAY
 MAX_CSV_PROBLEMS = 10
 
+# Top-level blocks that belong to one command, which takes its block out first.
+_COMMAND_BLOCKS = ("sweep", "sensitivity")
 _TOP_KEYS = (
     "name",
     "description",
@@ -758,13 +760,14 @@ def _build(
     doc = check.mapping((), raw)
     if doc is None:
         raise ScenarioError(*check.problems)
-    if "sweep" in doc:
-        # One rule for every command: a sweep block is read only by `creditsim
-        # sweep` (simulator.sweep.load_sweep_scenario takes it out first); run,
-        # compare and the API refuse it rather than run a scenario it may change.
-        check.fail(("sweep",), "a sweep block is for `creditsim sweep` only; remove it to "
-                   "run or compare this scenario")  # fmt: skip
-        doc = {k: v for k, v in doc.items() if k != "sweep"}
+    for block in _COMMAND_BLOCKS:
+        if block in doc:
+            # One rule for every command: a sweep (sensitivity) block is read only by
+            # `creditsim sweep` (`sensitivity`), which takes it out first; every other
+            # command and the API refuse it rather than run a scenario it may change.
+            check.fail((block,), f"a {block} block is for `creditsim {block}` only; remove "
+                       "it to run or compare this scenario")  # fmt: skip
+            doc = {k: v for k, v in doc.items() if k != block}
     check.known_keys((), doc, _TOP_KEYS)
 
     name = _scenario_name(check, _opt(doc, "name", default_name or "scenario"))

@@ -47,15 +47,14 @@ def add_sensitivity_parser(subparsers: Any) -> None:
         metavar="KEY=LOW:HIGH|KEY=V1,V2,...",
         help="a key (dotted path, as --set) over a range, or over choices (repeatable)",
     )
-    sp.add_argument("--method", choices=METHODS, default="morris", help="default morris")
+    sp.add_argument("--method", choices=METHODS, help="default morris")
     sp.add_argument(
         "--samples",
         type=_int_arg,
-        default=8,
         help="sobol: N (a power of two), N x (keys + 2) points; morris: trajectories, "
         "N x (keys + 1) points; lhs: points (default 8)",
     )
-    sp.add_argument("--replications", type=_int_arg, default=1, help="runs per point (default 1)")
+    sp.add_argument("--replications", type=_int_arg, help="runs per point (default 1)")
     sp.add_argument(
         "--metrics",
         metavar="NAME,...",
@@ -85,6 +84,7 @@ def sensitivity_command(args: argparse.Namespace) -> int:
         DEFAULT_METRICS,
         check_metrics,
         design_runs,
+        load_study_scenario,
         parse_vary,
         plan_study,
         write_study,
@@ -94,9 +94,22 @@ def sensitivity_command(args: argparse.Namespace) -> int:
     pairs, problems = parse_set_arguments("sensitivity", args.overrides)
     named: list[tuple[str, Any]] = []
     load_problems: list[str] = []
-    for path in (args.scenario, *([args.against] if args.against else [])):
+    try:
+        scenario, block = load_study_scenario(args.scenario)
+        named.append((args.scenario, scenario))
+    except CreditsimError as exc:
+        load_problems.extend(exc.problems)
+        block = {}
+    # The flags win over the file's sensitivity: block, key by key (--vary as a whole).
+    for name, default in (("method", "morris"), ("samples", 8), ("replications", 1),
+                          ("metrics", None), ("seed", None), ("against", None)):  # fmt: skip
+        if getattr(args, name) is None:
+            setattr(args, name, block.get(name, default))
+    if not args.vary:
+        args.vary = block.get("vary", [])
+    if args.against:
         try:
-            named.append((path, load_scenario(path)))
+            named.append((args.against, load_scenario(args.against)))
         except CreditsimError as exc:
             load_problems.extend(exc.problems)
     if load_problems:

@@ -139,3 +139,35 @@ def test_against_analyses_paired_differences(tiny: Path, tmp_path: Path) -> None
     )
     # A longer window can only refund fewer InMails (RULES.md: no response *within* it).
     assert (study.means["refund_rate"] <= 0).all()
+
+
+def test_a_sensitivity_block_stands_for_the_flags_and_flags_win(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file's block gives vary, method, samples and metrics; a flag replaces its key."""
+    path = tmp_path / "blocked.yaml"
+    path.write_text(
+        TINY
+        + """\
+sensitivity:
+  vary:
+    recipients.response_probability: "0.05:0.6"
+    policy.refund.window_days: {low: 3, high: 14}
+    policy.preset: [inmail-2014, inmail-2015]
+  method: lhs
+  samples: 5
+  metrics: [refund_rate]
+"""
+    )
+    out = tmp_path / "blocked"
+    assert main(["sensitivity", str(path), "--samples", "6", "--no-plots", "--no-progress",
+                 "--out", str(out)]) == 0  # fmt: skip
+    design = pd.read_csv(out / "design.csv")
+    assert len(design) == 6  # --samples won over the block's 5
+    assert set(design["policy.preset"]) <= {"inmail-2014", "inmail-2015"}
+    indices = pd.read_csv(out / "sensitivity.csv")
+    assert set(indices["index"]) == {"rho"} and set(indices["metric"]) == {"refund_rate"}
+    # Every other command refuses the block, naming it (one rule, as for sweep:).
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert "sensitivity: a sensitivity block is for `creditsim sensitivity` only" in (
+        capsys.readouterr().err)  # fmt: skip
