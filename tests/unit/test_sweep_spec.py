@@ -461,3 +461,22 @@ def test_canonical_params_are_pyyaml_flow_text(params: dict) -> None:
     expected = yaml.safe_dump({k: params[k] for k in sorted(params)}, sort_keys=True,
                               default_flow_style=True, width=10**9, allow_unicode=True)  # fmt: skip
     assert canonical_params(params) == expected
+
+
+def test_resume_accepts_the_fingerprint_of_folders_written_before(small, tmp_path: Path) -> None:
+    """sweep.json's fingerprint hashes scenarios as JSON now, as YAML before 2026-12-05:
+    --resume accepts either for the same plan, and refuses another plan's."""
+    import json
+
+    from simulator.sweep import check_out
+
+    plan = plan_sweep(small, _spec(("--grid", "policy.refund.window_days=7,14")))
+    assert plan.fingerprint() != plan.yaml_fingerprint()
+    out = tmp_path / "older"
+    out.mkdir()
+    for fingerprint in (plan.yaml_fingerprint(), plan.fingerprint()):
+        (out / "sweep.json").write_text(json.dumps({"kind": "sweep", "fingerprint": fingerprint}))
+        check_out(out, plan, resume=True)
+    (out / "sweep.json").write_text(json.dumps({"kind": "sweep", "fingerprint": "0" * 64}))
+    with pytest.raises(UsageError, match="holds a different sweep"):
+        check_out(out, plan, resume=True)
