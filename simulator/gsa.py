@@ -228,25 +228,20 @@ def load_study_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
     and ``against`` (a path relative to the file). It is taken out before the
     scenario is validated. Returned values: ``vary`` as ``KEY=...`` texts.
     """
-    from simulator.errors import CreditsimError, ScenarioError
-    from simulator.scenario import scenario_from_dict
-    from simulator.yamlio import load_yaml_file
+    from simulator.errors import ScenarioError
+    from simulator.scenario import load_scenario_with_block
 
     source = str(path)
-    raw = load_yaml_file(path, ScenarioError)
-    if not (isinstance(raw, dict) and "sensitivity" in raw):
-        return scenario_from_dict(raw, source=source), {}
-    raw = dict(raw)
-    block = raw.pop("sensitivity")
-    problems: list[str] = []
-    flags = _block_flags(block, f"{source}: sensitivity", Path(source).parent, problems)
-    try:
-        scenario = scenario_from_dict(raw, source=source)
-    except CreditsimError as exc:
-        raise ScenarioError(*exc.problems, *problems) from None
-    if problems:
-        raise ScenarioError(*problems)
-    return scenario, flags
+
+    def parse(block: Any) -> dict[str, Any]:
+        problems: list[str] = []
+        flags = _block_flags(block, f"{source}: sensitivity", Path(source).parent, problems)
+        if problems:
+            raise ScenarioError(*problems)
+        return flags
+
+    scenario, flags = load_scenario_with_block(path, "sensitivity", parse)
+    return scenario, flags or {}
 
 
 def _block_flags(block: Any, where: str, base: Path, problems: list[str]) -> dict[str, Any]:

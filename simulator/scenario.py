@@ -34,7 +34,7 @@ import math
 import numbers
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path as FilePath
@@ -63,6 +63,7 @@ __all__ = [
     "Scenario",
     "Sending",
     "load_scenario",
+    "load_scenario_with_block",
     "normalised",
     "parse_key_path",
     "parse_set_argument",
@@ -171,6 +172,7 @@ DEFAULT_RESPONSE_KINDS = {"accept": 0.5, "decline": 0.2, "reply": 0.3}
 DEFAULT_DELAY = {"kind": "lognormal", "median_days": 2.0, "sigma": 1.0}
 
 _V = TypeVar("_V")
+_T = TypeVar("_T")
 
 
 def normalised(weights: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[float, ...]]:
@@ -629,6 +631,35 @@ def _restore(document: dict[str, Any], source: str) -> Scenario:
 
 
 # -- public entry points ------------------------------------------------------
+
+
+def load_scenario_with_block(
+    path: str | FilePath, block: str, parse: Callable[[Any], _T]
+) -> tuple[Scenario, _T | None]:
+    """A scenario file and its command's block (``sweep``, ``sensitivity``) parsed by
+    ``parse``, None without one. The block is taken out before the scenario is
+    validated; the problems of both (``parse`` raises :class:`ScenarioError`) are
+    reported together."""
+    if block not in _COMMAND_BLOCKS:
+        raise ValueError(f"not a command's block: {block!r}")
+    source = str(path)
+    raw = load_yaml_file(path, ScenarioError)
+    if not (isinstance(raw, dict) and block in raw):
+        return scenario_from_dict(raw, source=source), None
+    raw = dict(raw)
+    problems: list[str] = []
+    parsed = None
+    try:
+        parsed = parse(raw.pop(block))
+    except ScenarioError as exc:
+        problems.extend(exc.problems)
+    try:
+        scenario = scenario_from_dict(raw, source=source)
+    except InputError as exc:
+        raise ScenarioError(*exc.problems, *problems) from None
+    if problems:
+        raise ScenarioError(*problems)
+    return scenario, parsed
 
 
 def load_scenario(path: str | FilePath) -> Scenario:

@@ -61,9 +61,9 @@ from simulator.outputs import atomic_write_bytes, atomic_write_text, cannot_writ
 from simulator.population import roster
 from simulator.reports import replications, student_t_quantile
 from simulator.runner import run, write_run
-from simulator.scenario import Scenario, parse_key_path, scenario_from_dict
+from simulator.scenario import Scenario, load_scenario_with_block, parse_key_path
 from simulator.warmup import resolve_warmup
-from simulator.yamlio import dump_yaml, load_yaml_file, load_yaml_text
+from simulator.yamlio import dump_yaml, load_yaml_text
 
 __all__ = [
     "DEFAULT_PLOT_METRICS",
@@ -470,25 +470,7 @@ def load_sweep_scenario(path: str | Path) -> tuple[Scenario, SweepSpec | None]:
     The block is taken out before the scenario is validated, so the scenario
     schema never sees it.
     """
-    source = str(path)
-    raw = load_yaml_file(path, ScenarioError)
-    spec = None
-    if isinstance(raw, dict) and "sweep" in raw:
-        raw = dict(raw)
-        block = raw.pop("sweep")
-        problems: list[str] = []
-        try:
-            spec = spec_from_block(block, source)
-        except ScenarioError as exc:
-            problems.extend(exc.problems)
-        try:
-            scenario = scenario_from_dict(raw, source=source)
-        except CreditsimError as exc:
-            raise ScenarioError(*exc.problems, *problems) from None
-        if problems:
-            raise ScenarioError(*problems)
-        return scenario, spec
-    return scenario_from_dict(raw, source=source), None
+    return load_scenario_with_block(path, "sweep", lambda block: spec_from_block(block, str(path)))
 
 
 # -- expansion, run ids and seeds ------------------------------------------------
