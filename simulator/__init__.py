@@ -18,6 +18,7 @@ DataFrames and matplotlib Figures (the functions live in :mod:`simulator.api`)::
     cs.sweep(small, grid={"policy.grant_expiry_days": [30, 60, 90]}, replications=3)
     cs.compare("scenarios/baseline.yaml", "scenarios/policy-2015.yaml", replications=5)
     cs.load_sweep("sweeps/expiry")
+    cs.audit("runs/window-14").ok                             # replayed and checked again
     cs.sensitivity(small, {"recipients.response_probability": (0.1, 0.4)})  # what drives it
 
 Importing :mod:`simulator` is cheap: the API (and pandas) load on first use, so
@@ -46,6 +47,7 @@ __all__ = [
     "Scenario",
     "Sweep",
     "__version__",
+    "audit",
     "compare",
     "load_run",
     "load_scenario",

@@ -79,6 +79,7 @@ __all__ = [
     "Run",
     "Sweep",
     "Tables",
+    "audit",
     "compare",
     "load_run",
     "load_scenario",
@@ -620,6 +621,23 @@ def run(
         }
     )
     return Run(result.scenario, result.summary, result.meta, tables, result=result)
+
+
+def audit(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Any:
+    """Check that a run directory is what the credit rules give (``creditsim audit``).
+
+    Replays its ``history.csv`` through the engine under its own policy and
+    compares the ledger line for line with its ``ledger.parquet``, then checks
+    the end-of-run invariants again; returns a
+    :class:`simulator.run_audit.AuditResult` (``.ok``, ``.differences`` per
+    member, ``.problems``). When the run fails, the members concerned are
+    written as replayable histories to ``out/audit-failures/`` (``out``
+    defaults to the run directory).
+
+    >>> audit("runs/baseline-seed20140101").ok  # doctest: +SKIP
+    True
+    """
+    return import_module("simulator.run_audit").audit_run(run_dir, out)
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> Run:

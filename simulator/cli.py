@@ -66,6 +66,19 @@ def _build_parser() -> argparse.ArgumentParser:
         "likely typo otherwise",
     )
 
+    au = sub.add_parser(
+        "audit",
+        help="prove a run directory is exact: replay its history, compare its ledger",
+        description="Replay RUN_DIR/history.csv through the credit rules engine under the "
+        "run's own policy, compare the ledger line for line with RUN_DIR/ledger.parquet and "
+        "check the end-of-run invariants again. Exit 0 when the run is what the rules give, "
+        "3 when not (the members concerned written to OUT/audit-failures/).",
+    )
+    au.add_argument("run_dir", metavar="RUN_DIR")
+    au.add_argument(
+        "--out", metavar="OUT", help="where audit-failures/ goes if the run fails (default RUN_DIR)"
+    )
+
     run = sub.add_parser(
         "run",
         help="simulate a scenario and write a run directory",
@@ -141,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # Writing failed for want of room: a full disk or quota, a file-size limit, an I/O error.
 _STORAGE_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO))
-_COMMANDS = ("run", "sweep", "compare", "sensitivity", "report", "replay")
+_COMMANDS = ("run", "sweep", "compare", "sensitivity", "report", "replay", "audit")
 
 
 def _storage_line(argv: Sequence[str] | None, exc: OSError) -> str:
@@ -188,7 +201,34 @@ def _main(argv: list[str]) -> int:
         return _run(args)
     if args.command == "report":
         return _report(args)
+    if args.command == "audit":
+        return _audit(args)
     return _replay(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from simulator.api import audit
+
+    result = audit(args.run_dir, args.out)
+    where = f"{result.run_dir}: replayed {result.actions:,} actions of {result.members:,} members"
+    if result.ok:
+        print(f"{where}: the ledger's {result.entries:,} entries are what the rules give, line "
+              "for line, and every invariant holds")  # fmt: skip
+        return 0
+    for member, why in sorted(result.differences.items())[:_MAX_AUDIT_LINES]:
+        print(f"creditsim audit: {member}: {why}", file=sys.stderr)
+    for problem in result.problems[:_MAX_AUDIT_LINES]:
+        print(f"creditsim audit: {problem}", file=sys.stderr)
+    hidden = max(0, len(result.differences) - _MAX_AUDIT_LINES)
+    hidden += max(0, len(result.problems) - _MAX_AUDIT_LINES)
+    more = f" ({hidden:,} more lines in its README.txt)" if hidden else ""
+    print(f"creditsim audit: {where}: {len(result.differences):,} members' ledgers differ from "
+          f"the rules and {len(result.problems):,} invariant problems; their histories are in "
+          f"{result.failures}/{more}", file=sys.stderr)  # fmt: skip
+    return 3
+
+
+_MAX_AUDIT_LINES = 20
 
 
 def _report(args: argparse.Namespace) -> int:

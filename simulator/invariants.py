@@ -58,6 +58,7 @@ from simulator.outputs import atomic_write_bytes, atomic_write_text, current_uma
 from simulator.population import roster
 
 if TYPE_CHECKING:
+    from simulator.reports import RunTables as StoredTables
     from simulator.scenario import Scenario
     from simulator.tables import RunTables
 
@@ -101,8 +102,14 @@ class Violation(str):
         return self
 
 
-def check_run(tables: RunTables, summary: Mapping[str, Any], scenario: Scenario) -> list[str]:
+def check_run(
+    tables: RunTables | StoredTables, summary: Mapping[str, Any], scenario: Scenario
+) -> list[str]:
     """Every invariant the run breaks, one line each; an empty list means the run is sound.
+
+    ``tables`` are a run's, in memory (``simulator.tables.RunTables``) or read
+    from its directory (``simulator.reports.load_run_tables``, as ``creditsim
+    audit`` does).
 
     The lines are :class:`Violation` objects (``str`` with ``.members``), in a
     fixed order: ledger entries, running balances, conservation, InMails
@@ -738,8 +745,13 @@ def write_failures(
     problems: Sequence[str] = (),
     scenario: Scenario | None = None,
     limit: int = MAX_MEMBERS_WRITTEN,
+    folder: str = FAILURES_DIR,
+    why: Sequence[str] = (),
 ) -> Path:
     """Write each member's history rows to ``out/invariant-failures/<member>.csv``.
+
+    ``folder`` names the folder instead (``creditsim audit`` writes
+    ``audit-failures/``) and ``why`` replaces the README's first paragraph.
 
     ``history`` is the run's history table (replay columns, RULES.md section
     8); ``members`` are the offending members (:func:`offending_members`); at
@@ -751,8 +763,8 @@ def write_failures(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    final = out / FAILURES_DIR
-    tmp = Path(tempfile.mkdtemp(prefix=f".{FAILURES_DIR}.", suffix=".partial", dir=out))
+    final = out / folder
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder}.", suffix=".partial", dir=out))
     try:
         tmp.chmod(0o777 & ~current_umask())
         chosen = sorted(set(members))[: max(0, limit)]
@@ -771,7 +783,7 @@ def write_failures(
             atomic_write_text(tmp / "scenario.yaml", dump_yaml(scenario.to_dict()))
             until = format_instant(scenario.end)
         readme = _readme(
-            final, chosen, names, len(set(members)), problems, scenario is not None, until
+            final, chosen, names, len(set(members)), problems, scenario is not None, until, why
         )
         atomic_write_text(tmp / "README.txt", readme)
         if final.exists():
@@ -806,12 +818,18 @@ def _readme(
     problems: Sequence[str],
     has_scenario: bool,
     until: str | None,
+    why: Sequence[str] = (),
 ) -> str:
     scenario = folder / "scenario.yaml" if has_scenario else folder.parent / "scenario.yaml"
     lines = [
-        "This run failed its end-of-run invariant checks (simulator/invariants.py: credit",
-        "conservation, balances, InMails against the ledger, the summary's counts), so it",
-        "was not reported as a result. The problems found:",
+        *(
+            why
+            or (
+                "This run failed its end-of-run invariant checks (simulator/invariants.py: credit",
+                "conservation, balances, InMails against the ledger, the summary's counts), so it",
+                "was not reported as a result. The problems found:",
+            )
+        ),
         "",
         *(f"  {p}" for p in problems),
         *([] if problems else ["  (not recorded)"]),

@@ -1,0 +1,180 @@
+"""``creditsim audit RUN_DIR``: prove that a run directory is what the rules give.
+
+Someone who receives a run directory can check it without trusting the
+simulator that wrote it: its ``history.csv`` (every member action, in the
+replay format of RULES.md section 8) is replayed through the credit rules
+engine under the run's own policy (its ``scenario.yaml``) up to the run's end,
+and the ledger the rules give is compared with the run's ``ledger.parquet``,
+member by member, line for line, in the text form ``creditsim replay`` writes
+(RULES.md section 5). Then the end-of-run invariants (:mod:`simulator.invariants`:
+conservation, balances, InMails against the ledger, the summary's counts) are
+checked again on the tables as they are on disk.
+
+A run passes when both hold. Otherwise the members whose ledger differs, or
+whom an invariant implicates, are written as replayable histories to
+``OUT/audit-failures/`` (default ``OUT`` = the run directory), with a README
+saying what differed and how to replay each; the CLI exits 3, as for a run
+that fails its invariants.
+
+Run directories of format 1 are audited (one history, one ledger). The engine
+replays a history at about 200,000 actions a second (benchmarks/RESULTS.md),
+so a run of a few million actions takes a minute or so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from simulator.engine.history import ledger_rows, read_history, replay
+from simulator.errors import InputError
+from simulator.invariants import check_run, offending_members, write_failures
+from simulator.reports import load_run_tables
+from simulator.scenario import load_scenario
+from simulator.timeutil import format_instant
+
+__all__ = ["AUDIT_FOLDER", "AuditResult", "audit_run"]
+
+AUDIT_FOLDER = "audit-failures"
+_FORMATS = (1,)
+
+
+@dataclass
+class AuditResult:
+    """What :func:`audit_run` found: ``ok`` when the ledger and the invariants hold.
+
+    ``differences`` maps each member whose ledger differs to its first
+    difference, in words; ``problems`` are the invariant violations;
+    ``failures`` is the folder of replayable histories (None when ``ok``).
+    """
+
+    run_dir: Path
+    actions: int
+    members: int
+    entries: int
+    differences: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    failures: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences and not self.problems
+
+
+def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult:
+    """Replay RUN_DIR's history, compare the ledger line for line, re-check the invariants.
+
+    Raises :class:`InputError` for a folder that is not a run directory of a
+    format this version reads. Writes ``OUT/audit-failures/`` (``OUT`` default
+    RUN_DIR) only when the run fails.
+    """
+    root = Path(run_dir)
+    meta = _read_json(root / "run.json", root)
+    version = meta.get("format_version")
+    if version not in _FORMATS:
+        raise InputError(f"{root}: run format {version!r}; this creditsim audits format 1")
+    for name in ("scenario.yaml", "history.csv", "ledger.parquet", "summary.json"):
+        if not (root / name).is_file():
+            raise InputError(f"{root}: not a complete run directory (no {name})")
+    scenario = load_scenario(root / "scenario.yaml")
+    actions = read_history(root / "history.csv", scenario.policy, allow_long_span=True)
+    replayed = replay(scenario.policy, actions, scenario.end)
+    expected = ledger_rows(replayed.engine)
+    recorded = _ledger_text(pq.read_table(root / "ledger.parquet"))
+    result = AuditResult(root, len(actions), len(replayed.members), len(recorded))
+    result.differences = _differences(recorded, expected)
+
+    tables = load_run_tables(root)
+    result.problems = check_run(tables, _read_json(root / "summary.json", root), scenario)
+    members = sorted(set(result.differences) | set(offending_members(result.problems)))
+    if members:
+        as_text = pacsv.ConvertOptions(strings_can_be_null=False, column_types=_TEXT)
+        history = pacsv.read_csv(root / "history.csv", convert_options=as_text)
+        lines = [f"{m}: {why}" for m, why in sorted(result.differences.items())]
+        result.failures = write_failures(
+            root if out is None else out, history, members,
+            problems=[*lines, *result.problems], scenario=scenario, folder=AUDIT_FOLDER,
+            why=["creditsim audit replayed this run's history through the credit rules engine",
+                 "and compared the ledger it gives with the run's ledger.parquet, then checked",
+                 "the end-of-run invariants again. What differs, or breaks an invariant:"],
+        )  # fmt: skip
+    return result
+
+
+_TEXT = {
+    name: pa.string()
+    for name in ("time", "member", "action", "tier", "quantity", "inmail", "category",
+                 "subject_chars", "body_chars", "free", "response")
+}  # fmt: skip
+
+
+def _ledger_text(table: pa.Table) -> list[tuple[str, ...]]:
+    """The run's ledger as the rows ``creditsim replay`` writes (RULES.md section 5)."""
+    seconds = table.column("time").cast(pa.timestamp("s", "UTC")).cast(pa.int64()).to_pylist()
+    stamps: dict[int, str] = {}
+    times = [stamps.get(t) or stamps.setdefault(t, format_instant(t)) for t in seconds]
+
+    def text(name: str) -> list[str]:
+        column = table.column(name)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        return pc.fill_null(column.cast(pa.string()), "").to_pylist()
+
+    columns = [text(n) for n in ("member", "kind", "lot", "quantity", "inmail", "reason",
+                                 "balance_after")]  # fmt: skip
+    return [(t, *rest) for t, *rest in zip(times, *columns, strict=True)]
+
+
+def _differences(
+    recorded: list[tuple[str, ...]], expected: list[tuple[str, ...]]
+) -> dict[str, str]:
+    """Per member whose entries differ, its first difference in words."""
+
+    def by_member(rows: list[tuple[str, ...]]) -> dict[str, list[tuple[str, ...]]]:
+        ordered = sorted(range(len(rows)), key=lambda i: rows[i][1])  # stable: R10 order kept
+        return {m: [rows[i] for i in grp] for m, grp in groupby(ordered, key=lambda i: rows[i][1])}
+
+    mine, theirs = by_member(recorded), by_member(expected)
+    out: dict[str, str] = {}
+    for member in sorted(set(mine) | set(theirs)):
+        a, b = mine.get(member, []), theirs.get(member, [])
+        if a == b:
+            continue
+        unequal = (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+        n = next(unequal, min(len(a), len(b)))
+        if n < len(a) and n < len(b):
+            out[member] = (f"entry {n + 1}: the run has {_show(a[n])}, the rules give "
+                           f"{_show(b[n])}")  # fmt: skip
+        elif n < len(a):
+            out[member] = f"entry {n + 1}: the run has {_show(a[n])}, the rules give no more"
+        else:
+            out[member] = f"entry {n + 1}: the run has no more, the rules give {_show(b[n])}"
+    return out
+
+
+def _show(row: tuple[str, ...]) -> str:
+    time, _, kind, lot, quantity, inmail, reason, balance = row
+    what = f"{kind} {quantity}" + (f" ({reason})" if reason else "")
+    where = f" of lot {lot}" if lot else ""
+    about = f" for InMail {inmail}" if inmail else ""
+    return f"{time} {what}{where}{about}, balance {balance}"
+
+
+def _read_json(path: Path, root: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{root}: not a creditsim run directory (no {path.name})") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
