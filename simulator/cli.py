@@ -409,6 +409,7 @@ def _run(args: argparse.Namespace) -> int:
               f"({args.warmup_record['reason']})")  # fmt: skip
 
     estimate.check_memory(scenario, args.force, args.workers)
+    estimate.check_disk(scenario, out, args.force)
 
     bar = None
     progress = None

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,10 +65,13 @@ __all__ = [
     "PER_WORKER_BYTES",
     "SHARDING_SHARE",
     "available_memory_bytes",
+    "check_disk",
     "check_memory",
+    "estimate_output_bytes",
     "estimate_run_bytes",
     "estimate_run_seconds",
     "expected_counts",
+    "free_disk_bytes",
     "readable_bytes",
 ]
 
@@ -171,6 +175,59 @@ RUN_FIXED_SECONDS = 0.1
 def estimate_run_seconds(scenario: Scenario) -> float:
     """Rough CPU seconds of one run of ``scenario`` (reports excluded)."""
     return RUN_FIXED_SECONDS + expected_counts(scenario)["inmails"] / INMAILS_PER_SECOND
+
+
+# What a run directory takes on disk, per expected count (expected_counts): the
+# shipped baseline (seed 20140101, 2026-12-05) wrote 141.7 MB with its reports for
+# 686,257 InMails, 1,429,208 ledger entries and 6,016 members: inmails.parquet
+# 30 B an InMail and history.csv 117 B (about 1.2 rows an InMail: sends,
+# responses, actions), ledger.parquet 26 B an entry, members.parquet and
+# billing.parquet 142 B a member, reports, plots and report.html 2.5 MB. From the
+# expected counts (712,812 InMails, 1,345,744 entries) this gives 143.5 MB.
+OUTPUT_PER_INMAIL_BYTES = 147
+OUTPUT_PER_LEDGER_ENTRY_BYTES = 27
+OUTPUT_PER_MEMBER_BYTES = 142
+OUTPUT_FIXED_BYTES = 5 * MIB  # reports, plots, report.html, with room to spare
+
+
+def estimate_output_bytes(scenario: Scenario) -> int:
+    """Bytes the run directory of ``scenario`` will take, reports included."""
+    counts = expected_counts(scenario)
+    return int(
+        OUTPUT_FIXED_BYTES
+        + OUTPUT_PER_INMAIL_BYTES * counts["inmails"]
+        + OUTPUT_PER_LEDGER_ENTRY_BYTES * counts["ledger_entries"]
+        + OUTPUT_PER_MEMBER_BYTES * counts["members"]
+    )
+
+
+def free_disk_bytes(folder: str | os.PathLike[str]) -> int:
+    """Free bytes on the disk that holds ``folder`` (or its nearest existing parent)."""
+    here = Path(folder).absolute()
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return shutil.disk_usage(here).free
+    except OSError:
+        return -1
+
+
+def check_disk(scenario: Scenario, out: str | os.PathLike[str], force: bool) -> None:
+    """Raise :class:`UsageError` when the run's files would not fit on ``out``'s disk.
+
+    Checked after the memory (a run refused for memory says so first); nothing
+    is checked with ``force`` or when the free space cannot be read.
+    """
+    if force:
+        return
+    free = free_disk_bytes(out)
+    need = estimate_output_bytes(scenario)
+    if 0 <= free < need:
+        raise UsageError(
+            f"{scenario.source}: its run directory needs about {readable_bytes(need)}, but the "
+            f"disk of {out} has {readable_bytes(free)} free; free some space, choose another "
+            "--out, or pass --force to run anyway"
+        )
 
 
 def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:

@@ -215,3 +215,57 @@ def test_a_huge_estimate_is_refused_in_readable_units(monkeypatch: pytest.Monkey
         est.check_memory(s, force=False, workers=1)
     (line,) = info.value.lines()
     assert re.search(r"estimated memory \d+\.\d PiB exceeds the 16\.0 GiB available", line)
+
+
+def test_output_estimate_of_the_baseline_is_near_its_measured_size() -> None:
+    """scenarios/baseline.yaml's run directory, reports included, took 141,658,494 bytes
+    (``du -sb``, seed 20140101, 2026-12-05): the estimate is within 10 % of it, above."""
+    got = est.estimate_output_bytes(load_scenario(REPO / "scenarios" / "baseline.yaml"))
+    assert 141_658_494 <= got <= 141_658_494 * 1.10
+
+
+def test_check_disk_refuses_a_run_that_would_not_fit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Less free space than the estimate: one line naming the file, the folder and both
+    figures; --force skips the check; enough space passes."""
+    s = _scenario(members=20_000, rate=20)
+    need = est.estimate_output_bytes(s)
+    monkeypatch.setattr(est, "free_disk_bytes", lambda folder: need - 1)
+    with pytest.raises(UsageError) as info:
+        est.check_disk(s, tmp_path / "out", force=False)
+    assert info.value.lines() == (
+        f"scenarios/x.yaml: its run directory needs about {est.readable_bytes(need)}, but the "
+        f"disk of {tmp_path / 'out'} has {est.readable_bytes(need - 1)} free; free some "
+        "space, choose another --out, or pass --force to run anyway",
+    )
+    est.check_disk(s, tmp_path / "out", force=True)
+    monkeypatch.setattr(est, "free_disk_bytes", lambda folder: need)
+    est.check_disk(s, tmp_path / "out", force=False)
+
+
+def test_free_disk_bytes_reads_the_nearest_existing_folder(tmp_path: Path) -> None:
+    import shutil
+
+    assert est.free_disk_bytes(tmp_path / "not" / "yet") == pytest.approx(
+        shutil.disk_usage(tmp_path).free, rel=0.01
+    )
+
+
+def test_run_refuses_before_simulating_when_the_disk_is_too_small(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import simulator.runner
+    from simulator.cli import main
+
+    monkeypatch.setattr(est, "free_disk_bytes", lambda folder: 1 << 20)
+
+    def no_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(simulator.runner, "run", no_run)
+    out = tmp_path / "out"
+    assert main(["run", str(REPO / "scenarios" / "baseline.yaml"), "--out", str(out)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "its run directory needs about" in line and "1.0 MiB free" in line
+    assert not out.exists()
