@@ -749,6 +749,28 @@ class Replay:
         self._ledger_text = ledger_rows(result.engine)
         self._balances_text = balances_rows(result)
 
+    @property
+    def rows(self) -> int:
+        """How many rows the history has (``actions``: those applied, up to ``until``)."""
+        return len(self._actions)
+
+    @property
+    def members(self) -> int:
+        """How many members the history names up to ``until``."""
+        return len(self._balances_text)
+
+    @property
+    def held(self) -> int:
+        """Credits held by all members at ``until``."""
+        return sum(int(row[1]) for row in self._balances_text)
+
+    def kinds(self) -> dict[str, int]:
+        """Ledger entries per kind (``grant``, ``spend``, ...), sorted by kind."""
+        counts: dict[str, int] = {}
+        for row in self._ledger_text:
+            counts[row[2]] = counts.get(row[2], 0) + 1
+        return dict(sorted(counts.items()))
+
     @cached_property
     def ledger(self) -> pd.DataFrame:
         """Every credit movement and rejection, with the balance after it."""

@@ -12,7 +12,6 @@ import argparse
 import errno
 import os
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -481,13 +480,8 @@ def _pct(x: float | None) -> str:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from simulator.engine import BALANCE_COLUMNS, LEDGER_COLUMNS, read_history, replay
-    from simulator.engine.history import balances_rows, ledger_rows, until_problem
-    from simulator.engine.policy import policy_from_yaml_block, resolve_policy
-    from simulator.errors import PolicyError
-    from simulator.outputs import atomic_write_many, csv_text
+    from simulator.api import replay
     from simulator.timeutil import format_instant, parse_instant
-    from simulator.yamlio import load_yaml_file
 
     until = None
     if args.until is not None:
@@ -495,41 +489,31 @@ def _replay(args: argparse.Namespace) -> int:
             until = parse_instant(args.until)
         except ValueError as exc:
             raise UsageError(f"creditsim replay: --until: {exc}") from None
-    if args.scenario is not None:
-        policy = policy_from_yaml_block(load_yaml_file(args.scenario, PolicyError), args.scenario)
-    else:
-        policy = resolve_policy(None)
-    actions = read_history(args.history, policy, args.allow_long_span)
-    if until is not None and not args.allow_long_span:
-        problem = until_problem(actions, until)
-        if problem is not None:
-            raise UsageError(f"creditsim replay: --until: {problem}")
-    out = _check_out(args.out, args.overwrite, "replay")
-    result = replay(policy, actions, until)
-
-    ledger = ledger_rows(result.engine)
-    ledger_csv = csv_text(LEDGER_COLUMNS, ledger)
-    balances_csv = csv_text(BALANCE_COLUMNS, balances_rows(result))
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_many(out, {"ledger.csv": ledger_csv, "balances.csv": balances_csv})
+        result = replay(args.history, args.scenario, until, allow_long_span=args.allow_long_span)
+    except UsageError as exc:  # the API names its argument `until`; here it is a flag
+        raise UsageError(*(f"creditsim replay: --{line}" if line.startswith("until: ") else line
+                           for line in exc.problems)) from None  # fmt: skip
+    out = _check_out(args.out, args.overwrite, "replay")
+    try:
+        result.save(out)
     except OSError as exc:
         raise UsageError(
             f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
         ) from None
 
-    kinds = Counter(row[2] for row in ledger)
-    total = sum(a.balance for a in result.engine.accounts.values())
-    by_kind = ", ".join(f"{k} {kinds[k]}" for k in sorted(kinds)) or "none"
-    applied = sum(1 for a in actions if a.time <= result.until)
-    if not actions:
+    kinds = result.kinds()
+    entries = sum(kinds.values())
+    by_kind = ", ".join(f"{k} {n}" for k, n in kinds.items()) or "none"
+    if result.rows == 0:
         print("replayed 0 actions: the history has no rows")
     else:
+        until_text = format_instant(int(result.until.timestamp()))
         print(
-            f"replayed {applied} action{'s' * (applied != 1)} for {len(result.members)} "
-            f"member{'s' * (len(result.members) != 1)} up to {format_instant(result.until)}"
+            f"replayed {result.actions} action{'s' * (result.actions != 1)} for {result.members} "
+            f"member{'s' * (result.members != 1)} up to {until_text}"
         )
-    print(f"ledger: {len(ledger)} entries ({by_kind})")
-    print(f"credits held at the end: {total}")
+    print(f"ledger: {entries} entries ({by_kind})")
+    print(f"credits held at the end: {result.held}")
     print(f"wrote {out / 'ledger.csv'} and {out / 'balances.csv'}")
     return 0
