@@ -1,6 +1,6 @@
 """Benchmark: checking every point of a large sweep before it runs (issue #15, defect 5).
 
-Times :func:`simulator.sweep.plan_sweep` on ``scenarios/baseline.yaml`` over a
+Times :func:`simulator.sweeps.plan_sweep` on ``scenarios/baseline.yaml`` over a
 one-key ``--range`` (``policy.refund.window_days``) and a two-key grid of
 the same number of points, and reports the median milliseconds per point of
 ``--repeat`` rounds. Nothing is simulated.
@@ -18,7 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
-from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
+from simulator.sweeps import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
 
 BASELINE = Path(__file__).parents[1] / "scenarios" / "baseline.yaml"
 

@@ -87,7 +87,7 @@ def main() -> None:
 def _overhead(path: Path, out: Path) -> float:
     """The share of one study's wall time spent outside its runs (1 worker, in-process)."""
     from simulator.gsa import parse_vary, plan_study, write_study
-    from simulator.sweep import execute
+    from simulator.sweeps import execute
 
     scenario = cs.load_scenario(path)
     t0 = time.perf_counter()

@@ -24,13 +24,11 @@ DataFrames and matplotlib Figures (the functions live in :mod:`simulator.api`)::
 Importing :mod:`simulator` is cheap: the API (and pandas) load on first use, so
 the pure engine (:mod:`simulator.engine`) stays free of heavy packages.
 
-``simulator.sweep`` is both the module of the sweep machinery and, called, the
-API's :func:`simulator.api.sweep` (a package cannot hold a function and a
-submodule under one name, so the module is made callable).
+Every name here is a function or class of the API; the modules behind it are
+named apart from it (``simulator.sweeps``, ``simulator.gsa``,
+``simulator.run_audit``), so ``cs.sweep`` is always the function.
 """
 
-import sys
-import types
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -60,33 +58,12 @@ __all__ = [
     "sweep",
 ]
 
-_FROM = {name: "simulator.api" for name in __all__ if name not in ("__version__", "sweep")}
+_FROM = {name: "simulator.api" for name in __all__ if name != "__version__"}
 _FROM["Scenario"] = "simulator.scenario"
-
-
-class _SweepModule(types.ModuleType):
-    """The ``simulator.sweep`` module, callable as the API's ``sweep`` (simulator.api.sweep)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return import_module("simulator.api").sweep(*args, **kwargs)
-
-
-class _Package(types.ModuleType):
-    def __setattr__(self, name: str, value: Any) -> None:
-        # The import system binds a submodule to its package with setattr: make
-        # `simulator.sweep` callable whichever way it is first imported.
-        if name == "sweep" and type(value) is types.ModuleType:
-            value.__class__ = _SweepModule
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
     # Loaded on first use (PEP 562): `import simulator.engine` must not pull in pandas.
-    if name == "sweep":
-        return import_module("simulator.sweep")
     module = _FROM.get(name)
     if module is None:
         raise AttributeError(f"module 'simulator' has no attribute {name!r}")

@@ -11,7 +11,7 @@ Job: give analysts (mostly in Jupyter) plain objects over the simulator:
   file, a DataFrame or a list of rows) and returns a :class:`Replay` whose
   ledger can be explained line by line.
 - :func:`sweep` and :func:`compare` run many replications through
-  :mod:`simulator.sweep` and return a :class:`Sweep` / :class:`Comparison`
+  :mod:`simulator.sweeps` and return a :class:`Sweep` / :class:`Comparison`
   (results, summaries with 95 % intervals, paired differences, plots);
   :func:`load_sweep` reads their folders back.
 - :func:`scaled` shrinks a scenario (members, days) for quick looks.
@@ -20,7 +20,7 @@ Boundary: this module adds no simulation, rule or statistic of its own
 beyond presentation (per-tier groupings of existing tables, the
 explanation of ledger lines); it calls :mod:`simulator.runner`,
 :mod:`simulator.engine`, :mod:`simulator.reports`, :mod:`simulator.plots`
-and :mod:`simulator.sweep`. The CLI is a thin layer over the same calls.
+and :mod:`simulator.sweeps`. The CLI is a thin layer over the same calls.
 
 Notebook behaviour: no ``if __name__ == "__main__"`` guard is needed
 (process pools start with ``forkserver``/``spawn`` and run only functions
@@ -1125,7 +1125,7 @@ def _out_dir(out: str | os.PathLike[str] | None, kind: str) -> Path:
 def _progress(progress: bool, desc: str) -> Any:
     if not progress:
         return None
-    from simulator.sweep import TqdmProgress
+    from simulator.sweeps import TqdmProgress
 
     class _Bar(TqdmProgress):
         def start(self, total: int, done: int) -> None:
@@ -1288,7 +1288,7 @@ class Sweep:
 
     def plot(self, key: str | None = None) -> Any:
         """Every varying metric against ``key`` (default: the first swept key), with 95 % bands."""
-        from simulator.sweep import plot_sweep_key
+        from simulator.sweeps import plot_sweep_key
 
         key = key or (self.keys[0] if self.keys else None)
         if key not in self.keys:
@@ -1353,7 +1353,7 @@ class Sweep:
         return _figure(fig)
 
     def _plan(self) -> Any:
-        from simulator.sweep import Plan, Point
+        from simulator.sweeps import Plan, Point
 
         points = tuple(
             Point(rid, params, cast(Any, None)) for rid, params in sorted(self._params.items())
@@ -1436,7 +1436,7 @@ class Comparison(Sweep):
 
     def plot(self, key: str | None = None) -> Any:
         """B - A relative to A (%) per metric, paired and unpaired 95 % intervals."""
-        from simulator.sweep import plot_comparison
+        from simulator.sweeps import plot_comparison
 
         return _figure(plot_comparison(self.comparison, *self.names))
 
@@ -1463,7 +1463,7 @@ class Comparison(Sweep):
         Columns: ``tier``, ``metric``, ``n``, ``mean_a``, ``mean_b``, ``diff``,
         ``ci_low``, ``ci_high``, ``relative_diff``, ``members``.
         """
-        from simulator.sweep import paired_comparison
+        from simulator.sweeps import paired_comparison
 
         frames = {
             side: [r.per_tier().set_index("tier") for r in self.runs(side)] for side in ("A", "B")
@@ -1543,7 +1543,7 @@ def sweep(
     ...            workers=2)  # doctest: +SKIP
     >>> sw.metric("refund_rate")  # doctest: +SKIP
     """
-    _sweep = import_module("simulator.sweep")
+    _sweep = import_module("simulator.sweeps")
 
     block_spec = None
     if isinstance(scenario, Scenario):
@@ -1585,7 +1585,7 @@ def _execute(
     target = _out_dir(out, plan.kind)
     use, owned = _executor(executor, workers)
     try:
-        result = import_module("simulator.sweep").execute(
+        result = import_module("simulator.sweeps").execute(
             plan,
             target,
             use,
@@ -1677,7 +1677,7 @@ def _vary_text(value: Any) -> str:
     if isinstance(value, tuple) and len(value) == 2:
         return f"{value[0]!r}:{value[1]!r}"
     if isinstance(value, list | tuple):
-        return ", ".join(import_module("simulator.sweep").scalar_text(v) for v in value)
+        return ", ".join(import_module("simulator.sweeps").scalar_text(v) for v in value)
     raise UsageError(f"vary: expected (low, high), a list of choices or 'LOW:HIGH', got {value!r}")
 
 
@@ -1716,7 +1716,7 @@ def compare(
     ...               replications=3, workers=2)  # doctest: +SKIP
     >>> cmp.comparison.head()  # doctest: +SKIP
     """
-    _sweep = import_module("simulator.sweep")
+    _sweep = import_module("simulator.sweeps")
 
     sa = a if isinstance(a, Scenario) else _sweep.load_sweep_scenario(a)[0]
     sb = b if isinstance(b, Scenario) else _sweep.load_sweep_scenario(b)[0]

@@ -3,7 +3,7 @@
 A study varies D scenario keys over ranges (``--vary KEY=LOW:HIGH``) or
 choices (``--vary KEY=V1,V2,...``), samples a design with SALib (Saltelli's
 scheme for Sobol indices, Morris trajectories, or a Latin hypercube), runs
-every distinct design point as a sweep point (:mod:`simulator.sweep`:
+every distinct design point as a sweep point (:mod:`simulator.sweeps`:
 validated before anything runs, streamed to disk, resumable, local or Dask,
 replications on common seeds), and analyses each metric's mean over the
 replications with SALib:
@@ -50,7 +50,7 @@ from simulator.errors import UsageError
 from simulator.outputs import atomic_write_text
 from simulator.runner import SUMMARY_METRICS
 from simulator.scenario import Scenario, parse_key_path
-from simulator.sweep import (
+from simulator.sweeps import (
     MAX_RUNS,
     Axis,
     Plan,
@@ -277,7 +277,7 @@ def _block_flags(block: Any, where: str, base: Path, problems: list[str]) -> dic
 
 
 def _block_vary(value: Any, at: str, problems: list[str]) -> list[str]:
-    from simulator.sweep import scalar_text
+    from simulator.sweeps import scalar_text
 
     if not isinstance(value, Mapping) or not value:
         problems.append(f"{at}: must map key paths to LOW:HIGH, {{low, high}} or choices")

@@ -1,7 +1,7 @@
 """``creditsim sensitivity``: parse, plan, run on the sweep machinery, analyse, write.
 
 The study itself is :mod:`simulator.gsa`; running its points is
-:func:`simulator.sweep.execute` (resumable, local or Dask), started the way
+:func:`simulator.sweeps.execute` (resumable, local or Dask), started the way
 ``creditsim sweep`` starts it (:mod:`simulator.sweep_cli`).
 """
 

@@ -1,4 +1,4 @@
-"""``creditsim sweep`` and ``creditsim compare``: parse, call :mod:`simulator.sweep`, print.
+"""``creditsim sweep`` and ``creditsim compare``: parse, call :mod:`simulator.sweeps`, print.
 
 Thin like :mod:`simulator.cli`, which mounts these commands with
 :func:`add_sweep_parsers` and dispatches to :func:`sweep_command` and
@@ -254,7 +254,7 @@ def _executor_kind(args: argparse.Namespace) -> str:
 def _progress(args: argparse.Namespace, desc: str) -> Any:
     if args.no_progress or not sys.stderr.isatty():
         return None
-    from simulator.sweep import TqdmProgress
+    from simulator.sweeps import TqdmProgress
 
     return TqdmProgress(desc, file=sys.stderr, dynamic_ncols=True)
 
@@ -265,7 +265,7 @@ LARGE_SWEEP_POINTS = 1_000
 
 def _validation_progress(args: argparse.Namespace, spec: Any) -> Any:
     """Say up front how many points a large sweep validates; a bar on a terminal."""
-    from simulator.sweep import MAX_RUNS
+    from simulator.sweeps import MAX_RUNS
 
     points = math.prod(len(axis) for axis in spec.axes)
     runs = points * spec.replications
@@ -360,7 +360,7 @@ def _execute(
 ) -> Any:
     """Check --out, start the executor, run the plan; Ctrl-C leaves a resumable folder."""
     from simulator.executors import make_executor
-    from simulator.sweep import check_out, execute
+    from simulator.sweeps import check_out, execute
 
     out = Path(args.out)
     check_out(out, plan, args.resume)
@@ -463,7 +463,7 @@ def _print_auto_warmup(plan: Any) -> None:
 
 def sweep_command(args: argparse.Namespace) -> int:
     """``creditsim sweep``: returns the exit status (raises CreditsimError for bad input)."""
-    from simulator.sweep import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
+    from simulator.sweeps import load_sweep_scenario, parse_axis_arguments, plan_sweep, with_spec
 
     pairs, problems = parse_set_arguments("sweep", args.overrides)
     try:
@@ -490,7 +490,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     """``creditsim compare``: returns the exit status (raises CreditsimError for bad input)."""
     from simulator.scenario import load_scenario
-    from simulator.sweep import compare_notes, plan_compare, write_comparison
+    from simulator.sweeps import compare_notes, plan_compare, write_comparison
 
     pairs, set_problems = parse_set_arguments("compare", args.overrides)
     problems: list[str] = []

@@ -89,14 +89,16 @@ def test_all_names_resolve() -> None:
     assert callable(cs.sweep) and callable(cs.compare) and callable(cs.run)
 
 
-def test_import_is_light_and_sweep_is_both_module_and_function() -> None:
-    """`import simulator` loads no pandas; simulator.sweep is callable and still the module."""
+def test_import_is_light_and_api_names_stay_functions() -> None:
+    """`import simulator` loads no pandas; importing the modules behind the API
+    (simulator.sweeps, .gsa, .run_audit) never shadows its functions."""
     code = textwrap.dedent("""
         import sys, simulator
         assert "pandas" not in sys.modules, "import simulator loaded pandas"
-        import simulator.sweep as module
-        from simulator import sweep
-        assert sweep is module and callable(sweep) and hasattr(module, "plan_sweep")
+        import simulator.gsa, simulator.run_audit, simulator.sweeps
+        import simulator.api as api
+        for name in ("sweep", "sensitivity", "audit", "compare", "run"):
+            assert getattr(simulator, name) is getattr(api, name), name
         print("ok")
     """)
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -119,7 +119,7 @@ def guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     # whichever test imported them first (once it did not, and a 10-million-member
     # compare ran out of memory).
     import simulator.runner
-    import simulator.sweep
+    import simulator.sweeps
     import simulator.warmup
 
     real = simulator.runner.run

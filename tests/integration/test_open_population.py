@@ -124,7 +124,7 @@ def test_compare_says_when_arrivals_differ() -> None:
     from pathlib import Path
 
     from simulator.scenario import load_scenario
-    from simulator.sweep import compare_notes
+    from simulator.sweeps import compare_notes
 
     root = Path(__file__).parents[2] / "scenarios"
     a, b = load_scenario(root / "baseline.yaml"), load_scenario(root / "policy-2015.yaml")

@@ -16,7 +16,7 @@ import pytest
 
 from simulator import cli
 from simulator.reports import replications
-from simulator.sweep import replication_seed
+from simulator.sweeps import replication_seed
 
 ROOT = Path(__file__).parents[2]
 MODULE = "simulator"  # `python -m simulator sweep ...`, as `creditsim sweep`
@@ -278,7 +278,7 @@ def test_a_crashed_run_is_recorded_and_the_sweep_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A run that raises is written with its error; the others finish; exit status 1."""
-    import simulator.sweep as sweep_module
+    import simulator.sweeps as sweep_module
 
     real_run = sweep_module.run
     bad_seed = replication_seed(3, 1)
@@ -408,17 +408,17 @@ def test_local_pool_works_in_jupyter_without_a_main_guard(scenario: Path, tmp_pa
     out = tmp_path / "nb"
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(
+        "import simulator as cs\n"
         "from simulator.executors import LocalExecutor\n"
-        "from simulator.sweep import SweepSpec, parse_axis_arguments, sweep\n"
-        "spec = SweepSpec(parse_axis_arguments([('--grid', 'policy.refund.window_days=7,14')]))\n"
         "with LocalExecutor(2) as ex:\n"
-        f"    result = sweep({str(scenario)!r}, spec, {str(out)!r}, executor=ex, plots=False)\n"
+        f"    sw = cs.sweep({str(scenario)!r}, grid={{'policy.refund.window_days': [7, 14]}},\n"
+        f"                  out={str(out)!r}, executor=ex, plots=False, progress=False)\n"
         "    order = ex.map(abs, [-3, 2, -1])\n"
-        "print(result.ok, result.ran, order)\n"
+        "print(len(sw.results), order)\n"
     )]  # fmt: skip
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
-    assert "True 2 [3, 2, 1]" in text
+    assert "2 [3, 2, 1]" in text
 
 
 def test_text_values_zips_and_undefined_rates_are_tabled_and_plotted(

@@ -106,7 +106,7 @@ def test_compare_with_set_on_both_sides(tmp_path: Path, capsys: pytest.CaptureFi
 
 def test_sweep_plot_panels(tmp_path: Path) -> None:
     """Default metrics, units on every y axis, money once; all with metrics="all"; x by value."""
-    from simulator.sweep import (
+    from simulator.sweeps import (
         DEFAULT_PLOT_METRICS,
         load_sweep_scenario,
         parse_axis_arguments,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError, UsageError
 from simulator.scenario import load_scenario
-from simulator.sweep import (
+from simulator.sweeps import (
     SweepSpec,
     expand,
     load_sweep_scenario,
@@ -418,7 +418,7 @@ def test_points_with_text_values_that_look_like_numbers_keep_their_order(small) 
     """ordered_points once looked such values up by their YAML text quoted twice
     (``'20.00'`` -> ``"'20.00'"``) and failed with KeyError; money given as text
     (as sensitivity studies give it) keeps the order it was given in."""
-    from simulator.sweep import ordered_points
+    from simulator.sweeps import ordered_points
 
     spec = _spec(("--grid", "pricing.monthly_price.premium_career='20.00','10.00'"))
     plan = plan_sweep(small, spec)
@@ -456,7 +456,7 @@ def test_canonical_params_are_pyyaml_flow_text(params: dict) -> None:
     """Run ids hash this text: its fast path must equal PyYAML's for every value."""
     import yaml
 
-    from simulator.sweep import canonical_params
+    from simulator.sweeps import canonical_params
 
     expected = yaml.safe_dump({k: params[k] for k in sorted(params)}, sort_keys=True,
                               default_flow_style=True, width=10**9, allow_unicode=True)  # fmt: skip
@@ -468,7 +468,7 @@ def test_resume_accepts_the_fingerprint_of_folders_written_before(small, tmp_pat
     --resume accepts either for the same plan, and refuses another plan's."""
     import json
 
-    from simulator.sweep import check_out
+    from simulator.sweeps import check_out
 
     plan = plan_sweep(small, _spec(("--grid", "policy.refund.window_days=7,14")))
     assert plan.fingerprint() != plan.yaml_fingerprint()

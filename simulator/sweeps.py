@@ -70,7 +70,6 @@ __all__ = [
     "FORMAT_VERSION",
     "MAX_RUNS",
     "Axis",
-    "CompareResult",
     "Plan",
     "Point",
     "SweepResult",
@@ -79,7 +78,6 @@ __all__ = [
     "canonical_key",
     "canonical_params",
     "check_out",
-    "compare",
     "compare_notes",
     "comparison_inputs",
     "execute",
@@ -99,7 +97,6 @@ __all__ = [
     "run_id",
     "scalar_text",
     "spec_from_block",
-    "sweep",
     "with_spec",
     "write_comparison",
 ]
@@ -1407,75 +1404,6 @@ def _write_sweep_plots(
 
 
 # -- the API -----------------------------------------------------------------------
-
-
-def sweep(
-    scenario: Scenario | str | Path,
-    spec: SweepSpec | None = None,
-    out: str | Path = "sweep",
-    *,
-    seed: int | None = None,
-    executor: Executor | None = None,
-    resume: bool = False,
-    keep_runs: bool = False,
-    progress: bool | Progress = False,
-    plots: bool = True,
-    plot_metrics: str | Sequence[str] | None = None,
-) -> SweepResult:
-    """Sweep ``scenario`` (a Scenario, or a file whose ``sweep:`` block is used
-    when ``spec`` is None) and write the results under ``out``.
-
-    ``plot_metrics``: the metrics of the plots (see :func:`plot_sweep_key`).
-
-    ``executor`` defaults to this process; pass ``make_executor("local", 4)``
-    or ``make_executor("dask")`` (and close it yourself) to go parallel.
-    """
-    if not isinstance(scenario, Scenario):
-        scenario, block = load_sweep_scenario(scenario)
-        spec = spec if spec is not None else block
-    plan = plan_sweep(scenario, spec or SweepSpec(), seed)
-    bar = TqdmProgress("sweep") if progress is True else progress or None
-    return execute(plan, out, executor, resume=resume, keep_runs=keep_runs, progress=bar,
-                   plots=plots, plot_metrics=plot_metrics)  # fmt: skip
-
-
-@dataclass
-class CompareResult:
-    """A compare's runs and its table of paired differences (``comparison.csv``)."""
-
-    run: SweepResult
-    comparison: pd.DataFrame | None
-    notes: list[str]
-
-
-def compare(
-    a: Scenario | str | Path,
-    b: Scenario | str | Path,
-    out: str | Path = "compare",
-    *,
-    replications: int = 5,
-    seed: int | None = None,
-    executor: Executor | None = None,
-    resume: bool = False,
-    keep_runs: bool = False,
-    progress: bool | Progress = False,
-) -> CompareResult:
-    """Run A and B on the same replication seeds and compare them, metric by metric.
-
-    Writes everything a sweep writes (with a ``scenario`` column for A and B)
-    and ``comparison.csv`` and ``comparison.png`` (see :func:`paired_comparison`).
-    """
-    sa = a if isinstance(a, Scenario) else load_sweep_scenario(a)[0]
-    sb = b if isinstance(b, Scenario) else load_sweep_scenario(b)[0]
-    plan = plan_compare(sa, sb, replications, seed)
-    bar = TqdmProgress("compare") if progress is True else progress or None
-    result = execute(plan, out, executor, resume=resume, keep_runs=keep_runs, progress=bar,
-                     plots=False)  # fmt: skip
-    notes = compare_notes(sa, sb, plan.seed)
-    if not result.complete:
-        return CompareResult(result, None, notes)
-    comparison = write_comparison(result, sa.name, sb.name)
-    return CompareResult(result, comparison, notes)
 
 
 def comparison_inputs(
