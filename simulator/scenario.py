@@ -620,15 +620,6 @@ class Scenario:
                 return None
         return raw
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Policy holds a mappingproxy, which cannot be pickled; rebuild from
-        # the self-contained resolved document instead (workers need this).
-        return (_restore, (self.to_dict(), self.source))
-
-
-def _restore(document: dict[str, Any], source: str) -> Scenario:
-    return _build(document, source, FilePath("."), str(document.get("name")), source)
-
 
 # -- public entry points ------------------------------------------------------
 

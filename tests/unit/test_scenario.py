@@ -345,9 +345,12 @@ def test_to_dict_is_complete() -> None:
 
 
 def test_scenario_pickles(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scenario survives pickling (worker processes receive it)."""
+    """A scenario survives pickling (worker processes receive it), as plain data: no
+    re-validation in the worker, and the copy writes the same document."""
     s = _load_in(DATA / "valid", "every-distribution.yaml", monkeypatch)
-    assert pickle.loads(pickle.dumps(s)) == s
+    copy = pickle.loads(pickle.dumps(s))
+    assert copy == s and copy.to_dict() == s.to_dict()
+    assert copy.with_overrides({"seed": 5}).seed == 5  # the written document came along
 
 
 # -- empirical delays from CSV ------------------------------------------------
