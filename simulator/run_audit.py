@@ -85,15 +85,18 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
         if not (root / name).is_file():
             raise InputError(f"{root}: not a complete run directory (no {name})")
     scenario = load_scenario(root / "scenario.yaml")
+    summary = _read_json(root / "summary.json", root)
     actions = read_history(root / "history.csv", scenario.policy, allow_long_span=True)
     replayed = replay(scenario.policy, actions, scenario.end)
     expected = ledger_rows(replayed.engine)
-    recorded = _ledger_text(pq.read_table(root / "ledger.parquet"))
+    try:  # a damaged table is bad input: one line, not a traceback
+        recorded = _ledger_text(pq.read_table(root / "ledger.parquet", columns=_LEDGER))
+        tables = load_run_tables(root)
+    except (OSError, KeyError, pa.ArrowException) as exc:
+        raise InputError(f"{root}: cannot read the run's tables: {_first_line(exc)}") from None
     result = AuditResult(root, len(actions), len(replayed.members), len(recorded))
     result.differences = _differences(recorded, expected)
-
-    tables = load_run_tables(root)
-    result.problems = check_run(tables, _read_json(root / "summary.json", root), scenario)
+    result.problems = check_run(tables, summary, scenario)
     members = sorted(set(result.differences) | set(offending_members(result.problems)))
     if members:
         as_text = pacsv.ConvertOptions(strings_can_be_null=False, column_types=_TEXT)
@@ -107,6 +110,15 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
                  "the end-of-run invariants again. What differs, or breaks an invariant:"],
         )  # fmt: skip
     return result
+
+
+_LEDGER = ["time", "member", "kind", "lot", "quantity", "inmail", "reason", "balance_after"]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "..."
 
 
 _TEXT = {

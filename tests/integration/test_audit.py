@@ -119,3 +119,21 @@ def test_a_folder_that_is_not_a_run_is_one_line(
     setup(folder)
     assert main(["audit", str(folder)]) == 2
     assert capsys.readouterr().err.splitlines() == [line.format(d=folder)]
+
+
+def test_damaged_tables_are_one_line(
+    written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ledger.parquet that is not Parquet, or lacks a column: exit 2, one line, no
+    traceback, nothing written."""
+    copy = _copy(written, tmp_path)
+    (copy / "ledger.parquet").write_bytes(b"garbage\n")
+    assert main(["audit", str(copy)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{copy}: cannot read the run's tables: ")
+    table = pq.read_table(written / "ledger.parquet")
+    pq.write_table(table.drop(["kind"]), copy / "ledger.parquet")
+    assert main(["audit", str(copy)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{copy}: cannot read the run's tables: ") and "kind" in line
+    assert not (copy / "audit-failures").exists()
