@@ -1653,13 +1653,19 @@ def sensitivity(
     else:
         texts = block.get("vary", [])
     varies = _sens.parse_vary(texts, sc, flag="vary")
-    if metrics is None and block.get("metrics"):
+    if metrics is None and "metrics" in block:
         metrics = str(block["metrics"]).split(",")
-    names = _sens.check_metrics(list(metrics) if metrics else list(_sens.DEFAULT_METRICS))
+    names = _sens.check_metrics(
+        list(metrics) if metrics is not None else list(_sens.DEFAULT_METRICS)
+    )
+
+    def given(value: Any, name: str) -> Any:  # the argument, else the block, else the default
+        return value if value is not None else block.get(name, _sens.DEFAULTS.get(name))
+
     study = _sens.plan_study(
-        sc, varies, method or block.get("method", "morris"), samples or block.get("samples", 8),
-        replications=replications or block.get("replications", 1),
-        seed=seed if seed is not None else block.get("seed"), against=other,
+        sc, varies, given(method, "method"), given(samples, "samples"),
+        replications=given(replications, "replications"), seed=given(seed, "seed"),
+        against=other,
     )  # fmt: skip
     design = {"design.csv": study.design.to_csv(index=False)}
     target, _ = _execute(study.plan, out, executor, workers, resume, False, progress, False,
@@ -1675,7 +1681,8 @@ def _vary_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, tuple) and len(value) == 2:
-        return f"{value[0]!r}:{value[1]!r}"
+        # numpy numbers and numbers written as text are numbers too
+        return ":".join(str(v) if isinstance(v, str) else repr(float(v)) for v in value)
     if isinstance(value, list | tuple):
         return ", ".join(import_module("simulator.sweeps").scalar_text(v) for v in value)
     raise UsageError(f"vary: expected (low, high), a list of choices or 'LOW:HIGH', got {value!r}")

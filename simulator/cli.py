@@ -220,10 +220,14 @@ def _audit(args: argparse.Namespace) -> int:
         print(f"creditsim audit: {problem}", file=sys.stderr)
     hidden = max(0, len(result.differences) - _MAX_AUDIT_LINES)
     hidden += max(0, len(result.problems) - _MAX_AUDIT_LINES)
-    more = f" ({hidden:,} more lines in its README.txt)" if hidden else ""
+    if result.failures is not None:
+        more = f" ({hidden:,} more lines in its README.txt)" if hidden else ""
+        written = f"the details are in {result.failures}/{more}"
+    else:
+        written = f"the details could not be written: {result.failures_error}"
     print(f"creditsim audit: {where}: {len(result.differences):,} members' ledgers differ from "
-          f"the rules and {len(result.problems):,} invariant problems; their histories are in "
-          f"{result.failures}/{more}", file=sys.stderr)  # fmt: skip
+          f"the rules and {len(result.problems):,} invariant problems; {written}",
+          file=sys.stderr)  # fmt: skip
     return 3
 
 

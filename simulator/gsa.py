@@ -36,6 +36,7 @@ note.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -63,6 +64,7 @@ from simulator.sweeps import (
 )
 
 __all__ = [
+    "DEFAULTS",
     "DEFAULT_METRICS",
     "METHODS",
     "Sensitivity",
@@ -80,6 +82,8 @@ __all__ = [
 
 METHODS = ("sobol", "morris", "lhs")
 DEFAULT_METRICS = ("expiry_waste_rate", "refund_rate", "net_revenue")
+#: What a study uses when neither a flag (an argument) nor the file's block says.
+DEFAULTS: dict[str, Any] = {"method": "morris", "samples": 8, "replications": 1}
 MORRIS_LEVELS = 4
 BOOTSTRAP = 1_000
 CONFIDENCE = 0.95
@@ -288,8 +292,9 @@ def _block_vary(value: Any, at: str, problems: list[str]) -> list[str]:
             texts.append(f"{key}={spec}")
         elif isinstance(spec, Mapping) and set(spec) == {"low", "high"}:
             texts.append(f"{key}={spec['low']}:{spec['high']}")
-        elif isinstance(spec, list):
-            texts.append(f"{key}={', '.join(scalar_text(v) for v in spec)}")
+        elif isinstance(spec, list):  # text as JSON strings: a comma inside stays inside
+            items = (json.dumps(v) if isinstance(v, str) else scalar_text(v) for v in spec)
+            texts.append(f"{key}={', '.join(items)}")
         else:
             problems.append(f"{at}.{key}: must be 'LOW:HIGH', {{low: L, high: H}} or a list of "
                             f"choices, got {spec!r}")  # fmt: skip
@@ -364,8 +369,10 @@ def plan_study(
     if method == "sobol" and samples & (samples - 1):
         raise UsageError(f"--samples {samples}: Sobol designs need a power of two (e.g. "
                          f"{1 << samples.bit_length()})")  # fmt: skip
-    if method == "morris" and samples < 2:
-        raise UsageError("--samples: Morris needs at least two trajectories")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise UsageError(f"--seed must be a whole number >= 0, got {seed!r}")
+    if replications < 1:
+        raise UsageError(f"--replications must be >= 1, got {replications}")
     varies = tuple(varies)
     master = seed if seed is not None else scenario.seed
     runs = design_runs(method, samples, len(varies)) * replications * (2 if against else 1)
@@ -416,6 +423,9 @@ def _side(point: Point, side: str) -> Point:
 def check_metrics(names: Sequence[str]) -> tuple[str, ...]:
     """Metric names of ``summary.json`` (numbers); UsageError naming the unknown ones."""
     problems = []
+    if any(not name for name in names):
+        raise UsageError("--metrics: expected NAME,NAME,... (summary.json's numbers)")
+    names = list(dict.fromkeys(names))  # a metric named twice is analysed once
     for name in names:
         if name not in SUMMARY_METRICS:
             near = difflib.get_close_matches(name, SUMMARY_METRICS, n=1)
@@ -431,7 +441,9 @@ def check_metrics(names: Sequence[str]) -> tuple[str, ...]:
 def point_means(study: Study, results: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     """The metric per design row: the mean over replications (B - A under ``against``)."""
     ok = results[results["error"].isna()] if "error" in results else results
-    means = ok.groupby("run_id")[list(metrics)].mean(numeric_only=False).astype(float)
+    # A metric no run defined may be stored as nulls of any type: numbers, NaN for None.
+    values = ok[list(metrics)].apply(pd.to_numeric, errors="coerce").astype(float)
+    means = values.groupby(ok["run_id"]).mean()
     a = means.reindex(study.design["run_id"]).to_numpy()
     if study.against:
         b = means.reindex(study.design["run_id_b"]).to_numpy()

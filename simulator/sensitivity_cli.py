@@ -82,6 +82,7 @@ def sensitivity_command(args: argparse.Namespace) -> int:
     from simulator.estimate import estimate_run_seconds
     from simulator.gsa import (
         DEFAULT_METRICS,
+        DEFAULTS,
         check_metrics,
         design_runs,
         load_study_scenario,
@@ -101,10 +102,9 @@ def sensitivity_command(args: argparse.Namespace) -> int:
         load_problems.extend(exc.problems)
         block = {}
     # The flags win over the file's sensitivity: block, key by key (--vary as a whole).
-    for name, default in (("method", "morris"), ("samples", 8), ("replications", 1),
-                          ("metrics", None), ("seed", None), ("against", None)):  # fmt: skip
+    for name in ("method", "samples", "replications", "metrics", "seed", "against"):
         if getattr(args, name) is None:
-            setattr(args, name, block.get(name, default))
+            setattr(args, name, block.get(name, DEFAULTS.get(name)))
     if not args.vary:
         args.vary = block.get("vary", [])
     if args.against:
@@ -115,11 +115,10 @@ def sensitivity_command(args: argparse.Namespace) -> int:
     if load_problems:
         raise UsageError(*load_problems, *problems)
     scenarios = _with_sets(named, pairs, problems)
-    metric_names = args.metrics.split(",") if args.metrics else list(DEFAULT_METRICS)
+    given = args.metrics is not None
+    metric_names = args.metrics.split(",") if given else list(DEFAULT_METRICS)
     metrics = check_metrics([m.strip() for m in metric_names])
     varies = parse_vary(args.vary, scenarios[0])
-    if args.replications < 1:
-        raise UsageError(f"--replications must be >= 1, got {args.replications}")
     study = plan_study(
         scenarios[0], varies, args.method, args.samples, replications=args.replications,
         seed=args.seed, against=scenarios[1] if args.against else None,
@@ -172,7 +171,7 @@ def _leaders(indices: Any, method: str) -> list[str]:
             continue
         top = ranked.sort_values("size", ascending=False).iloc[0]
         if top["size"] == 0:
-            lines.append(f"  {metric}: the same at every design point (no key moves it)")
+            lines.append(f"  {metric}: every {main} is 0 (no key moved it in this design)")
             continue
         lines.append(f"  {metric}: {top['key']} drives it most ({main} {top['value']:.3g}, "
                      f"95 % interval {top['low']:.3g} to {top['high']:.3g})")  # fmt: skip

@@ -1090,9 +1090,15 @@ def _remove_leftovers(runs_dir: Path) -> None:
 # -- collecting ------------------------------------------------------------------
 
 
-def _column(values: list[Any]) -> pa.Array:
-    """A typed column from YAML scalars: bool, int64, float64 or (otherwise) text."""
+def _column(values: list[Any], empty: pa.DataType | None = None) -> pa.Array:
+    """A typed column from YAML scalars: bool, int64, float64 or (otherwise) text.
+
+    A column of nothing but nulls is ``empty`` when given (a metric no run
+    defined is a float column of nulls, not text), else text.
+    """
     present = [v for v in values if v is not None]
+    if not present and empty is not None:
+        return pa.array(values, empty)
     if present and all(isinstance(v, bool) for v in present):
         return pa.array(values, pa.bool_())
     if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
@@ -1151,7 +1157,7 @@ def _collect(
         *(_column(key_values[k]) for k in plan.keys),
         pa.array(reps, pa.int64()),
         pa.array(seeds, pa.int64()),
-        *(_column(col) for col in metrics.values()),
+        *(_column(col, empty=pa.float64()) for col in metrics.values()),
         pa.array(errors, pa.string()),
     ]
     table = pa.Table.from_arrays(arrays, names=names)

@@ -68,7 +68,7 @@ def test_a_ledger_edited_by_hand_fails(
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith(f"creditsim audit: {member}: entry ")
     assert any("credits not conserved" in line for line in err)
-    assert err[-1].endswith(f"their histories are in {copy / 'audit-failures'}/")
+    assert err[-1].endswith(f"the details are in {copy / 'audit-failures'}/")
     failures = copy / "audit-failures"
     assert (failures / f"{member}.csv").is_file() and (failures / "scenario.yaml").is_file()
 
@@ -137,3 +137,36 @@ def test_damaged_tables_are_one_line(
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"{copy}: cannot read the run's tables: ") and "kind" in line
     assert not (copy / "audit-failures").exists()
+
+
+def test_a_wrong_summary_alone_fails_with_its_readme(
+    written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """summary.json's counts edited: no member is implicated, the ledger matches, the
+    invariants name the counts; the README lists them (no member histories)."""
+    copy = _copy(written, tmp_path)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["inmails_paid"] += 1
+    (copy / "summary.json").write_text(json.dumps(summary))
+    result = cs.audit(copy)
+    assert not result.ok and not result.differences and result.problems
+    assert result.failures is not None
+    assert sorted(p.name for p in result.failures.iterdir()) == ["README.txt", "scenario.yaml"]
+    assert "inmails_paid" in (result.failures / "README.txt").read_text()
+
+
+def test_audit_failures_that_cannot_be_written_are_said(
+    written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--out naming a file: the audit still fails with 3 and says why nothing was written."""
+    copy = _copy(written, tmp_path)
+    summary = json.loads((copy / "summary.json").read_text())
+    summary["inmails_paid"] += 1
+    (copy / "summary.json").write_text(json.dumps(summary))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    assert main(["audit", str(copy), "--out", str(blocker)]) == 3
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.endswith(
+        f"the details could not be written: cannot write in {blocker}: File exists"
+    )

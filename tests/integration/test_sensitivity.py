@@ -25,6 +25,7 @@ pytest.importorskip("SALib")
 
 import simulator as cs
 from simulator.cli import main
+from simulator.errors import UsageError
 
 TINY = """\
 name: tiny
@@ -171,3 +172,34 @@ sensitivity:
     assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 2
     assert "sensitivity: a sensitivity block is for `creditsim sensitivity` only" in (
         capsys.readouterr().err)  # fmt: skip
+
+
+def test_a_metric_no_run_defines_gets_a_note_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Members who send nothing: refund_rate is None in every run (results.parquet keeps it
+    a float column of nulls) and the study says so, with NaN indices."""
+    path = tmp_path / "silent.yaml"
+    path.write_text(TINY.replace("inmails_per_month: 8", "inmails_per_month: 0"))
+    out = tmp_path / "silent"
+    assert main(["sensitivity", str(path), "--vary", "recipients.response_probability=0.1:0.3",
+                 "--method", "lhs", "--samples", "4", "--metrics", "refund_rate,refund_rate",
+                 "--no-plots", "--no-progress", "--out", str(out)]) == 0  # fmt: skip
+    captured = capsys.readouterr()
+    assert "refund_rate is undefined at 4 of 4 design points" in captured.err
+    indices = pd.read_csv(out / "sensitivity.csv")
+    assert len(indices) == 1 and indices["value"].isna().all()  # named twice, analysed once
+    assert str(pd.read_parquet(out / "results.parquet")["refund_rate"].dtype) == "float64"
+
+
+def test_api_ranges_take_numpy_and_text_numbers(tiny: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    study = cs.sensitivity(tiny, {"recipients.response_probability": (np.float64(0.1), "0.3")},
+                           method="lhs", samples=3, metrics=["refund_rate"],
+                           out=tmp_path / "np", progress=False)  # fmt: skip
+    values = study.design["recipients.response_probability"]
+    assert ((values >= 0.1) & (values <= 0.3)).all()
+    with pytest.raises(UsageError, match="--replications must be >= 1, got 0"):
+        cs.sensitivity(tiny, {"recipients.response_probability": (0.1, 0.3)}, replications=0,
+                       out=tmp_path / "zero", progress=False)  # fmt: skip

@@ -269,3 +269,18 @@ def test_run_refuses_before_simulating_when_the_disk_is_too_small(
     (line,) = capsys.readouterr().err.splitlines()
     assert "its run directory needs about" in line and "1.0 MiB free" in line
     assert not out.exists()
+
+
+def test_check_disk_counts_an_overwritten_run_as_free(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--overwrite replaces the earlier run: its bytes are free for the new one."""
+    s = _scenario(members=20_000, rate=20)
+    need = est.estimate_output_bytes(s)
+    out = tmp_path / "earlier"
+    out.mkdir()
+    (out / "ledger.parquet").write_bytes(b"x" * 1000)
+    monkeypatch.setattr(est, "free_disk_bytes", lambda folder: need - 1000)
+    est.check_disk(s, out, force=False)
+    with pytest.raises(UsageError):
+        est.check_disk(s, tmp_path / "new", force=False)
