@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.scenario import Cohort, DelayDist, LengthDist, Recipients, normalised
-from simulator.timeutil import DAY
+from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 
 __all__ = [
     "LENGTH_BUCKETS",
@@ -38,7 +38,7 @@ __all__ = [
     "member_rng",
 ]
 
-MONTH_SECONDS = 30.436875 * DAY  # the mean Gregorian month
+MONTH_SECONDS = MEAN_MONTH_DAYS * DAY  # the mean Gregorian month
 LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
 _BUCKET_EDGES = np.array([400, 800, 1200])
 RESPONSE_KINDS = ("accept", "decline", "reply")

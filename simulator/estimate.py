@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 
 from simulator.errors import UsageError
 from simulator.population import monthly_arrival_rates
+from simulator.timeutil import MEAN_MONTH_DAYS
 
 if TYPE_CHECKING:
     from simulator.scenario import Scenario
@@ -86,7 +87,7 @@ PER_MEMBER_BYTES = 2_161  # a member's SimPy process, generator and members row
 PER_WORKER_BYTES = 250 * MIB
 SHARDING_SHARE = 0.35
 
-_AVERAGE_MONTH_DAYS = 365.25 / 12
+_AVERAGE_MONTH_DAYS = MEAN_MONTH_DAYS
 _DAY = 86_400
 
 

@@ -43,7 +43,13 @@ from typing import Any, TypeVar
 from simulator.engine.policy import MAX_CHARS, MAX_DAYS, RESPONSES, Policy, resolve_policy
 from simulator.engine.schema import MISSING, Checker, FrozenMap, Path, show
 from simulator.errors import InputError, PolicyError, ScenarioError, format_path
-from simulator.timeutil import DAY, civil_from_days, format_instant, parse_date_or_instant
+from simulator.timeutil import (
+    DAY,
+    MEAN_MONTH_DAYS,
+    civil_from_days,
+    format_instant,
+    parse_date_or_instant,
+)
 from simulator.userfiles import not_utf8_message
 from simulator.yamlio import load_yaml_file, load_yaml_text
 
@@ -70,8 +76,8 @@ __all__ = [
     "scenario_from_dict",
 ]
 
-# "per month" rates are per average Gregorian month.
-AVERAGE_MONTH_DAYS = 365.25 / 12
+# "per month" rates are per mean Gregorian month (timeutil.MEAN_MONTH_DAYS).
+AVERAGE_MONTH_DAYS = MEAN_MONTH_DAYS
 LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
 MAX_MEMBERS_PER_COHORT = 10_000_000
 # MAX_DAYS (a century: longer runs, warm-ups or spreads are typos) is the policy's.

@@ -18,6 +18,7 @@ import re
 
 __all__ = [
     "DAY",
+    "MEAN_MONTH_DAYS",
     "civil_from_days",
     "days_from_civil",
     "days_in_month",
@@ -29,6 +30,9 @@ __all__ = [
 ]
 
 DAY = 86_400
+#: The mean Gregorian month, 365.2425 / 12 = 30.436875 days: what "per month" means
+#: for every rate of a scenario (sends, cancels, arrivals) and for the estimates.
+MEAN_MONTH_DAYS = 365.2425 / 12
 
 _ISO = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(Z|\+00:00)\Z",

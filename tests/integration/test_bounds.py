@@ -153,7 +153,7 @@ def test_extreme_weekday_weights_run(weekday_weights: list[float]) -> None:
     """Once 5e-324 crashed (Poisson lam too large) and seven 1e308s gave no InMails.
 
     Expected: weekday weights only shape the week, so the cohort still sends
-    about its 40 a month: 40 * 365.25/12 * 60 / 30.4375 = 80 over 60 days, and
+    about its 40 a month: 40 * 60 / 30.436875 = 78.9 over 60 days, and
     a Poisson count of mean 80 falls within 45..120 with probability
     beyond 1 - 1e-4. With the subnormal weight, every send is on a Monday.
     """

@@ -38,7 +38,7 @@ def _scenario(members: int = 1000, rate: float = 10.0, tier: str = "premium_care
 def test_expected_counts_of_a_closed_population() -> None:
     """Planned sends of a closed cohort: members x rate x simulated months."""
     s = _scenario(members=1000, rate=10.0)
-    months = (s.end + 1 - s.sim_start) / DAY / (365.25 / 12)
+    months = (s.end + 1 - s.sim_start) / DAY / (365.2425 / 12)  # the mean Gregorian month
     counts = est.expected_counts(s)
     assert counts["inmails"] == pytest.approx(1000 * 10 * months)
     assert counts["members"] == 1000
@@ -57,7 +57,7 @@ def test_expected_counts_of_an_open_population() -> None:
         )  # fmt: skip
 
     leave, stay = scenario("leave"), scenario("stay")
-    months = (leave.end + 1 - leave.sim_start) / DAY / (365.25 / 12)
+    months = (leave.end + 1 - leave.sim_start) / DAY / (365.2425 / 12)  # the mean Gregorian month
     # 50 arrivals a month (5 % of 1,000), each month of the run.
     assert est.expected_counts(leave)["members"] == pytest.approx(1000 + 50 * math.ceil(months))
     assert est.expected_counts(leave)["inmails"] == pytest.approx(1000 * 10 * months)
@@ -68,7 +68,7 @@ def test_expected_counts_of_an_open_population() -> None:
 
 def test_expected_ledger_entries_follow_the_refund_mode() -> None:
     """One spend per paid send, a refund per expected refund, 2 entries per premium month."""
-    months = 365 / (365.25 / 12)
+    months = 365 / (365.2425 / 12)  # the mean Gregorian month
     sends = 1000 * 10 * months
     premium = 1000 * months
     for mode, share in (("no_response_within", 0.8), ("response_within", 0.2), ("none", 0.0)):
