@@ -51,6 +51,7 @@ import pyarrow as pa
 
 from simulator import plots as _plots
 from simulator import reports as _reports
+from simulator import runner as _runner
 from simulator.engine import (
     BALANCE_COLUMNS,
     HISTORY_COLUMNS,
@@ -549,6 +550,7 @@ def run(
     executor: Any = None,
     progress: bool = True,
     overrides: Mapping[str | tuple[str | int, ...], Any] | None = None,
+    batch_members: int | None = None,
 ) -> Run:
     """Simulate ``scenario`` (a Scenario or a YAML path) and return the :class:`Run`.
 
@@ -560,8 +562,11 @@ def run(
     the run), ``"local"``, or an executor of :mod:`simulator.executors`
     (left open). In a script run as ``python script.py`` (not a notebook),
     several workers need the usual ``if __name__ == "__main__":`` guard.
-    ``progress`` shows a bar over simulated days (one process only; with
-    several, it jumps to the end when they finish).
+    ``progress`` shows a bar over simulated days (with several processes,
+    it moves as each batch of members finishes). ``batch_members`` is how
+    many members are simulated and checked together (the unit of work of the
+    workers; default :data:`simulator.runner.DEFAULT_BATCH_MEMBERS`); the
+    results are the same for any value.
 
     >>> from simulator import load_scenario, run
     >>> base = load_scenario("scenarios/baseline.yaml")
@@ -577,6 +582,9 @@ def run(
         sc = sc.with_overrides(overrides, source=f"{sc.source} (overrides)")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(f"workers must be a whole number >= 1, got {workers!r}")
+    batch = _runner.DEFAULT_BATCH_MEMBERS if batch_members is None else batch_members
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"batch_members must be a whole number >= 1, got {batch_members!r}")
     # warmup_days: auto runs a short pilot first (simulator.warmup), on the
     # scenario's own seed (as sweeps do), before ``seed`` replaces it.
     sc, warmup_record = resolve_warmup(sc)
@@ -588,7 +596,7 @@ def run(
         total = round((sc.end + 1 - sc.sim_start) / _DAY, 1)
         bar = _tqdm()(total=total, unit="day", desc=f"simulating {sc.name}", leave=False)
 
-        def callback(seconds: int) -> None:
+        def callback(seconds: float) -> None:
             bar.update(round(seconds / _DAY, 4))
 
     if workers > 1 or executor is not None:
@@ -596,7 +604,8 @@ def run(
     owned = None
     try:
         if executor is None or (executor == "local" and workers == 1):
-            result = _run(sc, workers=workers, progress=callback, warmup_record=warmup_record)
+            result = _run(sc, workers=workers, progress=callback, warmup_record=warmup_record,
+                          batch_members=batch)  # fmt: skip
         else:
             if isinstance(executor, str):
                 from simulator.executors import make_executor
@@ -604,7 +613,7 @@ def run(
                 owned = executor = make_executor(executor, workers if workers > 1 else None)
             shards = workers if workers > 1 else max(1, int(getattr(executor, "workers", 1)))
             result = _run(sc, workers=shards, progress=callback, executor=executor,
-                          warmup_record=warmup_record)  # fmt: skip
+                          warmup_record=warmup_record, batch_members=batch)  # fmt: skip
     finally:
         if owned is not None:
             owned.close()

@@ -96,6 +96,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "policy.refund.window_days=14 (repeatable; values are YAML scalars)",
     )
     run.add_argument("--workers", type=_int_arg, default=1, help="local processes (default 1)")
+    run.add_argument(
+        "--batch-members",
+        type=_int_arg,
+        default=None,
+        metavar="N",
+        help="members simulated, checked and reduced together; the unit of work of the "
+        "workers (default 2500). Results are the same for any value",
+    )
     run.add_argument("--out", metavar="DIR", help="run directory")
     run.add_argument(
         "--overwrite", action="store_true", help="replace an earlier run directory at --out"
@@ -393,6 +401,8 @@ def _run(args: argparse.Namespace) -> int:
         scenario = scenario.with_overrides({"seed": args.seed}, source="--seed")
     if args.workers < 1:
         raise UsageError(f"creditsim run: --workers must be >= 1, got {args.workers}")
+    if args.batch_members is not None and args.batch_members < 1:
+        raise UsageError(f"creditsim run: --batch-members must be >= 1, got {args.batch_members}")
     if args.workers > scenario.members:
         raise UsageError(f"creditsim run: --workers must be at most the number of members "
                          f"({scenario.members}), got {args.workers}")  # fmt: skip
@@ -423,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
         bar = tqdm(total=round(total_days, 1), unit="day", desc=f"simulating {scenario.name}",
                    file=sys.stderr, leave=False)  # fmt: skip
 
-        def progress(seconds: int) -> None:
+        def progress(seconds: float) -> None:
             bar.update(round(seconds / 86_400, 4))
 
     try:

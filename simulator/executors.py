@@ -50,6 +50,7 @@ __all__ = [
     "SerialExecutor",
     "available_cpus",
     "make_executor",
+    "task_failure",
 ]
 
 EXECUTORS = ("local", "dask")
@@ -100,6 +101,26 @@ class Executor(Protocol):
     def __enter__(self) -> Executor: ...
 
     def __exit__(self, exc_type: object, *rest: object) -> None: ...
+
+
+def task_failure(error: BaseException) -> BaseException:
+    """What a caller that needs every task should raise for a task's ``error``.
+
+    A task lost with its worker (Dask's ``KilledWorker``, a local pool whose
+    process died) is one :class:`ExecutionError` line; any other error is the
+    task's own, raised again as it is.
+    """
+    if type(error).__name__ == "KilledWorker":
+        return ExecutionError(
+            f"Dask: a task was lost with its worker too many times ({error.args[0]}); "
+            "nothing was written: check the workers' memory and logs, then run it again"
+        )
+    if isinstance(error, cf.BrokenExecutor):
+        return ExecutionError(
+            f"a worker process died while the work ran ({type(error).__name__}); nothing "
+            "was written: check the machine's memory, then run it again"
+        )
+    return error
 
 
 def available_cpus() -> int:
@@ -312,10 +333,7 @@ class DaskExecutor(_Base):
         try:
             return list(self._client.gather(futures))
         except KilledWorker as exc:
-            raise ExecutionError(
-                f"Dask: a task was lost with its worker too many times ({exc.args[0]}); "
-                "nothing was written: check the workers' memory and logs, then run it again"
-            ) from None
+            raise task_failure(exc) from None
         except (OSError, TimeoutError, CancelledError) as exc:
             where = self.address or "the LocalCluster"
             raise ExecutionError(

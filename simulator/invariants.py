@@ -103,7 +103,10 @@ class Violation(str):
 
 
 def check_run(
-    tables: RunTables | StoredTables, summary: Mapping[str, Any], scenario: Scenario
+    tables: RunTables | StoredTables,
+    summary: Mapping[str, Any],
+    scenario: Scenario,
+    members_expected: int | None = None,
 ) -> list[str]:
     """Every invariant the run breaks, one line each; an empty list means the run is sound.
 
@@ -113,7 +116,9 @@ def check_run(
 
     The lines are :class:`Violation` objects (``str`` with ``.members``), in a
     fixed order: ledger entries, running balances, conservation, InMails
-    against the ledger, then the summary's counts.
+    against the ledger, then the summary's counts. ``members_expected`` is
+    how many members the tables hold: the scenario's (all of them) by
+    default, a batch's size for one batch of a run.
     """
     led = _Ledger(_table(tables, "ledger"))
     inm = _InMails(_table(tables, "inmails"), led)
@@ -125,7 +130,7 @@ def check_run(
     problems += _check_spends(led, inm)
     problems += _check_refunds(led, inm)
     problems += _check_rejects(led, inm)
-    problems += _check_summary(led, inm, tables, summary, scenario)
+    problems += _check_summary(led, inm, tables, summary, scenario, members_expected)
     return problems
 
 
@@ -600,6 +605,7 @@ def _check_summary(
     tables: Any,
     summary: Mapping[str, Any],
     scenario: Scenario,
+    members_expected: int | None = None,
 ) -> list[Violation]:
     """The summary's counts against recounts, and ledger against InMails, in the window.
 
@@ -659,7 +665,7 @@ def _check_summary(
                     f" tables gives {value:,}"
                 )
             )
-    expected_members = roster(scenario).size
+    expected_members = roster(scenario).size if members_expected is None else members_expected
     if recount["members"] != expected_members:
         out.append(
             Violation(

@@ -1,29 +1,31 @@
-"""Running a scenario: shard members over workers, assemble tables, summarise, write.
+"""Running a scenario: member batches over workers, summary from their sums, write.
 
 :func:`run` is what ``creditsim run`` and the Python API call. Members are
-split round-robin over ``workers`` local processes (or run in this process
-for ``workers=1``); every member draws from its own generator, so the tables
-are identical for any number of workers. :func:`write_run` writes a
-self-describing run directory (see README) atomically: files go to a
-temporary folder beside it that is renamed into place at the end, so an
-interrupted run never leaves a directory that looks complete.
+split by global index into consecutive batches (:func:`batch_ranges`); each
+batch is simulated, assembled, checked and reduced to the sums behind
+``summary.json`` (:func:`run_batch`) in this process, on local worker
+processes or on a Dask cluster, through :mod:`simulator.executors`. Every
+member draws from its own generator and every summary value is a sum over
+members (:func:`summary_counts`, :func:`merge_counts`, :func:`finish_summary`),
+so the tables and the summary are identical for any batch size, number of
+workers or executor. :func:`write_run` writes a self-describing run directory
+(see README) atomically: files go to a temporary folder beside it that is
+renamed into place at the end, so an interrupted run never leaves a
+directory that looks complete.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,24 +35,30 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from simulator.errors import InvariantError
+from simulator.executors import Executor, LocalExecutor, task_failure
 from simulator.invariants import check_run
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
 from simulator.population import Roster, member_ids, roster
 from simulator.scenario import Scenario
-from simulator.steady import NO_RESPONSE, steady_state
+from simulator.steady import NO_RESPONSE, merge_bins, steady_bins, steady_block
 from simulator.tables import RunTables, assemble, merge, plain_table, shard_columns
 from simulator.timeutil import DAY, format_instant
 from simulator.yamlio import dump_yaml
 
 __all__ = [
+    "DEFAULT_BATCH_MEMBERS",
     "FORMAT_VERSION",
     "SUMMARY_METRICS",
+    "Batch",
     "RunResult",
-    "ShardExecutor",
+    "batch_ranges",
+    "finish_summary",
+    "merge_counts",
     "run",
-    "run_shard",
+    "run_batch",
     "summarise",
+    "summary_counts",
     "write_run",
 ]
 
@@ -84,39 +92,76 @@ class RunResult:
     meta: dict[str, Any]
 
 
-def run_shard(args: tuple[Scenario, int, int]) -> RunTables:
-    """Shard ``k`` of ``n`` of a run's members, as finished tables in shard order.
+#: Members per batch, by default (``--batch-members``): at ``scenarios/bench.yaml``'s
+#: rates (about 96 InMails and 194 ledger entries a member a year) one batch's
+#: tables are about 100 MB for a year, far under 1 GB, and a run of a few
+#: thousand members still has a batch for each of a laptop's cores.
+DEFAULT_BATCH_MEMBERS = 2_500
 
-    Everything per row (text ids, lookups, formatting) happens here, in the
-    worker, so the parent only merges sorted tables. The worker lays out the
-    roster itself (it is fixed by the scenario and seed).
+
+def batch_ranges(members: int, batch_members: int = DEFAULT_BATCH_MEMBERS) -> list[range]:
+    """The consecutive global member indices of each batch of a run of ``members``.
+
+    Fixed by the member count and the batch size alone (never by the number
+    of workers or the executor), so the batches, and so the files, are the
+    same however the run is executed. A run without members has one empty batch.
     """
-    scenario, k, n = args
+    if isinstance(batch_members, bool) or not isinstance(batch_members, int) or batch_members < 1:
+        raise ValueError(f"batch_members must be a whole number >= 1, got {batch_members!r}")
+    if members == 0:
+        return [range(0, 0)]
+    return [range(lo, min(lo + batch_members, members)) for lo in range(0, members, batch_members)]
+
+
+@dataclass
+class Batch:
+    """One simulated batch of members: its tables, the sums of its summary, its problems."""
+
+    index: int
+    members: range
+    tables: RunTables
+    counts: dict[str, Any]
+    problems: list[str]
+
+
+def run_batch(job: tuple[Scenario, int, range], progress: Callable[[float], None] | None = None
+              ) -> Batch:  # fmt: skip
+    """Simulate batch ``job = (scenario, index, members)``: tables, summary sums, invariants.
+
+    Runs in a worker: the worker lays out the roster itself (it is fixed by the
+    scenario and seed), assembles the batch's tables, reduces them to
+    :func:`summary_counts` and checks every invariant on them (each member's
+    rows are all in its batch), so the parent only merges.
+    """
+    scenario, index, indices = job
     members = roster(scenario)
-    indices = range(k, members.size, n)
-    columns = shard_columns(simulate_shard(scenario, indices, members=members), scenario)
-    return assemble([columns], scenario, members, member_ids(scenario, members))
-
-
-class ShardExecutor(Protocol):
-    """Anything that maps a picklable function over items, results in order."""
-
-    def map(self, fn: Callable[[Any], Any], items: list[Any]) -> Iterable[Any]: ...
+    columns = shard_columns(simulate_shard(scenario, indices, progress, members), scenario)
+    tables = assemble([columns], scenario, members, member_ids(scenario, members))
+    counts = summary_counts(tables, scenario, members, indices.start, indices.stop)
+    problems = check_run(tables, finish_summary(counts, scenario), scenario,
+                         members_expected=len(indices))  # fmt: skip
+    return Batch(index, indices, tables, counts, problems)
 
 
 def run(
     scenario: Scenario,
     seed: int | None = None,
     workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    executor: ShardExecutor | None = None,
+    progress: Callable[[float], None] | None = None,
+    executor: Executor | None = None,
     warmup_record: dict[str, Any] | None = None,
+    batch_members: int = DEFAULT_BATCH_MEMBERS,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
-    Members are split round-robin into ``workers`` shards, run on local
-    processes, or on ``executor`` (for example a Dask cluster) when given.
-    ``progress``, if given, is called with simulated seconds as they pass.
+    Members are split into batches of ``batch_members`` consecutive global
+    indices (:func:`batch_ranges`), each simulated and checked on its own
+    (:func:`run_batch`), in this process, on ``workers`` local processes, or
+    on ``executor`` (any :class:`simulator.executors.Executor`, for example
+    a Dask cluster) when given. The tables and ``summary.json`` are the same
+    for any batch size, number of workers or executor. ``progress``, if
+    given, is called with simulated seconds as they pass (scaled by each
+    batch's share of the members; with worker processes, once a batch ends).
     ``warmup_record`` says how ``warmup_days: auto`` was resolved
     (:func:`simulator.warmup.resolve_warmup`, which must run first); it is
     kept in ``summary.json`` as ``steady_state.auto``.
@@ -130,29 +175,42 @@ def run(
         )
     started = time.perf_counter()
     members = roster(scenario)
-    if executor is not None:
-        jobs = [(scenario, k, workers) for k in range(max(1, workers))]
-        shards = list(executor.map(run_shard, jobs))
-        if progress is not None:
-            progress(scenario.end + 1 - scenario.sim_start)
-    elif workers <= 1:
-        columns = shard_columns(
-            simulate_shard(scenario, range(members.size), progress, members), scenario
-        )
-        shards = [assemble([columns], scenario, members, member_ids(scenario, members))]
+    ranges = batch_ranges(members.size, batch_members)
+    jobs = [(scenario, i, r) for i, r in enumerate(ranges)]
+    span = scenario.end + 1 - scenario.sim_start
+    share = [len(r) / max(1, members.size) for r in ranges]
+    if executor is None and workers <= 1:
+        batches: list[Batch] = []
+        for job in jobs:
+            part = share[job[1]]
+            scaled = None if progress is None else (lambda s, part=part: progress(s * part))
+            batches.append(run_batch(job, scaled))
     else:
-        ctx = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            shards = list(pool.map(run_shard, [(scenario, k, workers) for k in range(workers)]))
-        if progress is not None:
-            progress(scenario.end + 1 - scenario.sim_start)
+        owned = executor is None
+        pool = LocalExecutor(workers) if executor is None else executor
+        try:
+            done_batches: dict[int, Batch] = {}
+            for done in pool.unordered(run_batch, jobs):
+                if done.error is not None:
+                    raise task_failure(done.error)
+                done_batches[done.index] = done.value
+                if progress is not None:
+                    progress(span * share[done.index])
+        finally:
+            if owned:
+                pool.close()
+        batches = [done_batches[i] for i in range(len(jobs))]
     simulated = time.perf_counter() - started
-    tables = merge(shards)
-    summary = summarise(tables, scenario, members)
+    tables = merge([b.tables for b in batches])
+    summary = finish_summary(merge_counts(b.counts for b in batches), scenario)
     summary["steady_state"]["auto"] = warmup_record
-    # Cheap checks of the whole run (conservation, signs, counts that must
-    # agree); a run that breaks one is an error, never a result.
-    problems = check_run(tables, summary, scenario)
+    # Every invariant was checked on each batch (conservation, signs, counts
+    # that must agree); a run that breaks one is an error, never a result.
+    # What only the whole run can show: its member count.
+    problems = [line for b in batches for line in b.problems]
+    if summary["members"] != members.size:
+        problems.append(f"summary: {summary['members']:,} members in the batches, but the "
+                        f"scenario has {members.size:,}")  # fmt: skip
     if problems:
         raise InvariantError(
             f"{scenario.source}: the run broke {len(problems)} invariant(s); not a result:",
@@ -169,6 +227,7 @@ def run(
         "end": format_instant(scenario.end),
         "seed": scenario.seed,
         "workers": workers,
+        "batch_members": batch_members,
         "refund_mode": scenario.policy.refund.mode,
         "refund_window_days": scenario.policy.refund.window_days,
         "credit_price_cents": scenario.pricing.credit_price_cents,
@@ -201,10 +260,25 @@ def _versions() -> dict[str, str]:
 def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[str, Any]:
     """Headline metrics over the measured window ``[start, end]`` (warm-up excluded).
 
-    Computed on the Arrow columns with numpy (no per-row Python), so it stays
-    cheap for tens of millions of ledger entries. README's table of
+    :func:`finish_summary` of :func:`summary_counts`: README's table of
     ``summary.json`` says what each rate divides by what.
     """
+    return finish_summary(summary_counts(tables, scenario, members), scenario)
+
+
+def summary_counts(
+    tables: RunTables, scenario: Scenario, members: Roster, lo: int = 0, hi: int | None = None
+) -> dict[str, Any]:
+    """The sums behind ``summary.json`` of the members ``lo`` to ``hi`` (by global index).
+
+    ``tables`` hold exactly those members (the whole run by default). Every
+    value is a sum over members (``steady`` holds :func:`simulator.steady.steady_bins`),
+    so the counts of a run's member batches, merged by :func:`merge_counts`,
+    are the counts of the whole run, and :func:`finish_summary` of them is its
+    summary whatever the batches. Computed on the Arrow columns with numpy (no
+    per-row Python), so it stays cheap for tens of millions of ledger entries.
+    """
+    hi = members.size if hi is None else hi
     start, end = scenario.start, scenario.end
     led, inm = tables.arrow["ledger"], tables.arrow["inmails"]
     lt = _seconds(led.column("time"))
@@ -214,13 +288,16 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     qty = led.column("quantity").to_numpy()
 
     def credits(name: str) -> int:
-        code = kind_names.index(name)
-        return int(qty[in_window & (kind == code)].sum())
+        if name not in kind_names:
+            return 0
+        return int(qty[in_window & (kind == kind_names.index(name))].sum())
+
+    def kind_is(name: str) -> np.ndarray:
+        return kind == (kind_names.index(name) if name in kind_names else -2)
 
     # Of the window's expiries, the credits issued before it (in the warm-up).
     issued_before = _seconds(led.column("lot_issued_at")) < start
-    expire_code = kind_names.index("expire")
-    expired_before = int(qty[in_window & (kind == expire_code) & issued_before].sum())
+    expired_before = int(qty[in_window & kind_is("expire") & issued_before].sum())
 
     sent_at = _seconds(inm.column("sent_at"))
     w = sent_at >= start
@@ -235,7 +312,6 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     settled = paid & (window_end != _NONE) & (window_end <= end)
     responded = accepted & (response != "")
     late = paid & (responded_at != _NONE) & (window_end != _NONE) & (responded_at > window_end)
-    issued = credits("grant") + credits("purchase") + credits("refund")
     # Lot sources as codes (comparing millions of texts is slow); -2: absent.
     src_codes = _codes(led.column("lot_source"))
     src_names = _names(led.column("lot_source"))
@@ -244,71 +320,49 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         code = src_names.index(name) if name in src_names else -2
         return src_codes == code
 
-    is_expire = kind == kind_names.index("expire")
-    expired_grants = int(qty[in_window & is_expire & source_is("grant")].sum())
     lot_issued_at = _seconds(led.column("lot_issued_at"))
     vintage_expired, vintage_issued = _vintage_waste(
-        kind, kind_names, qty, source_is, lot_issued_at, scenario
+        kind_is, qty, source_is, lot_issued_at, scenario
     )
-    purchase_cents = credits("purchase") * scenario.pricing.credit_price_cents
     bill = tables.arrow["billing"]
-    subscription_cents = int(
-        bill.column("amount_cents").to_numpy()[_seconds(bill.column("time")) >= start].sum()
-    )
     hist = tables.history
     actions = _text(hist.column("action"))
-    htime = _parse_iso(hist.column("time"))
-    h_window = htime >= start
-    sent = int(accepted.sum())
-    arrived = members.joined[members.initial :]
+    h_window = _parse_iso(hist.column("time")) >= start
+    arrived = members.joined[max(lo, members.initial) : hi]
     mem = tables.arrow["members"]
     m_arrived, m_left = _seconds(mem.column("arrived_at")), _seconds(mem.column("left_at"))
     # Present at some instant of [start, end]: arrived by its end, not left by its start.
     present = ((m_arrived == _NONE) | (m_arrived <= end)) & ((m_left == _NONE) | (m_left > start))
-    out: dict[str, Any] = {
-        "members": members.size,
-        "members_initial": members.initial,
+    counts: dict[str, Any] = {
+        "members": hi - lo,
+        "members_initial": max(0, min(hi, members.initial) - lo),
         "arrivals": int(((arrived >= start) & (arrived <= end)).sum()),
         "members_present": int(present.sum()),
         "inmails_attempted": int(w.sum()),
-        "inmails_sent": sent,
+        "inmails_sent": int(accepted.sum()),
         "inmails_paid": int(paid.sum()),
         "inmails_free": int((accepted & free).sum()),
         "inmails_rejected": int((~accepted).sum()),
-    }
-    for reason in SEND_REASONS:
-        out[f"inmails_rejected_{reason}"] = int((rejection == reason).sum())
-    refunds = int((in_window & (kind == kind_names.index("refund"))).sum())
-    out.update({
+        **{f"inmails_rejected_{r}": int((rejection == r).sum()) for r in SEND_REASONS},
         "responses": int(responded.sum()),
-        "response_rate": _ratio(int(responded.sum()), sent),
-        "refunds": refunds,
-        "refund_rate": _ratio(int((settled & (refunded_at != _NONE)).sum()), int(settled.sum())),
+        "refunds": int((in_window & kind_is("refund")).sum()),
         "refund_rate_settled_inmails": int(settled.sum()),
+        "settled_refunded": int((settled & (refunded_at != _NONE)).sum()),
         "late_responses": int(late.sum()),
-        "credits_granted": credits("grant"),
-        "credits_purchased": credits("purchase"),
-        "credits_refunded": credits("refund"),
-        "credits_spent": credits("spend"),
-        "credits_expired": credits("expire"),
-        "credits_capped": credits("cap"),
-        "credits_forfeited": credits("forfeit"),
+        **{f"credits_{key}": credits(name) for key, name in _CREDITS},
         "credits_expired_issued_before_window": expired_before,
-        "expiry_waste_rate": _ratio(credits("expire"), issued),
-        "grant_expiry_rate": _ratio(expired_grants, credits("grant")),
-        "vintage_waste_rate": _ratio(vintage_expired, vintage_issued),
-        "purchase_revenue_cents": purchase_cents,
-        "purchase_revenue": purchase_cents / 100,
-        "subscription_revenue_cents": subscription_cents,
-        "subscription_revenue": subscription_cents / 100,
-        "net_revenue_cents": subscription_cents + purchase_cents,
-        "net_revenue": (subscription_cents + purchase_cents) / 100,
+        "grants_expired": int(qty[in_window & kind_is("expire") & source_is("grant")].sum()),
+        "vintage_expired": vintage_expired,
+        "vintage_issued": vintage_issued,
+        "subscription_revenue_cents": int(
+            bill.column("amount_cents").to_numpy()[_seconds(bill.column("time")) >= start].sum()
+        ),
         "cancellations": int(((actions == "cancel") & h_window).sum()),
         "tier_changes": int(((actions == "change_tier") & h_window).sum()),
-    })  # fmt: skip
+    }
 
     def entries(name: str) -> tuple[np.ndarray, np.ndarray]:
-        rows = kind == kind_names.index(name)
+        rows = kind_is(name)
         return lt[rows], qty[rows]
 
     # Each credit of a lot that expires, by the instant its lot fell due (its
@@ -319,7 +373,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
     due_q: list[np.ndarray] = []
     lost_t: list[np.ndarray] = []
     lost_q: list[np.ndarray] = []
-    lost = np.isin(kind, [kind_names.index(k) for k in ("expire", "cap", "forfeit")])
+    lost = kind_is("expire") | kind_is("cap") | kind_is("forfeit")
     expiries = {"grant": policy.grant_expiry_days, "purchase": policy.purchase_expiry_days,
                 "refund": policy.refund_expiry_days}  # fmt: skip
     for name, days in expiries.items():
@@ -332,10 +386,9 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
             lost_q.append(qty[rows])
     none = np.zeros(0, np.int64)
     senders = inm.column("sender").dictionary_encode().combine_chunks().indices.to_numpy()
-    out["steady_state"] = steady_state(
+    counts["steady"] = steady_bins(
         start=start,
         end=end,
-        warmup_days=scenario.warmup_days,
         due=(np.concatenate([none, *due_t]), np.concatenate([none, *due_q])),
         lost=(np.concatenate([none, *lost_t]), np.concatenate([none, *lost_q])),
         spent=entries("spend"),
@@ -345,12 +398,64 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
         refunded=(refunded_at != _NONE)[accepted],
         attempts=(sent_at, senders),
     )
+    return counts
+
+
+_CREDITS = (("granted", "grant"), ("purchased", "purchase"), ("refunded", "refund"),
+            ("spent", "spend"), ("expired", "expire"), ("capped", "cap"),
+            ("forfeited", "forfeit"))  # fmt: skip
+
+
+def merge_counts(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The :func:`summary_counts` of the union of disjoint member batches: the sums."""
+    parts = list(parts)
+    merged = {key: sum(p[key] for p in parts) for key in parts[0] if key != "steady"}
+    merged["steady"] = merge_bins(p["steady"] for p in parts)
+    return merged
+
+
+def finish_summary(counts: dict[str, Any], scenario: Scenario) -> dict[str, Any]:
+    """``summary.json`` (without ``steady_state.auto``) from :func:`summary_counts`.
+
+    One function, one convention: counts are ints, rates are floats or
+    ``None`` when their denominator is 0, money is in cents and in units.
+    """
+    c = counts
+    issued = c["credits_granted"] + c["credits_purchased"] + c["credits_refunded"]
+    purchase_cents = c["credits_purchased"] * scenario.pricing.credit_price_cents
+    subscription_cents = c["subscription_revenue_cents"]
+    out: dict[str, Any] = {key: c[key] for key in (
+        "members", "members_initial", "arrivals", "members_present", "inmails_attempted",
+        "inmails_sent", "inmails_paid", "inmails_free", "inmails_rejected",
+        *(f"inmails_rejected_{reason}" for reason in SEND_REASONS), "responses")}  # fmt: skip
+    out.update({
+        "response_rate": _ratio(c["responses"], c["inmails_sent"]),
+        "refunds": c["refunds"],
+        "refund_rate": _ratio(c["settled_refunded"], c["refund_rate_settled_inmails"]),
+        "refund_rate_settled_inmails": c["refund_rate_settled_inmails"],
+        "late_responses": c["late_responses"],
+        **{f"credits_{key}": c[f"credits_{key}"] for key, _ in _CREDITS},
+        "credits_expired_issued_before_window": c["credits_expired_issued_before_window"],
+        "expiry_waste_rate": _ratio(c["credits_expired"], issued),
+        "grant_expiry_rate": _ratio(c["grants_expired"], c["credits_granted"]),
+        "vintage_waste_rate": _ratio(c["vintage_expired"], c["vintage_issued"]),
+        "purchase_revenue_cents": purchase_cents,
+        "purchase_revenue": purchase_cents / 100,
+        "subscription_revenue_cents": subscription_cents,
+        "subscription_revenue": subscription_cents / 100,
+        "net_revenue_cents": subscription_cents + purchase_cents,
+        "net_revenue": (subscription_cents + purchase_cents) / 100,
+        "cancellations": c["cancellations"],
+        "tier_changes": c["tier_changes"],
+    })  # fmt: skip
+    out["steady_state"] = steady_block(
+        c["steady"], start=scenario.start, end=scenario.end, warmup_days=scenario.warmup_days
+    )
     return out
 
 
 def _vintage_waste(
-    kind: np.ndarray,
-    kind_names: list[str],
+    kind_is: Callable[[str], np.ndarray],
     qty: np.ndarray,
     source_is: Callable[[str], np.ndarray],
     issued_at: np.ndarray,
@@ -374,8 +479,8 @@ def _vintage_waste(
         rows = np.flatnonzero(source_is(name) & (issued_at >= scenario.start))
         # Of those, the entries of lots whose months end early enough.
         rows = rows[_month_end(issued_at[rows]) + days * DAY <= scenario.end + 1]
-        issued += int(qty[rows[kind[rows] == kind_names.index(name)]].sum())
-        expired += int(qty[rows[kind[rows] == kind_names.index("expire")]].sum())
+        issued += int(qty[rows[kind_is(name)[rows]]].sum())
+        expired += int(qty[rows[kind_is("expire")[rows]]].sum())
     return expired, issued
 
 

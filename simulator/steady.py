@@ -71,6 +71,7 @@ from simulator.timeutil import DAY, format_instant
 
 __all__ = [
     "BIAS_THRESHOLD",
+    "BINS",
     "METHOD",
     "MIN_WEEKS",
     "NO_RESPONSE",
@@ -79,7 +80,10 @@ __all__ = [
     "THRESHOLD_WEEKS",
     "Z_THRESHOLD",
     "bias_z",
+    "merge_bins",
     "mser",
+    "steady_bins",
+    "steady_block",
     "steady_state",
     "verdict",
     "window_bias",
@@ -152,20 +156,48 @@ def steady_state(
     instant of each one's response (``responded_at``, :data:`NO_RESPONSE`
     for none) and boolean ``settled`` (paid, refund window closed by the end)
     and ``refunded``; ``attempts`` (instants, member numbers) of every
-    attempted InMail.
+    attempted InMail. It is :func:`steady_block` of :func:`steady_bins`.
+    """
+    bins = steady_bins(
+        start=start, end=end, due=due, lost=lost, spent=spent, sent_at=sent_at,
+        responded_at=responded_at, settled=settled, refunded=refunded, attempts=attempts,
+    )  # fmt: skip
+    return steady_block(bins, start=start, end=end, warmup_days=warmup_days)
+
+
+#: The weekly sums behind the steady-state series, in :func:`steady_bins`' order.
+BINS = ("lost", "due", "settled", "refunded", "sent", "responded", "spent", "active",
+        "due_after_end")  # fmt: skip
+
+
+def steady_bins(
+    *,
+    start: int,
+    end: int,
+    due: tuple[np.ndarray, np.ndarray],
+    lost: tuple[np.ndarray, np.ndarray],
+    spent: tuple[np.ndarray, np.ndarray],
+    sent_at: np.ndarray,
+    responded_at: np.ndarray,
+    settled: np.ndarray,
+    refunded: np.ndarray,
+    attempts: tuple[np.ndarray, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """The weekly sums of :func:`steady_state` (arguments as there), one array per :data:`BINS`.
+
+    Every bin is a sum over members (``active`` counts distinct members per
+    week), so the bins of disjoint sets of members add up to the bins of
+    their union: a run's member batches are reduced to these and merged by
+    :func:`merge_bins`. Values are whole numbers held as float64, exact far
+    beyond any run's size (2**53). ``due_after_end`` has one value: the
+    credits of expiring lots that fall due after the window.
     """
     weeks = max(0, (end + 1 - start) // WEEK)
-    lost_w = weekly(*lost, start, weeks)
-    due_w = weekly(*due, start, weeks)
-    settled_w = weekly(sent_at[settled], None, start, weeks)
-    refunded_w = weekly(sent_at[settled & refunded], None, start, weeks)
-    horizon = RESPONSE_HORIZON_DAYS * DAY
     sent_at = np.asarray(sent_at, dtype=np.int64)
     responded_at = np.asarray(responded_at, dtype=np.int64)
+    horizon = RESPONSE_HORIZON_DAYS * DAY
     answerable = sent_at + horizon <= end + 1
     answered = answerable & (responded_at != NO_RESPONSE) & (responded_at - sent_at <= horizon)
-    sent_w = weekly(sent_at[answerable], None, start, weeks)
-    responded_w = weekly(sent_at[answered], None, start, weeks)
     # Distinct (member, week) pairs of attempts: the week's active members.
     when, who = attempts
     wk = (np.asarray(when, dtype=np.int64) - start) // WEEK
@@ -179,11 +211,35 @@ def steady_state(
     else:
         pairs = np.unique(pair)
     active = np.bincount(pairs % max(weeks, 1), minlength=weeks)[:weeks].astype(np.float64)
+    return {
+        "lost": weekly(*lost, start, weeks),
+        "due": weekly(*due, start, weeks),
+        "settled": weekly(sent_at[settled], None, start, weeks),
+        "refunded": weekly(sent_at[settled & refunded], None, start, weeks),
+        "sent": weekly(sent_at[answerable], None, start, weeks),
+        "responded": weekly(sent_at[answered], None, start, weeks),
+        "spent": weekly(*spent, start, weeks),
+        "active": active,
+        "due_after_end": np.array([float(np.count_nonzero(np.asarray(due[0]) > end))]),
+    }
+
+
+def merge_bins(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The bins of the union of disjoint member sets: the sums of theirs."""
+    parts = list(parts)
+    return {name: np.sum([p[name] for p in parts], axis=0) for name in BINS}
+
+
+def steady_block(
+    bins: dict[str, np.ndarray], *, start: int, end: int, warmup_days: int
+) -> dict[str, Any]:
+    """The ``steady_state`` block of ``summary.json`` from (merged) :func:`steady_bins`."""
+    weeks = max(0, (end + 1 - start) // WEEK)
     series = {
-        "expiry_waste_rate": _ratio(lost_w, due_w),
-        "refund_rate": _ratio(refunded_w, settled_w),
-        "response_rate": _ratio(responded_w, sent_w),
-        "spend_per_member": _ratio(weekly(*spent, start, weeks), active),
+        "expiry_waste_rate": _ratio(bins["lost"], bins["due"]),
+        "refund_rate": _ratio(bins["refunded"], bins["settled"]),
+        "response_rate": _ratio(bins["responded"], bins["sent"]),
+        "spend_per_member": _ratio(bins["spent"], bins["active"]),
     }
     block: dict[str, Any] = {
         "method": METHOD,
@@ -191,7 +247,7 @@ def steady_state(
         "series": {k: [None if v != v else float(v) for v in s] for k, s in series.items()},
     }
     # Credits due only after the window: its expiry series is all transient.
-    pending = ["expiry_waste_rate"] if bool((due[0] > end).any()) else []
+    pending = ["expiry_waste_rate"] if bins["due_after_end"][0] > 0 else []
     block.update(verdict(series, warmup_days, pending))
     return block
 

@@ -552,20 +552,23 @@ def _num(x: float, money: bool = False) -> str:
 def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) -> Any:
     """``creditsim run``'s call to :func:`simulator.runner.run`, on the chosen executor.
 
-    Local (the default): ``args.workers`` processes, as before. Dask: the
-    members are split into ``args.workers`` shards when that is more than 1,
-    else one shard per thread of the cluster.
+    Local (the default): ``args.workers`` processes. Dask: the cluster's
+    workers. Either way the members are simulated in batches of
+    ``args.batch_members`` (:func:`simulator.runner.batch_ranges`), so the
+    results do not depend on where they ran.
     """
-    from simulator.runner import run
+    from simulator.runner import DEFAULT_BATCH_MEMBERS, run
 
     kind = _executor_kind(args)
     workers = getattr(args, "workers", None) or 1
     record = getattr(args, "warmup_record", None)
+    batch = getattr(args, "batch_members", None) or DEFAULT_BATCH_MEMBERS
     if kind == "local":
-        return run(scenario, workers=workers, progress=progress, warmup_record=record)
+        return run(scenario, workers=workers, progress=progress, warmup_record=record,
+                   batch_members=batch)  # fmt: skip
     from simulator.executors import make_executor
 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
         return run(scenario, workers=shards, progress=progress, executor=executor,
-                   warmup_record=record)  # fmt: skip
+                   warmup_record=record, batch_members=batch)  # fmt: skip

@@ -1,0 +1,136 @@
+"""Member batches, the unit of work of a run (issue 12, item 1).
+
+A run's members are split by global index into consecutive batches of
+``batch_members``; each batch is simulated, assembled, checked and reduced to
+the sums behind ``summary.json`` on its own. Whatever the batch size, the
+number of workers or the executor, the tables and the summary are the same:
+members never interact, every member draws from its own generator, and every
+value of :func:`simulator.runner.summary_counts` is a sum over members.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import simulator as cs
+from simulator.cli import main
+from simulator.errors import InvariantError
+from simulator.population import roster
+from simulator.runner import (
+    batch_ranges,
+    finish_summary,
+    merge_counts,
+    run,
+    run_batch,
+    summarise,
+    summary_counts,
+)
+from simulator.yamlio import dump_yaml
+
+TABLES = ("ledger", "inmails", "members", "billing")
+
+
+@pytest.fixture(scope="module")
+def scenario() -> cs.Scenario:
+    """The baseline at 8 % for 200 days after a 120-day warm-up: an open population
+    (arrivals among the batches' members), refunds, purchases, expiries in the window."""
+    return cs.scaled("scenarios/baseline.yaml", 0.08, duration_days=200, warmup_days=120)
+
+
+@pytest.fixture(scope="module")
+def whole(scenario: cs.Scenario) -> object:
+    """The run as one batch: what the runner gave before batches existed."""
+    return run(scenario, batch_members=10**9)
+
+
+def test_batch_ranges_cover_the_members_once_in_order() -> None:
+    ranges = batch_ranges(10, 4)
+    assert [(r.start, r.stop) for r in ranges] == [(0, 4), (4, 8), (8, 10)]
+    assert batch_ranges(8, 4) == [range(0, 4), range(4, 8)]
+    assert batch_ranges(3, 100) == [range(0, 3)]
+    assert batch_ranges(0, 5) == [range(0, 0)]  # a run without members still has a batch
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_members must be a whole number >= 1"):
+            batch_ranges(10, bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("batch_members", "workers"), [(37, 1), (120, 1), (37, 2)])
+def test_tables_and_summary_are_the_same_for_any_batches_and_workers(
+    scenario: cs.Scenario, whole: object, batch_members: int, workers: int
+) -> None:
+    got = run(scenario, batch_members=batch_members, workers=workers)
+    members = roster(scenario)
+    assert members.size > 2 * batch_members  # several batches
+    assert members.size > members.initial  # and arrivals, split over batches too
+    for name in TABLES:
+        assert got.tables.arrow[name].equals(whole.tables.arrow[name]), name  # type: ignore[attr-defined]
+    assert got.tables.history.equals(whole.tables.history)  # type: ignore[attr-defined]
+    assert json.dumps(got.summary) == json.dumps(whole.summary)  # type: ignore[attr-defined]
+    assert got.meta["batch_members"] == batch_members
+
+
+def test_the_merged_sums_of_the_batches_are_the_sums_of_the_run(
+    scenario: cs.Scenario, whole: object
+) -> None:
+    """summary_counts is additive over batches, steady-state bins included."""
+    members = roster(scenario)
+    batches = [run_batch((scenario, i, r)) for i, r in enumerate(batch_ranges(members.size, 150))]
+    assert all(b.problems == [] for b in batches)
+    merged = merge_counts(b.counts for b in batches)
+    direct = summary_counts(whole.tables, scenario, members)  # type: ignore[attr-defined]
+    assert merged.keys() == direct.keys()
+    for key, value in direct.items():
+        if key == "steady":
+            for name, bins in value.items():
+                assert (merged["steady"][name] == bins).all(), name
+        else:
+            assert merged[key] == value, key
+    assert sum(b.counts["members"] for b in batches) == members.size
+    assert sum(b.counts["members_initial"] for b in batches) == members.initial
+    # One convention: the summary of the merged sums is the summary of the run.
+    summary = finish_summary(merged, scenario)
+    assert summary == summarise(whole.tables, scenario, members)  # type: ignore[attr-defined]
+
+
+def test_a_batch_that_breaks_an_invariant_is_not_a_result(
+    scenario: cs.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's problems reach the run's InvariantError (the check runs in the batch)."""
+    import simulator.runner as runner
+
+    real = runner.summary_counts
+
+    def off_by_one(*args: object, **kw: object) -> dict:
+        counts = real(*args, **kw)  # type: ignore[arg-type]
+        counts["refunds"] += 1
+        return counts
+
+    monkeypatch.setattr(runner, "summary_counts", off_by_one)
+    with pytest.raises(InvariantError) as err:
+        run(scenario, batch_members=120)
+    text = "\n".join(err.value.lines())
+    assert "summary: refunds is" in text and "but a recount from the tables gives" in text
+
+
+def test_the_cli_takes_a_batch_size_and_writes_the_same_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = cs.scaled("scenarios/baseline.yaml", 0.03, duration_days=60, warmup_days=30)
+    path = tmp_path / "small.yaml"
+    path.write_text(dump_yaml(small.to_dict()))
+    base = ["run", str(path), "--no-progress", "--no-report"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--batch-members", "7", "--out", str(tmp_path / "b")]) == 0
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
+    for name in TABLES:
+        assert (a / f"{name}.parquet").read_bytes() == (b / f"{name}.parquet").read_bytes()
+    assert json.loads((b / "run.json").read_text())["batch_members"] == 7
+    capsys.readouterr()
+    assert main([*base, "--batch-members", "0", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["creditsim run: --batch-members must be >= 1, got 0"]
+    assert not (tmp_path / "c").exists()
