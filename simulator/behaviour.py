@@ -26,6 +26,7 @@ import numpy as np
 
 from simulator.scenario import Cohort, DelayDist, LengthDist, Recipients, normalised
 from simulator.timeutil import DAY, MEAN_MONTH_DAYS
+from simulator.vocabulary import LENGTH_BUCKETS, RESPONSE_KINDS
 
 __all__ = [
     "LENGTH_BUCKETS",
@@ -39,9 +40,7 @@ __all__ = [
 ]
 
 MONTH_SECONDS = MEAN_MONTH_DAYS * DAY  # the mean Gregorian month
-LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
 _BUCKET_EDGES = np.array([400, 800, 1200])
-RESPONSE_KINDS = ("accept", "decline", "reply")
 
 
 def member_rng(seed: int, key: int | tuple[int, ...]) -> np.random.Generator:

@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simulator.errors import InputError
+from simulator.vocabulary import NO_INSTANT
 
 __all__ = [
     "NAT",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 #: An empty instant (NaT) in int64 Unix seconds: numpy's NaT as an integer.
-NAT = np.iinfo(np.int64).min
+NAT = NO_INSTANT
 
 # The columns the reports read, per table, and which of them are text keys.
 _TEXT = {

@@ -87,7 +87,6 @@ PER_MEMBER_BYTES = 2_161  # a member's SimPy process, generator and members row
 PER_WORKER_BYTES = 250 * MIB
 SHARDING_SHARE = 0.35
 
-_AVERAGE_MONTH_DAYS = MEAN_MONTH_DAYS
 _DAY = 86_400
 
 
@@ -101,7 +100,7 @@ def expected_counts(scenario: Scenario) -> dict[str, float]:
     (:meth:`~simulator.scenario.Decisions.leave_probability`). Members who stay
     keep sending after a cancel, so none leave.
     """
-    months = (scenario.end + 1 - scenario.sim_start) / _DAY / _AVERAGE_MONTH_DAYS
+    months = (scenario.end + 1 - scenario.sim_start) / _DAY / MEAN_MONTH_DAYS
     policy = scenario.policy
     p = scenario.recipients.response_probability
     refund_share = {"no_response_within": 1 - p, "response_within": p}.get(policy.refund.mode, 0)

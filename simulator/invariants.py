@@ -56,6 +56,7 @@ import pyarrow.csv as pacsv
 from simulator.engine.history import HISTORY_COLUMNS
 from simulator.outputs import atomic_write_bytes, atomic_write_text, current_umask
 from simulator.population import roster
+from simulator.vocabulary import LEDGER_KINDS, NO_INSTANT, SEND_REASONS
 
 if TYPE_CHECKING:
     from simulator.reports import RunTables as StoredTables
@@ -76,7 +77,7 @@ FAILURES_DIR = "invariant-failures"
 MAX_MEMBER_LINES = 10  # lines per kind of problem; the rest are counted in one line
 MAX_MEMBERS_WRITTEN = 100  # member histories written by write_failures by default
 
-KINDS = ("grant", "purchase", "spend", "refund", "expire", "cap", "forfeit", "reject")
+KINDS = LEDGER_KINDS
 _SIGN = {
     "grant": 1,
     "purchase": 1,
@@ -87,7 +88,7 @@ _SIGN = {
     "forfeit": -1,
     "reject": 0,
 }
-_SEND_REASONS = ("body_length", "subject_length", "category", "no_credit")
+_SEND_REASONS = SEND_REASONS
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}")
 
 
@@ -145,7 +146,7 @@ def offending_members(problems: Iterable[str]) -> list[str]:
 # -- the tables, decoded once ----------------------------------------------------
 
 
-_NONE = np.iinfo(np.int64).min  # "no instant" in int64 time columns
+_NONE = NO_INSTANT
 
 
 class _Cols:

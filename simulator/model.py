@@ -50,6 +50,7 @@ from simulator.engine.core import NEVER, STEP_SEND, STEP_TIER, Engine, gc_paused
 from simulator.population import Roster, roster
 from simulator.scenario import Scenario, normalised
 from simulator.timeutil import monthly_anniversary
+from simulator.vocabulary import SEND_REASONS
 
 __all__ = [
     "ACTION_NAMES",
@@ -59,7 +60,7 @@ __all__ = [
     "simulate_shard",
 ]
 
-REASON_CODES = {None: 0, "body_length": 1, "subject_length": 2, "category": 3, "no_credit": 4}
+REASON_CODES: dict[str | None, int] = {None: 0, **{r: i for i, r in enumerate(SEND_REASONS, 1)}}
 SEQ_BITS = 24  # InMail id = member index << 24 | attempt number within the member (from 1)
 SKIPPED = -1  # a planned send the member did not attempt (it was waiting for credit)
 # An attempted send is recorded as one integer: order << 11 | tier code << 4 | reason code.

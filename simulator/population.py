@@ -36,8 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.scenario import AVERAGE_MONTH_DAYS, Scenario
-from simulator.timeutil import DAY
+from simulator.scenario import Scenario
+from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 
 __all__ = [
     "ARRIVALS_STREAM",
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 ARRIVALS_STREAM = 2**32 - 1
-_MONTH = AVERAGE_MONTH_DAYS * DAY
+_MONTH = MEAN_MONTH_DAYS * DAY
 _NOT_DRAWN = -1  # the join instant of a member present at the start comes from its own stream
 
 

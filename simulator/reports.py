@@ -61,6 +61,7 @@ from simulator.columns import (
 from simulator.errors import CreditsimError, InputError
 from simulator.outputs import atomic_write_bytes
 from simulator.timeutil import DAY, parse_instant
+from simulator.vocabulary import REPORT_LENGTH_BUCKETS
 
 __all__ = [
     "HEADLINE_DEFINITIONS",
@@ -104,7 +105,7 @@ TIER_ORDER: tuple[str, ...] = (
 )
 
 #: Body-length buckets in presentation order ("0" and "over-2000" only for rejected bodies).
-LENGTH_BUCKETS: tuple[str, ...] = ("0", "1-400", "401-800", "801-1200", "1201-2000", "over-2000")
+LENGTH_BUCKETS: tuple[str, ...] = REPORT_LENGTH_BUCKETS
 _BUCKET_UPPER = np.array([0, 400, 800, 1200, 2000])
 
 PERCENTILES: tuple[int, ...] = (10, 25, 50, 75, 90)

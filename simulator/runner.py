@@ -44,6 +44,7 @@ from simulator.scenario import Scenario
 from simulator.steady import NO_RESPONSE, merge_bins, steady_bins, steady_block
 from simulator.tables import RunTables, assemble, merge, plain_table, shard_columns
 from simulator.timeutil import DAY, format_instant
+from simulator.vocabulary import NO_INSTANT, SEND_REASONS
 from simulator.yamlio import dump_yaml
 
 __all__ = [
@@ -63,7 +64,6 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-SEND_REASONS = ("body_length", "subject_length", "category", "no_credit")
 
 #: The numbers of ``summary.json`` (:func:`summarise`), in its order: the metrics a
 #: sweep's results.parquet and a sensitivity study carry (a test keeps this in step).
@@ -498,7 +498,7 @@ def _month_end(instants: np.ndarray) -> np.ndarray:
     return starts[np.searchsorted(starts, instants, side="right")]
 
 
-_NONE = np.iinfo(np.int64).min
+_NONE = NO_INSTANT
 
 
 def _seconds(col: pa.ChunkedArray) -> np.ndarray:

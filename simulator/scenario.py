@@ -51,10 +51,10 @@ from simulator.timeutil import (
     parse_date_or_instant,
 )
 from simulator.userfiles import not_utf8_message
+from simulator.vocabulary import LENGTH_BUCKETS
 from simulator.yamlio import load_yaml_file, load_yaml_text
 
 __all__ = [
-    "AVERAGE_MONTH_DAYS",
     "LENGTH_BUCKETS",
     "MAX_MEMBERS_PER_COHORT",
     "Arrivals",
@@ -77,8 +77,6 @@ __all__ = [
 ]
 
 # "per month" rates are per mean Gregorian month (timeutil.MEAN_MONTH_DAYS).
-AVERAGE_MONTH_DAYS = MEAN_MONTH_DAYS
-LENGTH_BUCKETS = ("1-400", "401-800", "801-1200", "1201-2000")
 MAX_MEMBERS_PER_COHORT = 10_000_000
 # MAX_DAYS (a century: longer runs, warm-ups or spreads are typos) is the policy's.
 MAX_INMAILS_PER_MONTH = 10_000
@@ -287,7 +285,7 @@ class Sending:
     """How the members of one cohort send InMails.
 
     ``inmails_per_month`` is the mean number of sends a member attempts per
-    average month (:data:`AVERAGE_MONTH_DAYS` days). With ``rate_shape`` set,
+    average month (:data:`simulator.timeutil.MEAN_MONTH_DAYS` days). With ``rate_shape`` set,
     each member's own mean is drawn from a gamma distribution with that shape
     and this mean; with None every member has the same mean.
     ``weekday_weights`` are relative, Monday first. ``categories`` are
@@ -1237,7 +1235,7 @@ def _arrival_totals(check: Checker, population: Sequence[Cohort], seconds: int) 
     A bound, not the expectation: ``replace_churn`` replaces at most every
     member each month, and the rate grows by ``growth_per_month``.
     """
-    months = seconds / (AVERAGE_MONTH_DAYS * DAY)
+    months = seconds / (MEAN_MONTH_DAYS * DAY)
     for i, cohort in enumerate(population):
         a = cohort.arrivals
         if a is None:

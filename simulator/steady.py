@@ -68,6 +68,7 @@ from typing import Any
 import numpy as np
 
 from simulator.timeutil import DAY, format_instant
+from simulator.vocabulary import NO_INSTANT
 
 __all__ = [
     "BIAS_THRESHOLD",
@@ -95,7 +96,7 @@ SERIES = ("expiry_waste_rate", "refund_rate", "response_rate", "spend_per_member
 #: policy's refund window, so that policies are checked alike).
 RESPONSE_HORIZON_DAYS = 7
 #: ``responded_at`` of an InMail without a response.
-NO_RESPONSE = np.iinfo(np.int64).min
+NO_RESPONSE = NO_INSTANT
 THRESHOLD_WEEKS = 4
 Z_THRESHOLD = 3.0  # a truncation counts when the weeks it cuts differ from the rest by this
 BIAS_THRESHOLD = 0.025  # ... and move the whole window's mean by more than this share of it

@@ -47,6 +47,7 @@ from simulator.model import (
 )
 from simulator.population import Roster
 from simulator.scenario import Scenario
+from simulator.vocabulary import NO_INSTANT
 
 __all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "plain_table", "shard_columns"]
 
@@ -55,7 +56,7 @@ HISTORY_ORDER = ("time", "member", "action", "tier", "quantity", "inmail", "cate
 _SEND_REASONS = tuple(sorted(REASON_CODES, key=lambda r: REASON_CODES[r]))
 _GRANT, _PURCHASE, _REFUND = KINDS.index("grant"), KINDS.index("purchase"), KINDS.index("refund")
 _UTC = pa.timestamp("s", tz="UTC")
-_NONE = np.iinfo(np.int64).min  # "no instant" in int64 time columns
+_NONE = NO_INSTANT
 
 
 def shard_columns(result: ShardResult, scenario: Scenario) -> dict[str, Any]:

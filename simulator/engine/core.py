@@ -47,6 +47,7 @@ from typing import Any
 
 from simulator.engine.policy import Policy, Tier
 from simulator.timeutil import DAY, first_of_month_after, monthly_anniversary
+from simulator.vocabulary import LEDGER_KINDS, LEDGER_REASONS
 
 __all__ = [
     "KINDS",
@@ -84,10 +85,9 @@ _TICK = 16  # clock = t * _TICK + phase
 # balance_after, tier), with kind, reason and tier as small codes, so a
 # driver can turn millions of them into typed columns in one numpy call.
 # :meth:`Engine.entries` decodes them.
-KINDS = ("grant", "purchase", "spend", "refund", "expire", "cap", "forfeit", "reject")
+KINDS = LEDGER_KINDS
 GRANT, PURCHASE, SPEND, REFUND, EXPIRE, CAP, FORFEIT, REJECT = range(8)
-REASONS = ("", "body_length", "subject_length", "category", "no_credit",
-           "quantity", "not_purchasable", "purchased_cap", "allotment_left")  # fmt: skip
+REASONS = LEDGER_REASONS
 _REASON = {r: i for i, r in enumerate(REASONS)}
 NO_INMAIL = -1
 LedgerRow = tuple[int, Any, int, int, int, Any, int, int, int]

@@ -29,6 +29,7 @@ from typing import Any
 
 from simulator.engine.schema import Checker, FrozenMap, Path, show
 from simulator.errors import PolicyError
+from simulator.vocabulary import RESPONSE_KINDS
 
 __all__ = [
     "CATEGORIES",
@@ -56,7 +57,7 @@ CATEGORIES = (
     "reference_request",
     "get_back_in_touch",
 )
-RESPONSES = ("accept", "decline", "reply")
+RESPONSES = RESPONSE_KINDS
 REFUND_MODES = ("no_response_within", "response_within", "none")
 SPEND_ORDERS = ("earliest_expiry", "fifo")
 CANCEL_EFFECTIVE = ("end_of_period", "immediate")

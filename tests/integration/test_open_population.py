@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 
 from simulator.runner import run
-from simulator.scenario import AVERAGE_MONTH_DAYS, scenario_from_dict
-from simulator.timeutil import DAY
+from simulator.scenario import scenario_from_dict
+from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 
-MONTH = AVERAGE_MONTH_DAYS * DAY
+MONTH = MEAN_MONTH_DAYS * DAY
 
 
 def _scenario(*cohorts: dict, days: int, warmup: int = 0, seed: int = 3, **top: object):  # type: ignore[no-untyped-def]

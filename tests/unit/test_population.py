@@ -10,11 +10,11 @@ import pytest
 
 from simulator.behaviour import PlanSampler
 from simulator.population import ARRIVALS_STREAM, arrival_instants, monthly_arrival_rates, roster
-from simulator.scenario import AVERAGE_MONTH_DAYS, load_scenario, scenario_from_dict
-from simulator.timeutil import DAY
+from simulator.scenario import load_scenario, scenario_from_dict
+from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 
 DATA = Path(__file__).parents[1] / "data" / "model"
-MONTH = AVERAGE_MONTH_DAYS * DAY
+MONTH = MEAN_MONTH_DAYS * DAY
 
 
 def _scenario(
@@ -118,7 +118,7 @@ def test_replace_churn_follows_members_to_their_new_tier() -> None:
 def test_arrival_count_is_poisson_with_the_integrated_rate() -> None:
     """1,000 members at 0.5 a month for 12 months: 6,000 expected, within 4 sd (sd 77)."""
     sc = _scenario(_cohort("a", members=1000, arrivals={"monthly_rate": 0.5}),
-                   days=math.floor(12 * AVERAGE_MONTH_DAYS))  # fmt: skip
+                   days=math.floor(12 * MEAN_MONTH_DAYS))  # fmt: skip
     months = (sc.end + 1 - sc.sim_start) / MONTH
     expected = 500 * months
     n = len(arrival_instants(sc, 0))
