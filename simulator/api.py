@@ -32,6 +32,7 @@ out, so a Figure returned by a cell is drawn inline.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime
 import io
@@ -597,26 +598,26 @@ def run(
         bar = _tqdm()(total=total, unit="day", desc=f"simulating {sc.name}", leave=False)
 
         def callback(seconds: float) -> None:
-            bar.update(round(seconds / _DAY, 4))
+            bar.update(seconds / _DAY)
 
     if workers > 1 or executor is not None:
         _check_not_bootstrapping()
-    owned = None
     try:
-        if executor is None or (executor == "local" and workers == 1):
-            result = _run(sc, workers=workers, progress=callback, warmup_record=warmup_record,
-                          batch_members=batch)  # fmt: skip
-        else:
-            if isinstance(executor, str):
+        with contextlib.ExitStack() as stack:
+            if isinstance(executor, str) and not (executor == "local" and workers == 1):
                 from simulator.executors import make_executor
 
-                owned = executor = make_executor(executor, workers if workers > 1 else None)
-            shards = workers if workers > 1 else max(1, int(getattr(executor, "workers", 1)))
+                # Ours to stop: on an error or Ctrl-C, local workers are killed, not awaited.
+                executor = stack.enter_context(
+                    make_executor(executor, workers if workers > 1 else None)
+                )
+            elif isinstance(executor, str):
+                executor = None
+            shards = workers if executor is None or workers > 1 else max(
+                1, int(getattr(executor, "workers", 1)))  # fmt: skip
             result = _run(sc, workers=shards, progress=callback, executor=executor,
                           warmup_record=warmup_record, batch_members=batch)  # fmt: skip
     finally:
-        if owned is not None:
-            owned.close()
         if bar is not None:
             bar.close()
     t = result.tables

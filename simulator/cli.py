@@ -434,7 +434,7 @@ def _run(args: argparse.Namespace) -> int:
                    file=sys.stderr, leave=False)  # fmt: skip
 
         def progress(seconds: float) -> None:
-            bar.update(round(seconds / 86_400, 4))
+            bar.update(seconds / 86_400)
 
     try:
         result = run_scenario(scenario, args, progress)

@@ -335,14 +335,18 @@ class DaskExecutor(_Base):
         except KilledWorker as exc:
             raise task_failure(exc) from None
         except (OSError, TimeoutError, CancelledError) as exc:
-            where = self.address or "the LocalCluster"
-            raise ExecutionError(
-                f"Dask: lost the scheduler at {where} while the work ran "
-                f"({type(exc).__name__}); nothing was written: run it again"
-            ) from None
+            raise self._lost(exc) from None
         finally:
             with contextlib.suppress(Exception):  # a client whose scheduler is gone
                 self._client.cancel(futures)
+
+    def _lost(self, exc: BaseException) -> ExecutionError:
+        """The one line for work lost with the scheduler (or cancelled under us)."""
+        where = self.address or "the LocalCluster"
+        return ExecutionError(
+            f"Dask: lost the scheduler at {where} while the work ran "
+            f"({type(exc).__name__}); nothing was written: run it again"
+        )
 
     def unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Completed]:
         from distributed import as_completed
@@ -372,15 +376,16 @@ class DaskExecutor(_Base):
                     try:
                         error = fut.exception()
                     except Exception as exc:  # cancelled, or the scheduler went away
-                        error = exc
+                        error = self._lost(exc)
                     if error is None:
-                        error = RuntimeError(f"Dask task ended with status {fut.status!r}")
+                        error = self._lost(RuntimeError(f"task status {fut.status!r}"))
                 fut.release()
                 yield Completed(i, value, error)
                 fill()
         finally:
             if pending:
-                self._client.cancel(list(pending))
+                with contextlib.suppress(Exception):  # a client whose scheduler is gone
+                    self._client.cancel(list(pending))
 
     def close(self) -> None:
         client, self._client = getattr(self, "_client", None), None

@@ -670,8 +670,9 @@ def _check_summary(
     if recount["members"] != expected_members:
         out.append(
             Violation(
-                f"members table: {recount['members']:,} members, but the scenario"
-                f" has {expected_members:,} (present at the start and arrivals)"
+                f"members table: {recount['members']:,} members, but the "
+                + ("scenario" if members_expected is None else "batch")
+                + f" has {expected_members:,} (present at the start and arrivals)"
             )
         )
 

@@ -16,8 +16,10 @@ directory that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pickle
 import platform
 import shutil
 import tempfile
@@ -36,7 +38,7 @@ import pyarrow.parquet as pq
 
 from simulator.errors import InvariantError
 from simulator.executors import Executor, LocalExecutor, task_failure
-from simulator.invariants import check_run
+from simulator.invariants import Violation, check_run
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text, current_umask
 from simulator.population import Roster, member_ids, roster
@@ -124,6 +126,26 @@ class Batch:
     problems: list[str]
 
 
+_LAYOUTS: dict[bytes, tuple[Roster, pa.Array]] = {}
+
+
+def _layout(scenario: Scenario) -> tuple[Roster, pa.Array]:
+    """The run's roster and member ids, laid out once per process and run.
+
+    Every batch needs the whole roster (arrivals are drawn for the whole run)
+    and the ids of global indices; laying them out for each batch would cost
+    time in proportion to the run for every batch. One run's layout is kept.
+    """
+    key = pickle.dumps(scenario)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        members = roster(scenario)
+        layout = (members, pa.array(member_ids(scenario, members), pa.string()))
+        _LAYOUTS.clear()
+        _LAYOUTS[key] = layout
+    return layout
+
+
 def run_batch(job: tuple[Scenario, int, range], progress: Callable[[float], None] | None = None
               ) -> Batch:  # fmt: skip
     """Simulate batch ``job = (scenario, index, members)``: tables, summary sums, invariants.
@@ -134,9 +156,9 @@ def run_batch(job: tuple[Scenario, int, range], progress: Callable[[float], None
     rows are all in its batch), so the parent only merges.
     """
     scenario, index, indices = job
-    members = roster(scenario)
+    members, ids = _layout(scenario)
     columns = shard_columns(simulate_shard(scenario, indices, progress, members), scenario)
-    tables = assemble([columns], scenario, members, member_ids(scenario, members))
+    tables = assemble([columns], scenario, members, ids)
     counts = summary_counts(tables, scenario, members, indices.start, indices.stop)
     problems = check_run(tables, finish_summary(counts, scenario), scenario,
                          members_expected=len(indices))  # fmt: skip
@@ -186,9 +208,10 @@ def run(
             scaled = None if progress is None else (lambda s, part=part: progress(s * part))
             batches.append(run_batch(job, scaled))
     else:
-        owned = executor is None
-        pool = LocalExecutor(workers) if executor is None else executor
-        try:
+        with contextlib.ExitStack() as stack:
+            # A pool of our own is stopped on leaving; on an error or Ctrl-C its
+            # workers are killed rather than waited for (LocalExecutor.__exit__).
+            pool = executor or stack.enter_context(LocalExecutor(workers))
             done_batches: dict[int, Batch] = {}
             for done in pool.unordered(run_batch, jobs):
                 if done.error is not None:
@@ -196,9 +219,6 @@ def run(
                 done_batches[done.index] = done.value
                 if progress is not None:
                     progress(span * share[done.index])
-        finally:
-            if owned:
-                pool.close()
         batches = [done_batches[i] for i in range(len(jobs))]
     simulated = time.perf_counter() - started
     tables = merge([b.tables for b in batches])
@@ -206,11 +226,9 @@ def run(
     summary["steady_state"]["auto"] = warmup_record
     # Every invariant was checked on each batch (conservation, signs, counts
     # that must agree); a run that breaks one is an error, never a result.
-    # What only the whole run can show: its member count.
-    problems = [line for b in batches for line in b.problems]
-    if summary["members"] != members.size:
-        problems.append(f"summary: {summary['members']:,} members in the batches, but the "
-                        f"scenario has {members.size:,}")  # fmt: skip
+    # What only the whole run can show: that the merged tables hold every
+    # batch's rows and every member once.
+    problems = _run_problems(batches, tables, members.size)
     if problems:
         raise InvariantError(
             f"{scenario.source}: the run broke {len(problems)} invariant(s); not a result:",
@@ -244,6 +262,33 @@ def run(
         },
     }
     return RunResult(scenario, scenario.seed, tables, summary, meta)
+
+
+def _run_problems(batches: list[Batch], tables: RunTables, expected_members: int) -> list[str]:
+    """The batches' problems (the first failing batch's lines, then one line for each
+    other), and the merged tables' row counts against the batches' and the roster."""
+    problems: list[str] = []
+    failing = [b for b in batches if b.problems]
+    if failing:
+        problems += failing[0].problems
+        for b in failing[1:]:
+            members = {m for line in b.problems for m in getattr(line, "members", ())}
+            where = f"members {b.members.start:,} to {b.members.stop - 1:,} (batch {b.index})"
+            more = f"{len(b.problems)} more invariant line(s) of the kinds above"
+            problems.append(Violation(f"{where}: {more}", members))
+    merged = {name: tables.arrow[name].num_rows for name in ("ledger", "inmails", "members",
+              "billing")} | {"history": tables.history.num_rows}  # fmt: skip
+    for name, rows in merged.items():
+        want = sum(b.tables.history.num_rows if name == "history" else
+                   b.tables.arrow[name].num_rows for b in batches)  # fmt: skip
+        if rows != want:
+            problems.append(f"{name}: {rows:,} rows after merging, but the batches "
+                            f"wrote {want:,}")  # fmt: skip
+    if merged["members"] != expected_members:
+        problems.append(f"members table: {merged['members']:,} members after merging, but "
+                        f"the scenario has {expected_members:,} (present at the start "
+                        "and arrivals)")  # fmt: skip
+    return problems
 
 
 def _versions() -> dict[str, str]:

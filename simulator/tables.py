@@ -188,13 +188,17 @@ def _join(
 
 
 def assemble(
-    shards: list[dict[str, Any]], scenario: Scenario, members: Roster, ids: list[str]
+    shards: list[dict[str, Any]],
+    scenario: Scenario,
+    members: Roster,
+    ids: list[str] | pa.Array,
 ) -> RunTables:
     """Merge shard columns into the run's tables, in an order independent of sharding.
 
-    ``members`` is the run's roster and ``ids`` its member ids (by global index).
+    ``members`` is the run's roster and ``ids`` its member ids (by global index),
+    as a list or an Arrow string array.
     """
-    member_text = pa.array(ids, pa.string())
+    member_text = ids if isinstance(ids, pa.Array) else pa.array(ids, pa.string())
     policy = scenario.policy
     tier_names = shards[0]["tier_names"]
     cohort_names = [c.name for c in scenario.population]

@@ -111,8 +111,47 @@ def test_a_batch_that_breaks_an_invariant_is_not_a_result(
     monkeypatch.setattr(runner, "summary_counts", off_by_one)
     with pytest.raises(InvariantError) as err:
         run(scenario, batch_members=120)
-    text = "\n".join(err.value.lines())
+    lines = err.value.lines()
+    text = "\n".join(lines)
     assert "summary: refunds is" in text and "but a recount from the tables gives" in text
+    # The first failing batch's lines in full, then one line for each other batch, so
+    # the message does not grow with the run: 299 members in batches of 120 are 3.
+    assert text.count("summary: refunds is") == 1
+    assert [line.split(":")[0] for line in lines[-2:]] == [
+        "members 120 to 239 (batch 1)", "members 240 to 298 (batch 2)"]  # fmt: skip
+
+
+def test_the_merged_tables_are_checked_against_the_batches(
+    scenario: cs.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch lost between the workers and the merged tables is caught (the review's
+    case: a merge that drops the last batch), not published."""
+    import simulator.runner as runner
+
+    real = runner.merge
+    monkeypatch.setattr(runner, "merge", lambda parts: real(parts[:-1]))
+    with pytest.raises(InvariantError) as err:
+        run(scenario, batch_members=120)
+    lines = err.value.lines()
+    assert any(line.startswith("ledger: ") and "rows after merging, but the batches wrote"
+               in line for line in lines)  # fmt: skip
+    assert any(line.startswith("members table: 240 members after merging, but the scenario "
+                               "has 299") for line in lines)  # fmt: skip
+
+
+def test_each_process_lays_out_a_run_once(
+    scenario: cs.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The roster and member ids are laid out once per process and run, not per batch
+    (a batch of a 1M-member run would otherwise pay for the whole run each time)."""
+    import simulator.runner as runner
+
+    calls = []
+    real = runner.roster
+    monkeypatch.setattr(runner, "roster", lambda sc: calls.append(1) or real(sc))
+    runner._LAYOUTS.clear()
+    run(scenario, batch_members=50)  # 6 batches
+    assert len(calls) == 2  # run() itself, then the first batch's layout
 
 
 def test_the_cli_takes_a_batch_size_and_writes_the_same_run(
