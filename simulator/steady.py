@@ -85,7 +85,6 @@ __all__ = [
     "mser",
     "steady_bins",
     "steady_block",
-    "steady_state",
     "verdict",
     "window_bias",
 ]
@@ -134,38 +133,6 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def steady_state(
-    *,
-    start: int,
-    end: int,
-    warmup_days: int,
-    due: tuple[np.ndarray, np.ndarray],
-    lost: tuple[np.ndarray, np.ndarray],
-    spent: tuple[np.ndarray, np.ndarray],
-    sent_at: np.ndarray,
-    responded_at: np.ndarray,
-    settled: np.ndarray,
-    refunded: np.ndarray,
-    attempts: tuple[np.ndarray, np.ndarray],
-) -> dict[str, Any]:
-    """The ``steady_state`` block of ``summary.json`` (module docstring).
-
-    ``due`` is (expiry instants, credits) of the issuing entries of lots that
-    expire, and ``lost`` the same of their expire, cap and forfeit entries
-    (at their lot's expiry instant); ``spent`` is (instants, credits) of
-    spend entries; ``sent_at`` the instants of accepted InMails with the
-    instant of each one's response (``responded_at``, :data:`NO_RESPONSE`
-    for none) and boolean ``settled`` (paid, refund window closed by the end)
-    and ``refunded``; ``attempts`` (instants, member numbers) of every
-    attempted InMail. It is :func:`steady_block` of :func:`steady_bins`.
-    """
-    bins = steady_bins(
-        start=start, end=end, due=due, lost=lost, spent=spent, sent_at=sent_at,
-        responded_at=responded_at, settled=settled, refunded=refunded, attempts=attempts,
-    )  # fmt: skip
-    return steady_block(bins, start=start, end=end, warmup_days=warmup_days)
-
-
 #: The weekly sums behind the steady-state series, in :func:`steady_bins`' order.
 BINS = ("lost", "due", "settled", "refunded", "sent", "responded", "spent", "active",
         "due_after_end")  # fmt: skip
@@ -184,7 +151,16 @@ def steady_bins(
     refunded: np.ndarray,
     attempts: tuple[np.ndarray, np.ndarray],
 ) -> dict[str, np.ndarray]:
-    """The weekly sums of :func:`steady_state` (arguments as there), one array per :data:`BINS`.
+    """The weekly sums behind the ``steady_state`` block, one array per :data:`BINS`.
+
+    ``due`` is (expiry instants, credits) of the issuing entries of lots that
+    expire, and ``lost`` the same of their expire, cap and forfeit entries
+    (at their lot's expiry instant); ``spent`` is (instants, credits) of
+    spend entries; ``sent_at`` the instants of accepted InMails with the
+    instant of each one's response (``responded_at``, :data:`NO_RESPONSE`
+    for none) and boolean ``settled`` (paid, refund window closed by the end)
+    and ``refunded``; ``attempts`` (instants, member numbers) of every
+    attempted InMail. :func:`steady_block` turns them into the block.
 
     Every bin is a sum over members (``active`` counts distinct members per
     week), so the bins of disjoint sets of members add up to the bins of

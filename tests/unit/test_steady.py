@@ -14,7 +14,8 @@ from simulator.steady import (
     Z_THRESHOLD,
     bias_z,
     mser,
-    steady_state,
+    steady_bins,
+    steady_block,
     verdict,
     window_bias,
 )
@@ -101,10 +102,9 @@ def test_steady_state_block_from_events() -> None:
     start = 1_388_534_400  # 2014-01-01T00:00:00Z
     end = start + 14 * DAY - 1  # two full weeks
     t0, t1 = start + DAY, start + WEEK + DAY
-    block = steady_state(
+    bins = steady_bins(
         start=start,
         end=end,
-        warmup_days=0,
         # 10 credits due to expire in week 0, 4 in week 1; 5 and 1 of them lost.
         due=(np.array([t0, t1]), np.array([10, 4])),
         lost=(np.array([t0, t1]), np.array([5, 1])),
@@ -119,6 +119,7 @@ def test_steady_state_block_from_events() -> None:
         # Attempts by members 0 and 1 in week 0 (member 0 twice), member 0 in week 1.
         attempts=(np.array([t0, t0, t0, t1]), np.array([0, 0, 1, 0])),
     )
+    block = steady_block(bins, start=start, end=end, warmup_days=0)
     assert block["week_start"] == ["2014-01-01", "2014-01-08"]
     s = block["series"]
     assert s["expiry_waste_rate"] == [0.5, 0.25]
