@@ -621,6 +621,7 @@ def run(
         if bar is not None:
             bar.close()
     t = result.tables
+    assert t is not None  # runner.run keeps the tables unless asked not to
     tables = Tables(
         {
             "ledger": lambda: t.ledger,

@@ -89,7 +89,7 @@ class RunResult:
 
     scenario: Scenario
     seed: int
-    tables: RunTables
+    tables: RunTables | None  # None for a run made with keep_tables=False
     summary: dict[str, Any]
     meta: dict[str, Any]
 
@@ -117,13 +117,15 @@ def batch_ranges(members: int, batch_members: int = DEFAULT_BATCH_MEMBERS) -> li
 
 @dataclass
 class Batch:
-    """One simulated batch of members: its tables, the sums of its summary, its problems."""
+    """One simulated batch of members: its tables (unless dropped), the sums of its summary,
+    its problems and its row counts (``rows``: per table, and ``simpy_events``)."""
 
     index: int
     members: range
-    tables: RunTables
+    tables: RunTables | None
     counts: dict[str, Any]
     problems: list[str]
+    rows: dict[str, int]
 
 
 _LAYOUTS: dict[bytes, tuple[Roster, pa.Array]] = {}
@@ -146,23 +148,31 @@ def _layout(scenario: Scenario) -> tuple[Roster, pa.Array]:
     return layout
 
 
-def run_batch(job: tuple[Scenario, int, range], progress: Callable[[float], None] | None = None
-              ) -> Batch:  # fmt: skip
-    """Simulate batch ``job = (scenario, index, members)``: tables, summary sums, invariants.
+def run_batch(
+    job: tuple[Scenario, int, range, bool], progress: Callable[[float], None] | None = None
+) -> Batch:
+    """Simulate batch ``job = (scenario, index, members, keep_tables)``: tables, sums, invariants.
 
     Runs in a worker: the worker lays out the roster itself (it is fixed by the
     scenario and seed), assembles the batch's tables, reduces them to
     :func:`summary_counts` and checks every invariant on them (each member's
-    rows are all in its batch), so the parent only merges.
+    rows are all in its batch), so the parent only merges; without
+    ``keep_tables`` the tables are dropped once reduced and checked.
     """
-    scenario, index, indices = job
+    scenario, index, indices, keep_tables = job
     members, ids = _layout(scenario)
     columns = shard_columns(simulate_shard(scenario, indices, progress, members), scenario)
     tables = assemble([columns], scenario, members, ids)
     counts = summary_counts(tables, scenario, members, indices.start, indices.stop)
     problems = check_run(tables, finish_summary(counts, scenario), scenario,
                          members_expected=len(indices))  # fmt: skip
-    return Batch(index, indices, tables, counts, problems)
+    rows = {name: tables.arrow[name].num_rows for name in _TABLES}
+    rows["history"] = tables.history.num_rows
+    rows["simpy_events"] = tables.events
+    return Batch(index, indices, tables if keep_tables else None, counts, problems, rows)
+
+
+_TABLES = ("ledger", "inmails", "members", "billing")
 
 
 def run(
@@ -173,6 +183,7 @@ def run(
     executor: Executor | None = None,
     warmup_record: dict[str, Any] | None = None,
     batch_members: int = DEFAULT_BATCH_MEMBERS,
+    keep_tables: bool = True,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
@@ -186,7 +197,10 @@ def run(
     batch's share of the members; with worker processes, once a batch ends).
     ``warmup_record`` says how ``warmup_days: auto`` was resolved
     (:func:`simulator.warmup.resolve_warmup`, which must run first); it is
-    kept in ``summary.json`` as ``steady_state.auto``.
+    kept in ``summary.json`` as ``steady_state.auto``. Without ``keep_tables``
+    the result holds no tables (``tables`` is None): each batch's are dropped
+    as soon as they are reduced and checked, for callers that need only the
+    summary (a sweep's replications, the warm-up pilot).
     """
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
@@ -198,7 +212,7 @@ def run(
     started = time.perf_counter()
     members = roster(scenario)
     ranges = batch_ranges(members.size, batch_members)
-    jobs = [(scenario, i, r) for i, r in enumerate(ranges)]
+    jobs = [(scenario, i, r, keep_tables) for i, r in enumerate(ranges)]
     span = scenario.end + 1 - scenario.sim_start
     share = [len(r) / max(1, members.size) for r in ranges]
     if executor is None and workers <= 1:
@@ -221,7 +235,7 @@ def run(
                     progress(span * share[done.index])
         batches = [done_batches[i] for i in range(len(jobs))]
     simulated = time.perf_counter() - started
-    tables = merge([b.tables for b in batches])
+    tables = merge([b.tables for b in batches if b.tables is not None]) if keep_tables else None
     summary = finish_summary(merge_counts(b.counts for b in batches), scenario)
     summary["steady_state"]["auto"] = warmup_record
     # Every invariant was checked on each batch (conservation, signs, counts
@@ -255,16 +269,18 @@ def run(
         "counts": {
             "members": members.size,
             "members_initial": members.initial,
-            "ledger_entries": tables.arrow["ledger"].num_rows,
-            "inmails_attempted": tables.arrow["inmails"].num_rows,
-            "history_rows": tables.history.num_rows,
-            "simpy_events": tables.events,
+            "ledger_entries": sum(b.rows["ledger"] for b in batches),
+            "inmails_attempted": sum(b.rows["inmails"] for b in batches),
+            "history_rows": sum(b.rows["history"] for b in batches),
+            "simpy_events": sum(b.rows["simpy_events"] for b in batches),
         },
     }
     return RunResult(scenario, scenario.seed, tables, summary, meta)
 
 
-def _run_problems(batches: list[Batch], tables: RunTables, expected_members: int) -> list[str]:
+def _run_problems(
+    batches: list[Batch], tables: RunTables | None, expected_members: int
+) -> list[str]:
     """The batches' problems (the first failing batch's lines, then one line for each
     other), and the merged tables' row counts against the batches' and the roster."""
     problems: list[str] = []
@@ -276,14 +292,14 @@ def _run_problems(batches: list[Batch], tables: RunTables, expected_members: int
             where = f"members {b.members.start:,} to {b.members.stop - 1:,} (batch {b.index})"
             more = f"{len(b.problems)} more invariant line(s) of the kinds above"
             problems.append(Violation(f"{where}: {more}", members))
-    merged = {name: tables.arrow[name].num_rows for name in ("ledger", "inmails", "members",
-              "billing")} | {"history": tables.history.num_rows}  # fmt: skip
-    for name, rows in merged.items():
-        want = sum(b.tables.history.num_rows if name == "history" else
-                   b.tables.arrow[name].num_rows for b in batches)  # fmt: skip
-        if rows != want:
-            problems.append(f"{name}: {rows:,} rows after merging, but the batches "
-                            f"wrote {want:,}")  # fmt: skip
+    merged = {name: sum(b.rows[name] for b in batches) for name in (*_TABLES, "history")}
+    if tables is not None:
+        for name, rows in merged.items():
+            got = tables.history.num_rows if name == "history" else tables.arrow[name].num_rows
+            if got != rows:
+                problems.append(f"{name}: {got:,} rows after merging, but the batches "
+                                f"wrote {rows:,}")  # fmt: skip
+        merged["members"] = tables.arrow["members"].num_rows
     if merged["members"] != expected_members:
         problems.append(f"members table: {merged['members']:,} members after merging, but "
                         f"the scenario has {expected_members:,} (present at the start "
@@ -588,12 +604,15 @@ def write_run(
     called with that folder once the tables and ``run.json`` are in it (the
     reports are written there), before the rename.
     """
+    if result.tables is None:
+        raise ValueError("write_run needs a run made with keep_tables=True")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         tmp.chmod(0o777 & ~current_umask())
         t = result.tables
+        assert t is not None  # checked above; mypy does not follow it into the try
         atomic_write_text(tmp / "scenario.yaml", dump_yaml(result.scenario.to_dict()))
         # Straight from Arrow (dictionary columns decoded): no pandas copy of
         # tables with tens of millions of rows.

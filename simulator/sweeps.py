@@ -793,7 +793,7 @@ def _execute(task: _Task) -> dict[str, Any]:
     summary = error = trace = None
     simulate_s = None
     try:
-        result = run(task.scenario, seed=task.seed)
+        result = run(task.scenario, seed=task.seed, keep_tables=task.keep_dir is not None)
         summary = _flat_summary(result.summary)
         simulate_s = result.meta.get("timings", {}).get("simulate_s")
         if task.keep_dir is not None:

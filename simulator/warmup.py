@@ -75,7 +75,7 @@ def resolve_warmup(scenario: Scenario) -> tuple[Scenario, dict[str, Any] | None]
     }
     overrides.update({"warmup_days": 0, "duration_days": days, "end": None})
     pilot = scenario.with_overrides(overrides, source=f"{scenario.source} (warm-up pilot)")
-    result = run(pilot)
+    result = run(pilot, keep_tables=False)  # only its summary is read
     block = result.summary["steady_state"]
     weeks = block["suggested_truncation_weeks"] or 0
     capped = bool(block["capped"])

@@ -27,6 +27,7 @@ from simulator.runner import (
     run_batch,
     summarise,
     summary_counts,
+    write_run,
 )
 from simulator.yamlio import dump_yaml
 
@@ -77,7 +78,8 @@ def test_the_merged_sums_of_the_batches_are_the_sums_of_the_run(
 ) -> None:
     """summary_counts is additive over batches, steady-state bins included."""
     members = roster(scenario)
-    batches = [run_batch((scenario, i, r)) for i, r in enumerate(batch_ranges(members.size, 150))]
+    ranges = batch_ranges(members.size, 150)
+    batches = [run_batch((scenario, i, r, False)) for i, r in enumerate(ranges)]
     assert all(b.problems == [] for b in batches)
     merged = merge_counts(b.counts for b in batches)
     direct = summary_counts(whole.tables, scenario, members)  # type: ignore[attr-defined]
@@ -173,3 +175,16 @@ def test_the_cli_takes_a_batch_size_and_writes_the_same_run(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["creditsim run: --batch-members must be >= 1, got 0"]
     assert not (tmp_path / "c").exists()
+
+
+def test_a_summary_only_run_drops_each_batch_once_reduced(
+    scenario: cs.Scenario, whole: object
+) -> None:
+    """keep_tables=False (a sweep's replication, the warm-up pilot): the same summary and
+    counts, every invariant still checked in the batches, no tables held or merged."""
+    got = run(scenario, batch_members=50, keep_tables=False)
+    assert got.tables is None
+    assert json.dumps(got.summary) == json.dumps(whole.summary)  # type: ignore[attr-defined]
+    assert got.meta["counts"] == whole.meta["counts"]  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="keep_tables=True"):
+        write_run(got, "never-written")
