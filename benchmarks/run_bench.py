@@ -7,7 +7,7 @@ Measures, in one process run:
    hand-written SimPy model of the same population (an event per InMail and
    per refund, a plain counter for credits), InMails/s, for reference;
 2. ``creditsim run SCENARIO --no-report`` end to end (every table written,
-   history.csv included) with ``--workers 1`` and ``--workers 2``:
+   the history parts included) with ``--workers 1`` and ``--workers 2``:
    InMails/s, InMails/s per core, the speed-up, and peak memory per process;
 3. ``creditsim report`` on the ``--workers 1`` run (every report, plot and
    report.html), median of ``--report-repeat`` runs, as a share of that

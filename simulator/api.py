@@ -659,17 +659,14 @@ def load_run(run_dir: str | os.PathLike[str]) -> Run:
     >>> r = load_run("runs/baseline-seed20140101")  # doctest: +SKIP
     >>> r.reports.refund_totals  # doctest: +SKIP
     """
+    from simulator.runformat import history_parts, history_text
+
     root = Path(run_dir)
-    if not (root / "run.json").is_file():
-        raise InputError(f"{root}: not a creditsim run directory (no run.json)")
-    loaded = _reports.load_run_tables(root)
+    loaded = _reports.load_run_tables(root)  # refuses what is not a run directory of format 2
     scenario = load_scenario(root / "scenario.yaml")
 
     def history() -> pd.DataFrame:
-        path = root / "history.csv"
-        if not path.is_file():
-            return pd.DataFrame({c: pd.Series(dtype=str) for c in HISTORY_COLUMNS})
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        return history_text(history_parts(root)).to_pandas()
 
     tables = Tables(
         {
@@ -933,22 +930,27 @@ class Replay:
             return f"{what} rejected, nothing consumed: {reason}"
         return kind  # pragma: no cover - every kind is handled above
 
-    def save(self, out: str | os.PathLike[str]) -> Path:
+    def save(self, out: str | os.PathLike[str], *, part: str | None = None) -> Path:
         """Write ``out/ledger.csv`` and ``out/balances.csv`` exactly as ``creditsim replay`` does.
+
+        With ``part`` (a history part's name, ``part-00000``), write
+        ``out/ledger/part-00000.csv`` and ``out/balances/part-00000.csv``
+        instead, as ``creditsim replay RUN/history`` does for each part.
 
         >>> replay("scenarios/examples/history.csv").save("runs/example")  # doctest: +SKIP
         """
-        from simulator.outputs import atomic_write_many, csv_text
+        from simulator.outputs import atomic_write_bytes, atomic_write_many, csv_text
 
         path = Path(out)
         path.mkdir(parents=True, exist_ok=True)
-        atomic_write_many(
-            path,
-            {
-                "ledger.csv": csv_text(LEDGER_COLUMNS, self._ledger_text),
-                "balances.csv": csv_text(BALANCE_COLUMNS, self._balances_text),
-            },
-        )
+        ledger = csv_text(LEDGER_COLUMNS, self._ledger_text)
+        balances = csv_text(BALANCE_COLUMNS, self._balances_text)
+        if part is None:
+            atomic_write_many(path, {"ledger.csv": ledger, "balances.csv": balances})
+            return path
+        for folder, text in (("ledger", ledger), ("balances", balances)):
+            (path / folder).mkdir(exist_ok=True)
+            atomic_write_bytes(path / folder / f"{part}.csv", text.encode("utf-8"))
         return path
 
     def __repr__(self) -> str:

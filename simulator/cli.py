@@ -41,9 +41,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "replay",
         help="run the credit rules engine over a recorded history (RULES.md section 8)",
         description="Replay HISTORY.csv through the credit rules engine and write "
-        "DIR/ledger.csv and DIR/balances.csv.",
+        "DIR/ledger.csv and DIR/balances.csv. Given a run's history/ folder, replay every "
+        "part (under the run's policy, up to its end, unless told otherwise) and write "
+        "DIR/ledger/part-i.csv and DIR/balances/part-i.csv.",
     )
-    rp.add_argument("history", metavar="HISTORY.csv")
+    rp.add_argument("history", metavar="HISTORY.csv|RUN/history")
     rp.add_argument(
         "--scenario",
         metavar="S.yaml",
@@ -105,6 +107,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "workers (default 2500). Results are the same for any value",
     )
     run.add_argument("--out", metavar="DIR", help="run directory")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted run of the same scenario at --out, keeping its finished "
+        "batches (the files are those of an uninterrupted run)",
+    )
     run.add_argument(
         "--overwrite", action="store_true", help="replace an earlier run directory at --out"
     )
@@ -175,6 +183,7 @@ def _storage_line(argv: Sequence[str] | None, exc: OSError) -> str:
     command = next((w for w in words if w in _COMMANDS), "")
     where = f" {exc.filename}" if exc.filename else ""
     again = {
+        "run": "run the same command with --resume to finish it",
         "sweep": "run the same command with --resume to finish it",
         "sensitivity": "run the same command with --resume to finish it",
         "compare": "run the same command with --resume to finish it",
@@ -291,7 +300,7 @@ def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -
             if command == "run":
                 own = "run.json" in names or names == {"invariant-failures"}
             else:
-                own = {"ledger.csv", "balances.csv"} <= names
+                own = {"ledger.csv", "balances.csv"} <= names or {"ledger", "balances"} <= names
             if not own:
                 raise UsageError(f"{where} {out}: not empty and not a creditsim output; "
                                  "choose another directory")  # fmt: skip
@@ -436,14 +445,17 @@ def _run(args: argparse.Namespace) -> int:
         def progress(seconds: float) -> None:
             bar.update(seconds / 86_400)
 
+    from simulator.runformat import staging_dir
+
+    if args.resume and not staging_dir(out).is_dir():
+        print(f"--resume: no interrupted run at {out}; starting from the beginning")
     try:
-        result = run_scenario(scenario, args, progress)
+        result = run_scenario(scenario, args, progress, out)
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 
-        tables = exc.tables
-        assert tables is not None
-        where = write_failures(out, tables.history, offending_members(exc.problems),  # type: ignore[attr-defined]
+        assert exc.history is not None
+        where = write_failures(out, exc.history, offending_members(exc.problems),
                                problems=exc.problems, scenario=scenario)  # fmt: skip
         exc.problems = (*exc.problems, f"the offending members' histories are in {where}/")
         raise
@@ -503,6 +515,8 @@ def _replay(args: argparse.Namespace) -> int:
             until = parse_instant(args.until)
         except ValueError as exc:
             raise UsageError(f"creditsim replay: --until: {exc}") from None
+    if Path(args.history).is_dir():
+        return _replay_parts(args, until)
     try:
         result = replay(args.history, args.scenario, until, allow_long_span=args.allow_long_span)
     except UsageError as exc:  # the API names its argument `until`; here it is a flag
@@ -530,4 +544,55 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"ledger: {entries} entries ({by_kind})")
     print(f"credits held at the end: {result.held}")
     print(f"wrote {out / 'ledger.csv'} and {out / 'balances.csv'}")
+    return 0
+
+
+def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
+    """``creditsim replay RUN/history``: every part replayed, one ledger per part.
+
+    In a run directory's ``history/`` folder, the run's ``scenario.yaml`` and
+    ``end`` are the defaults of ``--scenario`` and ``--until``, so each
+    ``OUT/ledger/part-i.csv`` is the run's ``ledger/part-i.parquet`` as text.
+    """
+    from simulator.api import replay
+    from simulator.runformat import history_parts, read_meta
+    from simulator.timeutil import parse_instant
+
+    folder = Path(args.history)
+    paths = history_parts(folder)
+    if not paths:
+        raise UsageError(f"{folder}: a folder without history parts (part-00000.csv, ...): "
+                         "give a history file or a run's history/ folder")  # fmt: skip
+    run_dir = folder.parent
+    policy, used = args.scenario, []
+    if (run_dir / "run.json").is_file() and folder.name == "history":
+        meta = read_meta(run_dir)
+        if policy is None:
+            policy = run_dir / "scenario.yaml"
+            used.append(f"the policy of {policy}")
+        if until is None:
+            until = parse_instant(str(meta["end"]))
+            used.append(f"the run's end, {meta['end']}")
+    out = _check_out(args.out, args.overwrite, "replay")
+    actions = members = entries = 0
+    for path in paths:
+        try:
+            result = replay(path, policy, until, allow_long_span=args.allow_long_span)
+        except UsageError as exc:
+            raise UsageError(*(f"creditsim replay: --{line}" if line.startswith("until: ")
+                               else line for line in exc.problems)) from None  # fmt: skip
+        try:
+            result.save(out, part=path.stem)
+        except OSError as exc:
+            raise UsageError(
+                f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
+            ) from None
+        actions += result.actions
+        members += result.members
+        entries += sum(result.kinds().values())
+    if used:
+        print(f"replaying a run's history: {' and '.join(used)}")
+    print(f"replayed {len(paths)} parts: {actions:,} actions for {members:,} members, "
+          f"{entries:,} ledger entries")  # fmt: skip
+    print(f"wrote {out / 'ledger'}/ and {out / 'balances'}/ (one CSV per part)")
     return 0

@@ -80,19 +80,29 @@ _UNITS_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
 class ParquetTable:
-    """A table in a Parquet file: its schema read now, its data only when asked.
+    """A table in Parquet, one file or a dataset folder of parts: its schema read now, its
+    data only when asked.
 
-    The reports read only the columns they use, with text keys
-    dictionary-encoded (:meth:`arrow`); a user who asks for the whole table
-    gets it as pandas (:meth:`frame`), read once.
+    A run directory's tables are folders of parts, one per member batch
+    (:mod:`simulator.runformat`), read in part order. The reports read only
+    the columns they use, with text keys dictionary-encoded (:meth:`arrow`);
+    a user who asks for the whole table gets it as pandas (:meth:`frame`), read once.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            self._files = sorted(
+                p for p in self.path.iterdir() if p.suffix == ".parquet" and p.name[0] not in "._"
+            )
+            if not self._files:
+                raise InputError(f"{self.path}: a folder without Parquet parts")
+        else:
+            self._files = [self.path]
         try:
-            self._schema = pq.read_schema(self.path)
+            self._schema = pq.read_schema(self._files[0])
         except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{self.path}: not a readable Parquet file: {exc}") from None
+            raise InputError(f"{self._files[0]}: not a readable Parquet file: {exc}") from None
 
     @property
     def column_names(self) -> list[str]:
@@ -105,14 +115,19 @@ class ParquetTable:
             for f in self._schema
             if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
         }
+        dictionaries = [c for c in text if c in stored_text]
+        parts = []
+        for path in self._files:
+            try:
+                parts.append(
+                    pq.read_table(path, columns=list(columns), read_dictionary=dictionaries)
+                )
+            except (OSError, pa.ArrowException) as exc:
+                raise InputError(f"{path}: cannot be read: {exc}") from None
         try:
-            return pq.read_table(
-                self.path,
-                columns=list(columns),
-                read_dictionary=[c for c in text if c in stored_text],
-            )
-        except (OSError, pa.ArrowException) as exc:
-            raise InputError(f"{self.path}: cannot be read: {exc}") from None
+            return pa.concat_tables(parts)
+        except pa.ArrowException as exc:
+            raise InputError(f"{self.path}: parts that do not fit together: {exc}") from None
 
     @cached_property
     def frame(self) -> pd.DataFrame:

@@ -70,14 +70,15 @@ class UsageError(CreditsimError):
 class InvariantError(CreditsimError):
     """A finished run broke an invariant of the credit rules: never a result.
 
-    Carries the tables needed to write the offending members' histories.
+    Carries the history (an Arrow table of the failing batches' actions, or
+    None) needed to write the offending members' histories.
     """
 
     exit_code = 3
 
-    def __init__(self, *problems: str, tables: object = None, scenario: object = None) -> None:
+    def __init__(self, *problems: str, history: object = None, scenario: object = None) -> None:
         super().__init__(*problems)
-        self.tables = tables
+        self.history = history
         self.scenario = scenario
 
 

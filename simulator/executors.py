@@ -96,6 +96,8 @@ class Executor(Protocol):
 
     def unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Completed]: ...
 
+    def everywhere(self, fn: Callable[[Any], Any], item: Any) -> list[Any]: ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Executor: ...
@@ -136,6 +138,11 @@ class _Base:
 
     def __enter__(self) -> Any:
         return self
+
+    def everywhere(self, fn: Callable[[Any], Any], item: Any) -> list[Any]:
+        """``fn(item)`` where every worker could run it: here, for processes of this
+        machine (they see what this process sees); on every worker of a cluster."""
+        return [fn(item)]
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         self.close()
@@ -339,6 +346,13 @@ class DaskExecutor(_Base):
         finally:
             with contextlib.suppress(Exception):  # a client whose scheduler is gone
                 self._client.cancel(futures)
+
+    def everywhere(self, fn: Callable[[Any], Any], item: Any) -> list[Any]:
+        """``fn(item)`` on every worker of the cluster (``Client.run``), one result each."""
+        try:
+            return list(self._client.run(fn, item).values())
+        except (OSError, TimeoutError, CancelledError) as exc:
+            raise self._lost(exc) from None
 
     def _lost(self, exc: BaseException) -> ExecutionError:
         """The one line for work lost with the scheduler (or cancelled under us)."""

@@ -526,46 +526,38 @@ class _Window:
 
 
 def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
-    """A run directory (ledger, inmails, members, billing .parquet; run.json; summary.json).
+    """A run directory (format 2: :mod:`simulator.runformat`) as :class:`RunTables`.
 
-    The Parquet files are read when a report or a user needs them, and only
-    the columns used. ``billing.parquet`` and ``summary.json`` may be absent
-    (no charges, no summary).
+    The Parquet datasets (``ledger/``, ``inmails/``, ``members/``,
+    ``billing/``, one part per member batch) are read when a report or a
+    user needs them, part by part and only the columns used. ``summary.json``
+    may be absent (no summary). A folder of another format is refused with
+    one line (:func:`simulator.runformat.read_meta`).
     """
+    from simulator.runformat import TABLES, read_meta
+
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(f"{root}: not a run directory")
+    meta = read_meta(root)
 
-    def table(name: str, optional: bool = False) -> Source:
-        path = root / f"{name}.parquet"
-        if not path.exists():
-            if optional:
-                return pd.DataFrame({c: pd.Series(dtype=object) for c in _REQUIRED[name]})
-            raise InputError(f"{path}: missing")
+    def table(name: str) -> Source:
+        path = root / name
+        if not path.is_dir():
+            raise InputError(f"{path}: missing (a run directory has one folder of parts per table)")
         return ParquetTable(path)
 
-    def document(name: str, optional: bool = False) -> dict[str, Any]:
-        path = root / name
-        if not path.exists():
-            if optional:
-                return {}
-            raise InputError(f"{path}: missing")
+    summary: dict[str, Any] = {}
+    path = root / "summary.json"
+    if path.exists():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            summary = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        if not isinstance(data, dict):
+        if not isinstance(summary, dict):
             raise InputError(f"{path}: must hold a JSON object")
-        return data
-
-    return RunTables(
-        ledger=table("ledger"),
-        inmails=table("inmails"),
-        members=table("members"),
-        billing=table("billing", optional=True),
-        meta=document("run.json"),
-        summary=document("summary.json", optional=True),
-    )
+    sources = {name: table(name) for name in TABLES}
+    return RunTables(**sources, meta=meta, summary=summary)
 
 
 # ---------------------------------------------------------------------------
@@ -641,7 +633,6 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     led = tables.columns.ledger
     rows = _window_rows(tables, led.kind.mask("spend", "expire"))
     seconds = led.time[rows] - led.lot_issued_at[rows]  # whole seconds: exact
-    age = seconds / DAY
     is_spend = led.kind.codes[rows] == led.kind.code("spend")
     source_codes = led.lot_source.codes[rows]
     weights_all = led.quantity[rows]
@@ -663,9 +654,11 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
             weights = weights_event[mine]
             total = int(weights.sum())
             row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
-            # The mean of the float ages in table order, as a float sum gives it.
-            mean = np.dot(age[mean_of], weights_all[mean_of])
-            row["mean_days"] = float(mean / total) if total else math.nan
+            # Exact: whole seconds times credits summed as integers, one division,
+            # so the mean does not depend on the rows' order (the run's batches).
+            credit_seconds = int(np.dot(seconds[mean_of].astype(np.int64),
+                                        weights_all[mean_of].astype(np.int64)))  # fmt: skip
+            row["mean_days"] = credit_seconds / (total * DAY) if total else math.nan
             *percentiles, top = _integer_percentiles(seconds_event[mine], weights)
             for p, v in zip(PERCENTILES, percentiles, strict=True):
                 row[f"p{p}_days"] = v / DAY

@@ -1,12 +1,15 @@
 """``creditsim audit RUN_DIR``: prove that a run directory is what the rules give.
 
 Someone who receives a run directory can check it without trusting the
-simulator that wrote it: its ``history.csv`` (every member action, in the
-replay format of RULES.md section 8) is replayed through the credit rules
-engine under the run's own policy (its ``scenario.yaml``) up to the run's end,
-and the ledger the rules give is compared with the run's ``ledger.parquet``,
-member by member, line for line, in the text form ``creditsim replay`` writes
-(RULES.md section 5). Then the end-of-run invariants (:mod:`simulator.invariants`:
+simulator that wrote it: each of its history parts (``history/part-i.csv``:
+every action of one batch's members, in the replay format of RULES.md
+section 8) is replayed through the credit rules engine under the run's own
+policy (its ``scenario.yaml``) up to the run's end, and the ledger the rules
+give is compared with the ledger part of the same name
+(``ledger/part-i.parquet``), member by member, line for line, in the text
+form ``creditsim replay`` writes (RULES.md section 5). A part with no
+partner, or a member whose rows are in a part of another number, is a
+difference too. Then the end-of-run invariants (:mod:`simulator.invariants`:
 conservation, balances, InMails against the ledger, the summary's counts) are
 checked again on the tables as they are on disk.
 
@@ -16,7 +19,8 @@ whom an invariant implicates, are written as replayable histories to
 saying what differed and how to replay each; the CLI exits 3, as for a run
 that fails its invariants.
 
-Run directories of format 1 are audited (one history, one ledger). End to end
+Run directories of format 2 are audited (:mod:`simulator.runformat`); one
+part is in memory at a time, apart from the invariants' tables. End to end
 (reading, validating and replaying the history, comparing) it handles about
 23,000 actions a second: the baseline's 828,562 in 35 s, so a run of a few
 million actions takes a few minutes.
@@ -32,11 +36,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from simulator.engine.history import (
-    HISTORY_COLUMNS,
     LEDGER_COLUMNS,
     ledger_rows,
     read_history,
@@ -45,13 +47,13 @@ from simulator.engine.history import (
 from simulator.errors import InputError
 from simulator.invariants import check_run, offending_members, write_failures
 from simulator.reports import load_run_tables
+from simulator.runformat import history_text, parts, read_meta
 from simulator.scenario import load_scenario
 from simulator.timeutil import format_instant
 
 __all__ = ["AUDIT_FOLDER", "AuditResult", "audit_run"]
 
 AUDIT_FOLDER = "audit-failures"
-_FORMATS = (1,)
 
 
 @dataclass
@@ -88,40 +90,65 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
     RUN_DIR) only when the run fails.
     """
     root = Path(run_dir)
-    meta = _read_json(root / "run.json", root)
-    version = meta.get("format_version")
-    if version not in _FORMATS:
-        raise InputError(f"{root}: run format {version!r}; this creditsim audits format 1")
-    for name in ("scenario.yaml", "history.csv", "ledger.parquet", "summary.json"):
+    read_meta(root)
+    for name in ("scenario.yaml", "summary.json"):
         if not (root / name).is_file():
             raise InputError(f"{root}: not a complete run directory (no {name})")
+    histories = parts(root, "history")
+    ledgers = parts(root, "ledger")
+    if not histories or not ledgers:
+        raise InputError(f"{root}: not a complete run directory (no history/ or ledger/ parts)")
     scenario = load_scenario(root / "scenario.yaml")
     summary = _read_json(root / "summary.json", root)
-    actions = read_history(root / "history.csv", scenario.policy, allow_long_span=True)
-    replayed = replay(scenario.policy, actions, scenario.end)
-    expected = ledger_rows(replayed.engine)
-    try:  # a damaged table is bad input: one line, not a traceback
-        recorded = _ledger_text(pq.read_table(root / "ledger.parquet", columns=_LEDGER))
+    ledger_by_part = {p.stem: p for p in ledgers}
+    history_by_part = {p.stem: p for p in histories}
+    result = AuditResult(root, 0, 0, 0)
+    history_of: dict[str, Path] = {}  # the history part holding each differing member
+    for part in sorted(set(ledger_by_part) | set(history_by_part)):
+        if part not in history_by_part or part not in ledger_by_part:
+            missing = "history" if part not in history_by_part else "ledger"
+            result.problems.append(f"{part}: a {'ledger' if missing == 'history' else 'history'} "
+                                   f"part without its {missing} part")  # fmt: skip
+            continue
+        path = history_by_part[part]
+        actions = read_history(path, scenario.policy, allow_long_span=True)
+        replayed = replay(scenario.policy, actions, scenario.end)
+        expected = ledger_rows(replayed.engine)
+        try:  # a damaged table is bad input: one line, not a traceback
+            recorded = _ledger_text(pq.read_table(ledger_by_part[part], columns=_LEDGER))
+        except (OSError, KeyError, pa.ArrowException) as exc:
+            raise InputError(f"{ledger_by_part[part]}: cannot read: {_first_line(exc)}") from None
+        result.actions += len(actions)
+        result.members += len(replayed.members)
+        result.entries += len(recorded)
+        found = _differences(recorded, expected)
+        for member, why in found.items():
+            if member in result.differences:  # one member in two parts: never in a run
+                why = f"{why} (and rows in another part)"
+            result.differences[member] = f"{part}: {why}"
+            history_of.setdefault(member, path)
+    try:
         tables = load_run_tables(root)
+        result.problems += check_run(tables, summary, scenario)
     except (OSError, KeyError, pa.ArrowException) as exc:
         raise InputError(f"{root}: cannot read the run's tables: {_first_line(exc)}") from None
-    result = AuditResult(root, len(actions), len(replayed.members), len(recorded))
-    result.differences = _differences(recorded, expected)
-    result.problems = check_run(tables, summary, scenario)
     if result.ok:
         return result
     members = sorted(set(result.differences) | set(offending_members(result.problems)))
-    as_text = pacsv.ConvertOptions(strings_can_be_null=False, column_types=_TEXT)
-    history = pacsv.read_csv(root / "history.csv", convert_options=as_text)
+    # The histories of the members concerned: their own parts (all, for an
+    # invariant of the whole run, which names members of any part).
+    wanted = sorted(set(history_of.values())) if set(members) <= set(history_of) else histories
+    history = history_text(wanted)
     lines = [f"{m}: {why}" for m, why in sorted(result.differences.items())]
     target = Path(root if out is None else out)
     try:
         result.failures = write_failures(
             target, history, members,
             problems=[*lines, *result.problems], scenario=scenario, folder=AUDIT_FOLDER,
-            why=["creditsim audit replayed this run's history through the credit rules engine",
-                 "and compared the ledger it gives with the run's ledger.parquet, then checked",
-                 "the end-of-run invariants again. What differs, or breaks an invariant:"],
+            why=["creditsim audit replayed each history part of this run through the credit",
+                 "rules engine and compared the ledger it gives with the ledger part of the same",
+                 "name, then checked the end-of-run invariants again. What differs, or breaks",
+                 "an invariant:"],
         )  # fmt: skip
     except OSError as exc:  # a read-only run directory, an --out that is a file, ...
         result.failures_error = f"cannot write in {target}: {exc.strerror or exc}"
@@ -135,9 +162,6 @@ def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     line = text[0] if text else type(exc).__name__
     return line if len(line) <= 200 else line[:200] + "..."
-
-
-_TEXT = {name: pa.string() for name in HISTORY_COLUMNS}
 
 
 def _ledger_text(table: pa.Table) -> list[tuple[str, ...]]:

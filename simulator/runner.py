@@ -22,7 +22,6 @@ import os
 import pickle
 import platform
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,25 +32,24 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from simulator.errors import InvariantError
+from simulator import runformat
+from simulator.errors import ExecutionError, InvariantError
 from simulator.executors import Executor, LocalExecutor, task_failure
 from simulator.invariants import Violation, check_run
 from simulator.model import simulate_shard
-from simulator.outputs import atomic_write_text, current_umask
+from simulator.outputs import atomic_write_text
 from simulator.population import Roster, member_ids, roster
+from simulator.runformat import TABLES
 from simulator.scenario import Scenario
 from simulator.steady import NO_RESPONSE, merge_bins, steady_bins, steady_block
-from simulator.tables import RunTables, assemble, merge, plain_table, shard_columns
+from simulator.tables import RunTables, assemble, concat, shard_columns
 from simulator.timeutil import DAY, format_instant
 from simulator.vocabulary import NO_INSTANT, SEND_REASONS
 from simulator.yamlio import dump_yaml
 
 __all__ = [
     "DEFAULT_BATCH_MEMBERS",
-    "FORMAT_VERSION",
     "SUMMARY_METRICS",
     "Batch",
     "RunResult",
@@ -64,8 +62,6 @@ __all__ = [
     "summary_counts",
     "write_run",
 ]
-
-FORMAT_VERSION = 1
 
 #: The numbers of ``summary.json`` (:func:`summarise`), in its order: the metrics a
 #: sweep's results.parquet and a sensitivity study carry (a test keeps this in step).
@@ -92,6 +88,8 @@ class RunResult:
     tables: RunTables | None  # None for a run made with keep_tables=False
     summary: dict[str, Any]
     meta: dict[str, Any]
+    #: The staging folder holding the batches' parts (a run made with ``out``), else None.
+    staged: Path | None = None
 
 
 #: Members per batch, by default (``--batch-members``): at ``scenarios/bench.yaml``'s
@@ -149,30 +147,59 @@ def _layout(scenario: Scenario) -> tuple[Roster, pa.Array]:
 
 
 def run_batch(
-    job: tuple[Scenario, int, range, bool], progress: Callable[[float], None] | None = None
+    job: tuple[Scenario, int, range, bool, str | None],
+    progress: Callable[[float], None] | None = None,
 ) -> Batch:
-    """Simulate batch ``job = (scenario, index, members, keep_tables)``: tables, sums, invariants.
+    """Simulate batch ``job = (scenario, index, members, keep_tables, folder)``.
 
     Runs in a worker: the worker lays out the roster itself (it is fixed by the
     scenario and seed), assembles the batch's tables, reduces them to
     :func:`summary_counts` and checks every invariant on them (each member's
-    rows are all in its batch), so the parent only merges; without
-    ``keep_tables`` the tables are dropped once reduced and checked.
+    rows are all in its batch), so the parent only merges. With ``folder``
+    (the run's staging folder) the worker writes the batch's parts there
+    (:func:`simulator.runformat.write_parts`) and, when the batch holds, its
+    record for ``--resume``; the tables are kept only with ``keep_tables``.
     """
-    scenario, index, indices, keep_tables = job
+    scenario, index, indices, keep_tables, folder = job
     members, ids = _layout(scenario)
     columns = shard_columns(simulate_shard(scenario, indices, progress, members), scenario)
     tables = assemble([columns], scenario, members, ids)
     counts = summary_counts(tables, scenario, members, indices.start, indices.stop)
     problems = check_run(tables, finish_summary(counts, scenario), scenario,
                          members_expected=len(indices))  # fmt: skip
-    rows = {name: tables.arrow[name].num_rows for name in _TABLES}
+    rows = {name: tables.arrow[name].num_rows for name in TABLES}
     rows["history"] = tables.history.num_rows
     rows["simpy_events"] = tables.events
+    if folder is not None:
+        runformat.write_parts(folder, index, tables)
+        if not problems:
+            record = {"index": index, "members": [indices.start, indices.stop],
+                      "rows": rows, "counts": counts}  # fmt: skip
+            runformat.write_record(folder, index, record)
     return Batch(index, indices, tables if keep_tables else None, counts, problems, rows)
 
 
-_TABLES = ("ledger", "inmails", "members", "billing")
+def _done_batch(record: dict[str, Any]) -> Batch:
+    """A batch an interrupted run finished, from its record (``--resume``)."""
+    lo, hi = record["members"]
+    return Batch(record["index"], range(lo, hi), None, record["counts"], [], record["rows"])
+
+
+def _can_write(folder: str) -> str | None:
+    """On a worker: None if it sees the run's staging folder (its plan) and can write there."""
+    import socket
+
+    where = f"the worker on {socket.gethostname()} (pid {os.getpid()})"
+    try:
+        probe = Path(folder) / ".batches" / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        (Path(folder) / ".batches" / "plan.json").read_bytes()
+    except OSError as exc:
+        return (f"{where} cannot use the run's folder {folder}: {exc.strerror or exc}; the "
+                "workers write the parts themselves, so --out must be on storage every "
+                "worker sees (a shared file system)")  # fmt: skip
+    return None
 
 
 def run(
@@ -184,6 +211,8 @@ def run(
     warmup_record: dict[str, Any] | None = None,
     batch_members: int = DEFAULT_BATCH_MEMBERS,
     keep_tables: bool = True,
+    out: str | Path | None = None,
+    resume: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
@@ -197,10 +226,16 @@ def run(
     batch's share of the members; with worker processes, once a batch ends).
     ``warmup_record`` says how ``warmup_days: auto`` was resolved
     (:func:`simulator.warmup.resolve_warmup`, which must run first); it is
-    kept in ``summary.json`` as ``steady_state.auto``. Without ``keep_tables``
-    the result holds no tables (``tables`` is None): each batch's are dropped
-    as soon as they are reduced and checked, for callers that need only the
-    summary (a sweep's replications, the warm-up pilot).
+    kept in ``summary.json`` as ``steady_state.auto``.
+
+    With ``out`` (the run directory to be), each batch's parts are written by
+    whoever simulated it into ``out``'s staging folder
+    (:func:`simulator.runformat.staging_dir`) and no table comes back to this
+    process; :func:`write_run` then completes and publishes the folder. With
+    ``resume``, the batches an interrupted run of the same scenario and batch
+    size finished there are kept. Without ``out``, ``keep_tables`` keeps the
+    tables in memory (for small runs and the Python API); without either the
+    result holds only the summary (a sweep's replications, the warm-up pilot).
     """
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
@@ -212,30 +247,46 @@ def run(
     started = time.perf_counter()
     members = roster(scenario)
     ranges = batch_ranges(members.size, batch_members)
-    jobs = [(scenario, i, r, keep_tables) for i, r in enumerate(ranges)]
+    staged: Path | None = None
+    done_batches: dict[int, Batch] = {}
+    if out is not None:
+        keep_tables = False
+        plan = runformat.plan_of(dump_yaml(scenario.to_dict()), batch_members, members.size)
+        staged, records = runformat.start_staging(out, plan, resume)
+        done_batches = {i: _done_batch(r) for i, r in records.items() if i < len(ranges)}
+    folder = None if staged is None else str(staged)
+    jobs = [(scenario, i, r, keep_tables, folder) for i, r in enumerate(ranges)
+            if i not in done_batches]  # fmt: skip
     span = scenario.end + 1 - scenario.sim_start
     share = [len(r) / max(1, members.size) for r in ranges]
+    if progress is not None and done_batches:
+        progress(span * sum(share[i] for i in done_batches))
     if executor is None and workers <= 1:
-        batches: list[Batch] = []
         for job in jobs:
             part = share[job[1]]
             scaled = None if progress is None else (lambda s, part=part: progress(s * part))
-            batches.append(run_batch(job, scaled))
-    else:
+            done_batches[job[1]] = run_batch(job, scaled)
+    elif jobs:
         with contextlib.ExitStack() as stack:
             # A pool of our own is stopped on leaving; on an error or Ctrl-C its
             # workers are killed rather than waited for (LocalExecutor.__exit__).
             pool = executor or stack.enter_context(LocalExecutor(workers))
-            done_batches: dict[int, Batch] = {}
+            if folder is not None:
+                # Workers write the parts: each must see the staging folder (a
+                # Dask worker on another machine needs shared storage). Asked
+                # before any work, so a worker that cannot is an error, not a hang.
+                for problem in pool.everywhere(_can_write, folder):
+                    if problem is not None:
+                        raise ExecutionError(problem)
             for done in pool.unordered(run_batch, jobs):
                 if done.error is not None:
                     raise task_failure(done.error)
                 done_batches[done.index] = done.value
                 if progress is not None:
-                    progress(span * share[done.index])
-        batches = [done_batches[i] for i in range(len(jobs))]
+                    progress(span * share[done.value.index])
+    batches = [done_batches[i] for i in range(len(ranges))]
     simulated = time.perf_counter() - started
-    tables = merge([b.tables for b in batches if b.tables is not None]) if keep_tables else None
+    tables = concat([b.tables for b in batches if b.tables is not None]) if keep_tables else None
     summary = finish_summary(merge_counts(b.counts for b in batches), scenario)
     summary["steady_state"]["auto"] = warmup_record
     # Every invariant was checked on each batch (conservation, signs, counts
@@ -247,12 +298,12 @@ def run(
         raise InvariantError(
             f"{scenario.source}: the run broke {len(problems)} invariant(s); not a result:",
             *problems,
-            tables=tables,
+            history=_failing_history(batches, tables, staged),
             scenario=scenario,
         )
     wall = time.perf_counter() - started
     meta = {
-        "format_version": FORMAT_VERSION,
+        "format_version": runformat.FORMAT_VERSION,
         "scenario": scenario.name,
         "sim_start": format_instant(scenario.sim_start),
         "measure_start": format_instant(scenario.start),
@@ -274,8 +325,28 @@ def run(
             "history_rows": sum(b.rows["history"] for b in batches),
             "simpy_events": sum(b.rows["simpy_events"] for b in batches),
         },
+        "batches": [
+            {
+                "index": b.index,
+                "members": [b.members.start, b.members.stop],
+                "rows": {name: b.rows[name] for name in runformat.PARTS},
+            }
+            for b in batches
+        ],
     }
-    return RunResult(scenario, scenario.seed, tables, summary, meta)
+    return RunResult(scenario, scenario.seed, tables, summary, meta, staged)
+
+
+def _failing_history(
+    batches: list[Batch], tables: RunTables | None, staged: Path | None
+) -> pa.Table | None:
+    """The history of the batches that broke an invariant (to write their members')."""
+    if tables is not None:
+        return tables.history
+    if staged is None:
+        return None
+    failing = [b.index for b in batches if b.problems] or [b.index for b in batches]
+    return runformat.history_text(runformat.part_path(staged, "history", i) for i in failing)
 
 
 def _run_problems(
@@ -292,7 +363,7 @@ def _run_problems(
             where = f"members {b.members.start:,} to {b.members.stop - 1:,} (batch {b.index})"
             more = f"{len(b.problems)} more invariant line(s) of the kinds above"
             problems.append(Violation(f"{where}: {more}", members))
-    merged = {name: sum(b.rows[name] for b in batches) for name in (*_TABLES, "history")}
+    merged = {name: sum(b.rows[name] for b in batches) for name in (*TABLES, "history")}
     if tables is not None:
         for name, rows in merged.items():
             got = tables.history.num_rows if name == "history" else tables.arrow[name].num_rows
@@ -596,39 +667,50 @@ def _ratio(a: int, b: int) -> float | None:
 def write_run(
     result: RunResult, out: str | Path, before_publish: Callable[[Path], Any] | None = None
 ) -> Path:
-    """Write the run directory ``out`` (created; its parent must exist or is made).
+    """Complete and publish the run directory ``out`` (format 2: :mod:`simulator.runformat`).
 
-    Everything is written into a hidden ``.NAME.*.partial`` folder beside
-    ``out`` that is renamed into place at the end, so an interrupted write
-    leaves no folder that looks complete. ``before_publish``, if given, is
-    called with that folder once the tables and ``run.json`` are in it (the
-    reports are written there), before the rename.
+    A run made with ``out`` has its parts in the staging folder already; a
+    run held in memory has its tables split into its batches' parts here.
+    ``scenario.yaml``, ``summary.json`` and ``run.json`` (last) are added,
+    ``before_publish``, if given, is called with the folder (the reports are
+    written there), and the folder is renamed into place, so an interrupted
+    write leaves no folder that looks complete. If this fails, the staging
+    folder of a run made with ``out`` is kept, with its batch records, for
+    ``--resume`` (which then only writes the reports again); one made here
+    is removed.
     """
-    if result.tables is None:
-        raise ValueError("write_run needs a run made with keep_tables=True")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    made_here = result.staged is None
+    if made_here:
+        if result.tables is None:
+            raise ValueError("write_run needs a run made with out= or keep_tables=True")
+        ranges = [range(*b["members"]) for b in result.meta["batches"]]
+        plan = runformat.plan_of(dump_yaml(result.scenario.to_dict()),
+                                 int(result.meta["batch_members"]), ranges[-1].stop)  # fmt: skip
+        tmp, _ = runformat.start_staging(out, plan, resume=False)
+    else:
+        assert result.staged is not None
+        tmp = result.staged
     try:
-        tmp.chmod(0o777 & ~current_umask())
-        t = result.tables
-        assert t is not None  # checked above; mypy does not follow it into the try
+        if made_here:
+            assert result.tables is not None
+            for i, part in enumerate(runformat.split_tables(result.tables, ranges)):
+                runformat.write_parts(tmp, i, part)
         atomic_write_text(tmp / "scenario.yaml", dump_yaml(result.scenario.to_dict()))
-        # Straight from Arrow (dictionary columns decoded): no pandas copy of
-        # tables with tens of millions of rows.
-        for name in ("ledger", "inmails", "members", "billing"):
-            pq.write_table(plain_table(t.arrow[name]), tmp / f"{name}.parquet")
-        pacsv.write_csv(t.history, tmp / "history.csv",
-                        pacsv.WriteOptions(quoting_style="needed"))  # fmt: skip
         atomic_write_text(tmp / "summary.json", json.dumps(result.summary, indent=2) + "\n")
         # run.json last: its presence marks a complete run directory.
         atomic_write_text(tmp / "run.json", json.dumps(result.meta, indent=2) + "\n")
         if before_publish is not None:
             before_publish(tmp)
+        # The batch records go only now: a run interrupted while reporting
+        # resumes with every batch done, and only writes its reports again.
+        runformat.drop_records(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if made_here:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out

@@ -549,13 +549,17 @@ def _num(x: float, money: bool = False) -> str:
     return f"{x:,.4f}" if abs(x) < 10 else f"{x:,.1f}"
 
 
-def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) -> Any:
+def run_scenario(
+    scenario: Any, args: argparse.Namespace, progress: Any = None, out: Any = None
+) -> Any:
     """``creditsim run``'s call to :func:`simulator.runner.run`, on the chosen executor.
 
     Local (the default): ``args.workers`` processes. Dask: the cluster's
     workers. Either way the members are simulated in batches of
     ``args.batch_members`` (:func:`simulator.runner.batch_ranges`), so the
-    results do not depend on where they ran.
+    results do not depend on where they ran; with ``out`` the workers write
+    the batches' parts into its staging folder (``args.resume``: keeping the
+    batches an interrupted run finished).
     """
     from simulator.runner import DEFAULT_BATCH_MEMBERS, run
 
@@ -563,12 +567,14 @@ def run_scenario(scenario: Any, args: argparse.Namespace, progress: Any = None) 
     workers = getattr(args, "workers", None) or 1
     record = getattr(args, "warmup_record", None)
     batch = getattr(args, "batch_members", None) or DEFAULT_BATCH_MEMBERS
+    resume = bool(getattr(args, "resume", False))
     if kind == "local":
         return run(scenario, workers=workers, progress=progress, warmup_record=record,
-                   batch_members=batch)  # fmt: skip
+                   batch_members=batch, out=out, resume=resume)  # fmt: skip
     from simulator.executors import make_executor
 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
         return run(scenario, workers=shards, progress=progress, executor=executor,
-                   warmup_record=record, batch_members=batch)  # fmt: skip
+                   warmup_record=record, batch_members=batch, out=out,
+                   resume=resume)  # fmt: skip

@@ -1,11 +1,11 @@
 """Columnar run tables: from shard output to Arrow tables, DataFrames and files.
 
-A shard hands back compact typed output (:class:`~simulator.model.ShardResult`:
-ledger chunks as a numpy record array, one packed integer per planned send);
-:func:`shard_columns` flattens it into numpy columns *inside the worker*
-(cheap to pickle) and :func:`assemble` merges the shards into the run's
-tables, as Arrow tables, in one deterministic order whatever the number of
-shards:
+A member batch's simulation hands back compact typed output
+(:class:`~simulator.model.ShardResult`: ledger chunks as a numpy record
+array, one packed integer per planned send); :func:`shard_columns` flattens
+it into numpy columns and :func:`assemble` makes the batch's tables, as Arrow
+tables, each in one deterministic order; :func:`concat` joins batches in
+batch order, the order of a run directory's parts:
 
 * ``ledger``: RULES.md section 5 columns plus ``tier`` (the member's plan when
   the entry was written), ``lot_source`` and ``lot_issued_at``; sorted by
@@ -49,7 +49,7 @@ from simulator.population import Roster
 from simulator.scenario import Scenario
 from simulator.vocabulary import NO_INSTANT
 
-__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "merge", "plain_table", "shard_columns"]
+__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "concat", "plain_table", "shard_columns"]
 
 HISTORY_ORDER = ("time", "member", "action", "tier", "quantity", "inmail", "category",
                  "subject_chars", "body_chars", "free", "response")  # fmt: skip
@@ -111,14 +111,11 @@ class RunTables:
     """The tables of one run: Arrow tables, with pandas views made on first use."""
 
     def __init__(self, ledger: pa.Table, inmails: pa.Table, members: pa.Table,
-                 billing: pa.Table, history: pa.Table, events: int,
-                 keys: dict[str, list[np.ndarray]] | None = None) -> None:  # fmt: skip
+                 billing: pa.Table, history: pa.Table, events: int) -> None:  # fmt: skip
         self.arrow = {"ledger": ledger, "inmails": inmails, "members": members,
                       "billing": billing}  # fmt: skip
         self.history = history
         self.events = events
-        # Sort keys of each table's rows (primary first), to merge shards.
-        self.keys = keys or {}
 
     @cached_property
     def ledger(self) -> pd.DataFrame:
@@ -324,43 +321,29 @@ def assemble(
         "amount_cents": price[led["tier"][grants]],
     })  # fmt: skip
 
-    history, history_keys = _history(shards, member_text, inmail_text, it, imem, iorder, iseq,
+    history = _history(shards, member_text, inmail_text, it, imem, iorder, iseq,
                                      col, ireason, free, responded, resp_at,
                                      policy.categories)  # fmt: skip
     events = sum(int(s["events"]) for s in shards)
-    keys = {
-        "members": [m_index],
-        "ledger": [lt, lm],
-        "inmails": [it, imem, iseq],
-        "billing": [lt[grants], lm[grants]],
-        "history": history_keys,
-    }
-    return RunTables(ledger, inmails, member_table, billing, history, events, keys)
+    return RunTables(ledger, inmails, member_table, billing, history, events)
 
 
-def merge(parts: list[RunTables]) -> RunTables:
-    """One run's tables from the tables of its shards, each already in order.
+def concat(parts: list[RunTables]) -> RunTables:
+    """One run's tables from its batches' tables, in batch order.
 
-    Rows are ordered by the same keys as within a shard; a member's rows all
-    come from one shard, so a stable sort gives the order a single shard
-    would have produced, whatever the split.
+    The order of the run directory's parts (:mod:`simulator.runformat`): each
+    batch's rows sorted by time, then member, one batch after the other, so
+    a run in memory and the same run read back have their rows in the same order.
     """
     if len(parts) == 1:
         return parts[0]
-    tables: dict[str, pa.Table] = {}
-    keys: dict[str, list[np.ndarray]] = {}
-    for name in ("ledger", "inmails", "members", "billing", "history"):
-        whole = pa.concat_tables(
-            [p.history if name == "history" else p.arrow[name] for p in parts]
-        ).combine_chunks()
-        cols = [np.concatenate([p.keys[name][i] for p in parts])
-                for i in range(len(parts[0].keys[name]))]  # fmt: skip
-        order = np.lexsort(cols[::-1])
-        tables[name] = whole.take(pa.array(order))
-        keys[name] = [c[order] for c in cols]
-    events = sum(p.events for p in parts)
-    return RunTables(tables["ledger"], tables["inmails"], tables["members"], tables["billing"],
-                     tables["history"], events, keys)  # fmt: skip
+
+    def whole(tables: list[pa.Table]) -> pa.Table:
+        return pa.concat_tables(tables).combine_chunks()
+
+    arrow = {name: whole([p.arrow[name] for p in parts]) for name in parts[0].arrow}
+    return RunTables(arrow["ledger"], arrow["inmails"], arrow["members"], arrow["billing"],
+                     whole([p.history for p in parts]), sum(p.events for p in parts))  # fmt: skip
 
 
 def _inmail_text(member_text: pa.Array, ids: np.ndarray) -> pa.Array:
@@ -399,7 +382,7 @@ def _history(
     responded: np.ndarray,
     resp_at: np.ndarray,
     categories: tuple[str, ...],
-) -> tuple[pa.Table, list[np.ndarray]]:
+) -> pa.Table:
     """Every action as a replay row, sorted by (time, R10 step, member, order applied).
 
     Responses are ordered by InMail number within a member and instant, which
@@ -439,5 +422,4 @@ def _history(
         "free": text("", _decode(free, ("false", "true")), ""),
         "response": text("", "", _decode(col["response_kind"][responded], RESPONSE_KINDS)),
     }  # fmt: skip
-    keys = [time[sort], step[sort], member[sort], order[sort]]
-    return pa.table({name: table[name] for name in HISTORY_ORDER}), keys
+    return pa.table({name: table[name] for name in HISTORY_ORDER})

@@ -1,7 +1,8 @@
 """``creditsim audit RUN_DIR`` (issue 12, item 6): a run directory proved exact, or not.
 
-A run written by creditsim passes: its history, replayed through the engine
-under its own policy, gives its ledger line for line, and its invariants hold.
+A run written by creditsim passes: each history part, replayed through the
+engine under its own policy, gives its ledger part line for line, and its
+invariants hold.
 A ledger edited by hand, or a history with a row removed, fails with exit 3,
 the member named with its first difference, and the member's history written
 to ``audit-failures/`` where it replays on its own.
@@ -28,7 +29,9 @@ DATA = Path(__file__).parents[1] / "data" / "model"
 @pytest.fixture(scope="module", params=["small.yaml", "open.yaml"])
 def written(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("audit") / "run"
-    return write_run(run(load_scenario(DATA / request.param)), out)
+    result = run(load_scenario(DATA / request.param), batch_members=30)
+    assert len(result.meta["batches"]) > 1  # several parts
+    return write_run(result, out)
 
 
 def _copy(run_dir: Path, tmp_path: Path) -> Path:
@@ -54,7 +57,8 @@ def test_a_ledger_edited_by_hand_fails(
     """One grant's quantity raised by 1: that member's first entry differs, its running
     balance and conservation break, exit 3, and its history replays to the rules' ledger."""
     copy = _copy(written, tmp_path)
-    table = pq.read_table(copy / "ledger.parquet")
+    part = copy / "ledger" / "part-00001.parquet"
+    table = pq.read_table(part)
     kinds = table.column("kind").to_pylist()
     row = kinds.index("grant")
     member = table.column("member")[row].as_py()
@@ -62,11 +66,11 @@ def test_a_ledger_edited_by_hand_fails(
     quantity[row] += 1
     field = table.schema.get_field_index("quantity")
     table = table.set_column(field, "quantity", pa.array(quantity, table.schema.field(field).type))
-    pq.write_table(table, copy / "ledger.parquet")
+    pq.write_table(table, part)
 
     assert main(["audit", str(copy)]) == 3
     err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"creditsim audit: {member}: entry ")
+    assert err[0].startswith(f"creditsim audit: {member}: part-00001: entry ")
     assert any("credits not conserved" in line for line in err)
     assert err[-1].endswith(f"the details are in {copy / 'audit-failures'}/")
     failures = copy / "audit-failures"
@@ -86,13 +90,14 @@ def test_a_ledger_edited_by_hand_fails(
 def test_a_history_missing_a_row_fails(
     written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A send removed from history.csv: the member's ledger no longer follows from it."""
+    """A send removed from a history part: the member's ledger no longer follows from it."""
     copy = _copy(written, tmp_path)
-    lines = (copy / "history.csv").read_text().splitlines(keepends=True)
+    part = copy / "history" / "part-00001.csv"
+    lines = part.read_text().splitlines(keepends=True)
     rows = list(csv.reader(lines))  # one row per line: no cell holds a line break
     row = next(i for i, cells in enumerate(rows) if cells[2] == "send")
     member = rows[row][1]
-    (copy / "history.csv").write_text("".join(lines[:row] + lines[row + 1 :]))
+    part.write_text("".join(lines[:row] + lines[row + 1 :]))
     result = cs.audit(copy, out=tmp_path / "elsewhere")
     assert not result.ok and member in result.differences
     assert result.failures == tmp_path / "elsewhere" / "audit-failures"
@@ -106,9 +111,13 @@ def test_a_history_missing_a_row_fails(
     [
         (lambda d: None, "{d}: not a creditsim run directory (no run.json)"),
         (lambda d: (d / "run.json").write_text('{"format_version": 9}'),
-         "{d}: run format 9; this creditsim audits format 1"),
-        (lambda d: (d / "run.json").write_text('{"format_version": 1}'),
+         "{d}/run.json: run format 9; this creditsim reads format 2"),
+        (lambda d: (d / "run.json").write_text('{"format_version": 2}'),
          "{d}: not a complete run directory (no scenario.yaml)"),
+        (lambda d: (d / "run.json").write_text('{"format_version": 1}'),
+         "{d}: a run directory of format 1 (one file per table, creditsim 0.1), which this "
+         "creditsim does not read; make it again in format 2 with `creditsim run "
+         "{d}/scenario.yaml --out NEW_FOLDER` (same scenario and seed, same run)"),
     ],
 )  # fmt: skip
 def test_a_folder_that_is_not_a_run_is_one_line(
@@ -124,18 +133,24 @@ def test_a_folder_that_is_not_a_run_is_one_line(
 def test_damaged_tables_are_one_line(
     written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A ledger.parquet that is not Parquet, or lacks a column: exit 2, one line, no
+    """A ledger part that is not Parquet, or lacks a column: exit 2, one line, no
     traceback, nothing written."""
     copy = _copy(written, tmp_path)
-    (copy / "ledger.parquet").write_bytes(b"garbage\n")
+    part = copy / "ledger" / "part-00001.parquet"
+    part.write_bytes(b"garbage\n")
     assert main(["audit", str(copy)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"{copy}: cannot read the run's tables: ")
-    table = pq.read_table(written / "ledger.parquet")
-    pq.write_table(table.drop(["kind"]), copy / "ledger.parquet")
+    assert line.startswith(f"{part}: cannot read: ")
+    table = pq.read_table(written / "ledger" / "part-00001.parquet")
+    pq.write_table(table.drop(["kind"]), part)
     assert main(["audit", str(copy)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"{copy}: cannot read the run's tables: ") and "kind" in line
+    assert line.startswith(f"{part}: cannot read: ") and "kind" in line
+    # A ledger part without its history part is a difference, not a pass.
+    pq.write_table(table, part)
+    (copy / "history" / "part-00001.csv").unlink()
+    result = cs.audit(copy, out=tmp_path / "elsewhere")
+    assert "part-00001: a ledger part without its history part" in result.problems
     assert not (copy / "audit-failures").exists()
 
 

@@ -2,10 +2,12 @@
 
 A run's members are split by global index into consecutive batches of
 ``batch_members``; each batch is simulated, assembled, checked and reduced to
-the sums behind ``summary.json`` on its own. Whatever the batch size, the
-number of workers or the executor, the tables and the summary are the same:
-members never interact, every member draws from its own generator, and every
-value of :func:`simulator.runner.summary_counts` is a sum over members.
+the sums behind ``summary.json`` on its own. Whatever the number of workers
+or the executor, the tables are the same; whatever the batch size, they hold
+the same rows (in batch order, as the run directory's parts) and the summary
+is the same: members never interact, every member draws from its own
+generator, and every value of :func:`simulator.runner.summary_counts` is a
+sum over members.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import simulator as cs
@@ -29,9 +32,16 @@ from simulator.runner import (
     summary_counts,
     write_run,
 )
+from simulator.tables import plain_table
 from simulator.yamlio import dump_yaml
 
 TABLES = ("ledger", "inmails", "members", "billing")
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    """The rows in one canonical order (every column, ascending): to compare row sets."""
+    table = plain_table(table)
+    return table.sort_by([(name, "ascending") for name in table.column_names])
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +69,7 @@ def test_batch_ranges_cover_the_members_once_in_order() -> None:
 
 
 @pytest.mark.parametrize(("batch_members", "workers"), [(37, 1), (120, 1), (37, 2)])
-def test_tables_and_summary_are_the_same_for_any_batches_and_workers(
+def test_the_rows_and_summary_are_the_same_for_any_batches_and_workers(
     scenario: cs.Scenario, whole: object, batch_members: int, workers: int
 ) -> None:
     got = run(scenario, batch_members=batch_members, workers=workers)
@@ -67,10 +77,24 @@ def test_tables_and_summary_are_the_same_for_any_batches_and_workers(
     assert members.size > 2 * batch_members  # several batches
     assert members.size > members.initial  # and arrivals, split over batches too
     for name in TABLES:
-        assert got.tables.arrow[name].equals(whole.tables.arrow[name]), name  # type: ignore[attr-defined]
-    assert got.tables.history.equals(whole.tables.history)  # type: ignore[attr-defined]
+        mine, theirs = got.tables.arrow[name], whole.tables.arrow[name]  # type: ignore[attr-defined]
+        assert _sorted(mine).equals(_sorted(theirs)), name
+    assert _sorted(got.tables.history).equals(_sorted(whole.tables.history))  # type: ignore[attr-defined]
+    # The members table is in global index order for any batch size (batches are
+    # consecutive indices), so it is equal row for row.
+    assert got.tables.arrow["members"].equals(whole.tables.arrow["members"])  # type: ignore[attr-defined]
     assert json.dumps(got.summary) == json.dumps(whole.summary)  # type: ignore[attr-defined]
     assert got.meta["batch_members"] == batch_members
+    ranges = batch_ranges(members.size, batch_members)
+    assert [b["members"] for b in got.meta["batches"]] == [[r.start, r.stop] for r in ranges]
+
+
+def test_the_tables_are_the_same_for_any_workers(scenario: cs.Scenario) -> None:
+    """Same batches on 1 or 2 processes: the same tables, row for row."""
+    one, two = (run(scenario, batch_members=60, workers=w) for w in (1, 2))
+    for name in TABLES:
+        assert one.tables.arrow[name].equals(two.tables.arrow[name]), name  # type: ignore[union-attr]
+    assert one.tables.history.equals(two.tables.history)  # type: ignore[union-attr]
 
 
 def test_the_merged_sums_of_the_batches_are_the_sums_of_the_run(
@@ -79,7 +103,7 @@ def test_the_merged_sums_of_the_batches_are_the_sums_of_the_run(
     """summary_counts is additive over batches, steady-state bins included."""
     members = roster(scenario)
     ranges = batch_ranges(members.size, 150)
-    batches = [run_batch((scenario, i, r, False)) for i, r in enumerate(ranges)]
+    batches = [run_batch((scenario, i, r, False, None)) for i, r in enumerate(ranges)]
     assert all(b.problems == [] for b in batches)
     merged = merge_counts(b.counts for b in batches)
     direct = summary_counts(whole.tables, scenario, members)  # type: ignore[attr-defined]
@@ -130,8 +154,8 @@ def test_the_merged_tables_are_checked_against_the_batches(
     case: a merge that drops the last batch), not published."""
     import simulator.runner as runner
 
-    real = runner.merge
-    monkeypatch.setattr(runner, "merge", lambda parts: real(parts[:-1]))
+    real = runner.concat
+    monkeypatch.setattr(runner, "concat", lambda parts: real(parts[:-1]))
     with pytest.raises(InvariantError) as err:
         run(scenario, batch_members=120)
     lines = err.value.lines()
@@ -162,13 +186,22 @@ def test_the_cli_takes_a_batch_size_and_writes_the_same_run(
     small = cs.scaled("scenarios/baseline.yaml", 0.03, duration_days=60, warmup_days=30)
     path = tmp_path / "small.yaml"
     path.write_text(dump_yaml(small.to_dict()))
-    base = ["run", str(path), "--no-progress", "--no-report"]
+    base = ["run", str(path), "--no-progress"]
     assert main([*base, "--out", str(tmp_path / "a")]) == 0
     assert main([*base, "--batch-members", "7", "--out", str(tmp_path / "b")]) == 0
     a, b = tmp_path / "a", tmp_path / "b"
     assert (a / "summary.json").read_bytes() == (b / "summary.json").read_bytes()
-    for name in TABLES:
-        assert (a / f"{name}.parquet").read_bytes() == (b / f"{name}.parquet").read_bytes()
+    reports = sorted(p.name for p in (a / "reports").iterdir())
+    assert reports and reports == sorted(p.name for p in (b / "reports").iterdir())
+    for name in reports:  # the reports do not depend on the batches either
+        assert (a / "reports" / name).read_bytes() == (b / "reports" / name).read_bytes(), name
+    batches = json.loads((b / "run.json").read_text())["batches"]
+    assert len(batches) == -(-roster(small).size // 7) > 1
+    for name in TABLES:  # the same rows, in other parts
+        mine = pa.Table.from_pandas(cs.load_run(a).tables[name])
+        theirs = pa.Table.from_pandas(cs.load_run(b).tables[name])
+        assert _sorted(mine).equals(_sorted(theirs)), name
+        assert len(list((b / name).iterdir())) == len(batches)
     assert json.loads((b / "run.json").read_text())["batch_members"] == 7
     capsys.readouterr()
     assert main([*base, "--batch-members", "0", "--out", str(tmp_path / "c")]) == 2
@@ -186,5 +219,5 @@ def test_a_summary_only_run_drops_each_batch_once_reduced(
     assert got.tables is None
     assert json.dumps(got.summary) == json.dumps(whole.summary)  # type: ignore[attr-defined]
     assert got.meta["counts"] == whole.meta["counts"]  # type: ignore[attr-defined]
-    with pytest.raises(ValueError, match="keep_tables=True"):
+    with pytest.raises(ValueError, match="out= or keep_tables=True"):
         write_run(got, "never-written")

@@ -325,3 +325,53 @@ def test_a_sensitivity_study_on_dask_writes_the_local_files(scenario: Path, tmp_
     assert main([*study, "--executor", "dask", "--workers", "2", "--out", str(dask)]) == 0
     for name in ("design.csv", "results.parquet", "sensitivity.csv"):
         assert (local / name).read_bytes() == (dask / name).read_bytes(), name
+
+
+def _run_files(run_dir: Path) -> dict[str, bytes]:
+    """A run directory's files but run.json (timings, workers), by relative path."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name != "run.json"}  # fmt: skip
+
+
+def test_cluster_workers_write_the_parts_of_the_local_run(
+    cluster: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """creditsim run --scheduler (workers in another working directory, --out relative
+    here) and --executor dask (a LocalCluster): the workers write the batches' parts, the
+    same files as local processes."""
+    monkeypatch.chdir(tmp_path)
+    base = ["run", str(SMALL), "--batch-members", "10", "--no-progress", "--no-report"]
+    assert main([*base, "--workers", "2", "--out", "local"]) == 0
+    assert main([*base, "--scheduler", cluster.address, "--out", "remote"]) == 0
+    assert main([*base, "--executor", "dask", "--workers", "2", "--out", "cluster"]) == 0
+    local = _run_files(tmp_path / "local")
+    assert sum(name.startswith("ledger/part-") for name in local) > 2
+    assert _run_files(tmp_path / "remote") == local
+    assert _run_files(tmp_path / "cluster") == local
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster", "local", "remote"]
+
+
+def test_workers_that_cannot_use_the_folder_are_one_line(
+    cluster: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The staging folder the workers are sent lacks what this process wrote there (as on
+    a worker that does not share the storage): one line before any batch runs, not a hang."""
+    from simulator import runformat
+
+    real = runformat.start_staging
+
+    def not_shared(out, plan, resume):  # type: ignore[no-untyped-def]
+        folder, done = real(out, plan, resume)
+        (folder / ".batches" / "plan.json").unlink()  # what a worker elsewhere would not see
+        return folder, done
+
+    monkeypatch.setattr(runformat, "start_staging", not_shared)
+    out = tmp_path / "r"
+    argv = ["run", str(SMALL), "--no-progress", "--scheduler", cluster.address, "--out", str(out)]
+    assert main(argv) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "cannot use the run's folder" in line and "plan.json" not in line
+    assert "--out must be on storage every worker sees" in line
+    assert not out.exists()
+    assert not list(runformat.staging_dir(out).glob("*/part-*")), "no batch ran"

@@ -400,7 +400,11 @@ def test_bad_until_exits_2(
     ("argv", "line"),
     [
         (["replay", "missing.csv", "--out", "out"], "missing.csv: no such file"),
-        (["replay", ".", "--out", "out"], ".: is a directory, not a file"),
+        (
+            ["replay", ".", "--out", "out"],
+            ".: a folder without history parts "
+            "(part-00000.csv, ...): give a history file or a run's history/ folder",
+        ),
         (
             ["replay", "h.csv", "--scenario", "missing.yaml", "--out", "out"],
             "missing.yaml: no such file",

@@ -113,7 +113,7 @@ def test_reports_agree_with_the_ledger_totals(written) -> None:  # type: ignore[
     """Expired credits, refunds and paid InMails of the reports are the ledger's (issue #4)."""
     _, out = written
     tables = reports.load_run_tables(out)
-    led = pd.read_parquet(out / "ledger.parquet")
+    led = pd.read_parquet(out / "ledger")
     start = pd.Timestamp(tables.meta["measure_start"])
     inside = led[led["time"] >= start]
     total = inside.groupby("kind")["quantity"].sum()
@@ -124,7 +124,7 @@ def test_reports_agree_with_the_ledger_totals(written) -> None:  # type: ignore[
 
 
 def test_report_cli_names_a_column_of_the_wrong_type(written, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    """An edited ledger.parquet with text quantities: one line, exit 2, no reports written."""
+    """An edited ledger with text quantities: one line, exit 2, no reports written."""
     import shutil
 
     import pyarrow as pa
@@ -135,12 +135,13 @@ def test_report_cli_names_a_column_of_the_wrong_type(written, tmp_path, capsys) 
     _, out = written
     run_dir = tmp_path / "edited"
     shutil.copytree(out, run_dir)
-    ledger = pq.read_table(run_dir / "ledger.parquet")
-    at = ledger.schema.get_field_index("quantity")
-    text = ledger.column("quantity").cast(pa.string())
-    pq.write_table(ledger.set_column(at, "quantity", text), run_dir / "ledger.parquet")
+    for part in (run_dir / "ledger").iterdir():
+        ledger = pq.read_table(part)
+        at = ledger.schema.get_field_index("quantity")
+        text = ledger.column("quantity").cast(pa.string())
+        pq.write_table(ledger.set_column(at, "quantity", text), part)
 
     assert main(["report", str(run_dir)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"{run_dir / 'ledger.parquet'}: column 'quantity' must hold whole numbers"
+    assert err == f"{run_dir / 'ledger'}: column 'quantity' must hold whole numbers"
     assert not (run_dir / "reports").exists() and not (run_dir / "report.html").exists()

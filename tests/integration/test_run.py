@@ -52,22 +52,26 @@ def _by_member(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
      ("open.yaml", "inmail-2015")],
 )  # fmt: skip
 def test_history_replays_to_the_same_ledger(tmp_path: Path, name: str, preset: str) -> None:
-    """Replaying a run's history.csv with its scenario.yaml gives its ledger, line for line."""
+    """Replaying a run's history parts with its scenario.yaml gives its ledger parts, line
+    for line (batches of 20 members: several parts)."""
     scenario = load_scenario(DATA / name).with_overrides({"policy.preset": preset})
-    result = run(scenario)
+    result = run(scenario, batch_members=20)
     out = write_run(result, tmp_path / "run")
+    assert len(list((out / "history").iterdir())) == len(result.meta["batches"]) > 1
     end = json.loads((out / "run.json").read_text())["end"]
-    code = main(["replay", str(out / "history.csv"), "--scenario", str(out / "scenario.yaml"),
+    code = main(["replay", str(out / "history"), "--scenario", str(out / "scenario.yaml"),
                  "--until", end, "--out", str(tmp_path / "replay")])  # fmt: skip
     assert code == 0
-    replayed = pd.read_csv(tmp_path / "replay" / "ledger.csv", dtype=str, keep_default_na=False)
-    whole = _ledger_text(pd.read_parquet(out / "ledger.parquet"))
-    ours, theirs = _by_member(whole), _by_member(replayed)
-    assert set(ours) <= set(theirs)
-    for member, frame in ours.items():
-        pd.testing.assert_frame_equal(frame, theirs[member], obj=f"ledger of {member}")
-    # And the whole file, in order: both sort by time, then member id.
-    pd.testing.assert_frame_equal(whole, replayed, obj="ledger.csv against ledger.parquet")
+    for part in sorted((out / "ledger").iterdir()):
+        replayed = pd.read_csv(tmp_path / "replay" / "ledger" / f"{part.stem}.csv", dtype=str,
+                               keep_default_na=False)  # fmt: skip
+        whole = _ledger_text(pd.read_parquet(part))
+        ours, theirs = _by_member(whole), _by_member(replayed)
+        assert set(ours) <= set(theirs)
+        for member, frame in ours.items():
+            pd.testing.assert_frame_equal(frame, theirs[member], obj=f"ledger of {member}")
+        # And the whole part, in order: both sort by time, then member id.
+        pd.testing.assert_frame_equal(whole, replayed, obj=f"{part.stem}.csv against its part")
 
 
 def test_the_run_exercises_every_behaviour(small_run) -> None:
@@ -85,7 +89,7 @@ def test_the_run_exercises_every_behaviour(small_run) -> None:
 
 
 def test_members_present_counts_who_was_there_during_the_window(small_run, tmp_path) -> None:
-    """members_present, recounted here with pandas from members.parquet's two instants."""
+    """members_present, recounted here with pandas from the members table's two instants."""
     s, m = small_run.summary, small_run.tables.members
     start = pd.Timestamp(small_run.meta["measure_start"])
     end = pd.Timestamp(small_run.meta["end"])
@@ -199,8 +203,8 @@ def test_run_cli_writes_a_complete_directory(tmp_path: Path, capsys) -> None:  #
                  "--set", "duration_days=40", "--out", str(out)])  # fmt: skip
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    assert {"scenario.yaml", "run.json", "summary.json", "ledger.parquet", "inmails.parquet",
-            "members.parquet", "billing.parquet", "history.csv"} <= names  # fmt: skip
+    assert {"scenario.yaml", "run.json", "summary.json", "ledger", "inmails", "members",
+            "billing", "history"} <= names  # fmt: skip
     meta = json.loads((out / "run.json").read_text())
     assert meta["measure_start"] == "2024-01-01T00:00:00Z"
     assert meta["end"] == "2024-02-09T23:59:59Z"  # 40 days from Jan 1, inclusive end
@@ -219,7 +223,8 @@ def test_shipped_scenarios_load() -> None:
 def test_run_interrupted_while_reporting_leaves_nothing_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Ctrl-C during the report phase: no run folder at --out, no partial folder left."""
+    """Ctrl-C during the report phase: no run folder at --out; the staging folder stays
+    (hidden) for --resume, and a fresh run is not blocked by it."""
     import simulator.reports
 
     real = simulator.reports.write_reports
@@ -235,9 +240,17 @@ def test_run_interrupted_while_reporting_leaves_nothing_complete(
             "--set", "duration_days=40", "--out", str(out)]  # fmt: skip
     assert main(argv) == 130
     assert "interrupted" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == [], "nothing at --out and no .partial folder"
+    # Nothing at --out: only the hidden staging folder, every batch done, for --resume.
+    assert [p.name for p in tmp_path.iterdir()] == [".r.partial"], "nothing looks complete"
     monkeypatch.setattr(simulator.reports, "write_reports", real)
-    assert main(argv) == 0, "the interrupted run did not block a fresh one"
+    assert main([*argv, "--resume"]) == 0, "--resume writes the reports again and publishes"
+    assert (out / "report.html").is_file() and (out / "run.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
+    monkeypatch.setattr(simulator.reports, "write_reports", half_then_interrupt)
+    assert main([*argv, "--overwrite"]) == 130
+    assert (out / "report.html").is_file(), "the earlier run is kept until the new one is whole"
+    monkeypatch.setattr(simulator.reports, "write_reports", real)
+    assert main([*argv, "--overwrite"]) == 0, "the interrupted run did not block a fresh one"
     assert (out / "report.html").is_file() and (out / "run.json").is_file()
 
 
@@ -302,6 +315,6 @@ def test_a_failing_report_costs_only_the_reports(
         "reports again",
     ]
     names = {p.name for p in out.iterdir()}
-    assert {"run.json", "ledger.parquet", "history.csv"} <= names
+    assert {"run.json", "ledger", "history"} <= names
     assert not names & {"reports", "plots", "report.html"}, "no half report is left"
     assert [p.name for p in tmp_path.iterdir()] == ["r"], "no .partial folder left"

@@ -328,7 +328,7 @@ def test_keep_runs_writes_full_run_directories(scenario: Path, tmp_path: Path) -
             "steady": block["steady"],
             "suggested_warmup_days": block["suggested_warmup_days"],
         } == record["summary"]
-        assert (d / "ledger.parquet").is_file() and (d / "run.json").is_file()
+        assert (d / "ledger" / "part-00000.parquet").is_file() and (d / "run.json").is_file()
 
 
 def test_sweep_block_in_the_scenario_file(scenario: Path, tmp_path: Path) -> None:

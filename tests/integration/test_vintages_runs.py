@@ -24,7 +24,7 @@ def test_totals_are_the_ledger_s(written) -> None:  # type: ignore[no-untyped-de
     """Issued and each fate sum to the whole ledger's (warm-up included); live is what is held."""
     _, out = written
     vintages = reports.credit_vintages(reports.load_run_tables(out))
-    led = pd.read_parquet(out / "ledger.parquet")
+    led = pd.read_parquet(out / "ledger")
     total = led.groupby("kind", observed=True)["quantity"].sum()
     assert vintages["issued"].sum() == sum(total.get(k, 0) for k in ("grant", "purchase", "refund"))
     for kind, column in FATES.items():

@@ -279,7 +279,8 @@ def test_check_disk_counts_an_overwritten_run_as_free(
     need = est.estimate_output_bytes(s)
     out = tmp_path / "earlier"
     out.mkdir()
-    (out / "ledger.parquet").write_bytes(b"x" * 1000)
+    (out / "ledger").mkdir()
+    (out / "ledger" / "part-00000.parquet").write_bytes(b"x" * 1000)
     monkeypatch.setattr(est, "free_disk_bytes", lambda folder: need - 1000)
     est.check_disk(s, out, force=False)
     with pytest.raises(UsageError):

@@ -161,7 +161,7 @@ def parse_table(text: str) -> pd.DataFrame:
 def small_run(measure_start: str = "2024-01-01T00:00:00Z", **meta) -> RunTables:
     """The hand-written run of the module docstring, as the simulator's tables."""
     run = {
-        "format_version": 1,
+        "format_version": 2,
         "sim_start": "2023-10-01T00:00:00Z",
         "measure_start": measure_start,
         "end": "2024-02-29T23:59:59Z",
@@ -183,12 +183,11 @@ def small_run(measure_start: str = "2024-01-01T00:00:00Z", **meta) -> RunTables:
 
 
 def write_run(tables: RunTables, root: Path, summary: dict | None = None) -> Path:
-    """Write ``tables`` as a run directory."""
+    """Write ``tables`` as a run directory (format 2: one part per table, one batch)."""
     root.mkdir(parents=True, exist_ok=True)
-    tables.ledger.to_parquet(root / "ledger.parquet")
-    tables.inmails.to_parquet(root / "inmails.parquet")
-    tables.members.to_parquet(root / "members.parquet")
-    tables.billing.to_parquet(root / "billing.parquet")
+    for name in ("ledger", "inmails", "members", "billing"):
+        (root / name).mkdir(exist_ok=True)
+        getattr(tables, name).to_parquet(root / name / "part-00000.parquet")
     (root / "run.json").write_text(json.dumps(dict(tables.meta)))
     (root / "summary.json").write_text(json.dumps(summary or {"refund_rate": 0.5}))
     return root
@@ -806,12 +805,17 @@ def test_load_run_tables_round_trip(tmp_path):
 
 
 def test_load_run_tables_names_missing_file(tmp_path):
-    """A run directory without a ledger is an error naming the file."""
+    """A run directory without a ledger is an error naming the folder."""
     root = write_run(small_run(), tmp_path / "run")
-    (root / "ledger.parquet").unlink()
+    (root / "ledger" / "part-00000.parquet").unlink()
     with pytest.raises(InputError) as err:
         load_run_tables(root)
-    assert str(err.value) == f"{root / 'ledger.parquet'}: missing"
+    assert str(err.value) == f"{root / 'ledger'}: a folder without Parquet parts"
+    (root / "ledger").rmdir()
+    with pytest.raises(InputError) as err:
+        load_run_tables(root)
+    assert str(err.value) == (f"{root / 'ledger'}: missing (a run directory has one folder "
+                              "of parts per table)")  # fmt: skip
 
 
 @pytest.fixture(scope="module")

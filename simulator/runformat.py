@@ -1,0 +1,280 @@
+"""The run directory, format 2: one part per member batch, written where it is made.
+
+A run directory holds ``scenario.yaml``, ``summary.json``, ``run.json`` and
+one dataset folder per table::
+
+    ledger/part-00000.parquet   inmails/part-00000.parquet   members/...
+    billing/part-00000.parquet  history/part-00000.csv       ...
+
+Part ``i`` holds the rows of batch ``i``'s members (``run.json["batches"]``
+gives each batch's member index range and row counts), sorted as the tables
+are (time, then member); every batch writes every part, even an empty one,
+so parts pair up by name across tables and ``history/part-i.csv`` replays
+(``creditsim replay``) to exactly ``ledger/part-i.parquet``. The Parquet
+folders are datasets as they are: ``pandas.read_parquet(RUN/ledger)``,
+``pyarrow.dataset``, DuckDB and Dask read them; part names sort in batch order.
+
+A run is written into the hidden folder ``.NAME.partial`` beside ``NAME``
+(:func:`staging_dir`) and renamed into place when complete, so no folder
+that looks complete is ever half-written. While it is being written, each
+batch that finished leaves a record in ``.NAME.partial/.batches/`` (its
+member range, row counts and the sums behind ``summary.json``);
+``creditsim run --resume`` keeps those batches and simulates only the rest.
+
+Format 1 (``ledger.parquet``, ``history.csv``, ... in one file each; creditsim
+0.1) is not read: :func:`read_meta` refuses it with one line saying how to
+make the run again (its ``scenario.yaml`` holds everything the run needs,
+seed included, so re-running gives the same run).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from simulator.errors import InputError, UsageError
+from simulator.outputs import atomic_write_text, current_umask
+from simulator.tables import RunTables, plain_table
+
+__all__ = [
+    "FORMAT_VERSION",
+    "PARTS",
+    "TABLES",
+    "batch_records",
+    "drop_records",
+    "history_parts",
+    "history_text",
+    "part_path",
+    "parts",
+    "plan_of",
+    "read_meta",
+    "split_tables",
+    "staging_dir",
+    "start_staging",
+    "write_parts",
+    "write_record",
+]
+
+FORMAT_VERSION = 2
+#: The Parquet datasets of a run directory, in the order they are written.
+TABLES = ("ledger", "inmails", "members", "billing")
+#: Every per-batch part: the four datasets and the history.
+PARTS = (*TABLES, "history")
+_RECORDS = ".batches"
+_PLAN = "plan.json"
+
+
+def part_path(root: str | Path, table: str, index: int) -> Path:
+    """``root/table/part-0000i.parquet`` (``.csv`` for the history)."""
+    suffix = "csv" if table == "history" else "parquet"
+    return Path(root) / table / f"part-{index:05d}.{suffix}"
+
+
+def parts(root: str | Path, table: str) -> list[Path]:
+    """The parts of one table of a run directory, in batch order."""
+    suffix = ".csv" if table == "history" else ".parquet"
+    folder = Path(root) / table
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.name.startswith("part-") and p.suffix == suffix)
+
+
+def history_parts(root: str | Path) -> list[Path]:
+    """The history parts of a run directory (or the CSV files of a ``history/`` folder)."""
+    root = Path(root)
+    return parts(root.parent, "history") if root.name == "history" else parts(root, "history")
+
+
+def staging_dir(out: str | Path) -> Path:
+    """The hidden folder a run of ``out`` is written in: ``.NAME.partial`` beside it."""
+    out = Path(out)
+    return out.parent / f".{out.name}.partial"
+
+
+def read_meta(root: str | Path) -> dict[str, Any]:
+    """``run.json`` of a run directory of this format; one clear line for any other.
+
+    Raises :class:`InputError` for a folder without ``run.json``, an unreadable
+    one, and a run directory of format 1 (with how to make it again).
+    """
+    root = Path(root)
+    path = root / "run.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{root}: not a creditsim run directory (no run.json)") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    version = meta.get("format_version")
+    if version == 1:
+        raise InputError(
+            f"{root}: a run directory of format 1 (one file per table, creditsim 0.1), which "
+            f"this creditsim does not read; make it again in format 2 with `creditsim run "
+            f"{root / 'scenario.yaml'} --out NEW_FOLDER` (same scenario and seed, same run)"
+        )
+    if version != FORMAT_VERSION:
+        raise InputError(f"{path}: run format {version!r}; this creditsim reads format "
+                         f"{FORMAT_VERSION}")  # fmt: skip
+    return meta
+
+
+# ---------------------------------------------------------------------------
+# Writing a batch's parts
+
+
+def write_parts(folder: str | Path, index: int, tables: RunTables) -> None:
+    """Write batch ``index``'s parts (every table, even empty) into the run folder ``folder``.
+
+    Each part is written under a temporary name and renamed, so a part that
+    exists is whole; the dictionary columns are decoded (files carry plain text).
+    """
+    for name in PARTS:
+        path = part_path(folder, name, index)
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            if name == "history":
+                pacsv.write_csv(tables.history, tmp, pacsv.WriteOptions(quoting_style="needed"))
+            else:
+                pq.write_table(plain_table(tables.arrow[name]), tmp)
+            os.chmod(tmp, 0o666 & ~current_umask())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def split_tables(tables: RunTables, ranges: list[range]) -> list[RunTables]:
+    """A run's tables (members in global index order) split into its batches' tables.
+
+    A member's rows all belong to its batch and every table's order is a
+    stable order over members, so each batch's rows, taken in order, are
+    exactly the tables that batch would have written.
+    """
+    ids = tables.arrow["members"].column("member")
+    starts = np.array([r.start for r in ranges], dtype=np.int64)
+
+    def batch_of(column: pa.ChunkedArray) -> np.ndarray:
+        if len(column) == 0:
+            return np.zeros(0, np.int64)
+        index = pc.index_in(column, value_set=ids.combine_chunks()).to_numpy(zero_copy_only=False)
+        return np.searchsorted(starts, index, side="right") - 1
+
+    who = {"inmails": "sender"}  # the column naming each row's member
+    where = {name: batch_of(tables.arrow[name].column(who.get(name, "member"))) for name in TABLES}
+    where["history"] = batch_of(tables.history.column("member"))
+    out = []
+    for i in range(len(ranges)):
+
+        def take(table: pa.Table, name: str, i: int = i) -> pa.Table:
+            return table.filter(pa.array(where[name] == i))
+
+        arrow = {name: take(tables.arrow[name], name) for name in TABLES}
+        out.append(RunTables(arrow["ledger"], arrow["inmails"], arrow["members"],
+                             arrow["billing"], take(tables.history, "history"), 0))  # fmt: skip
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The staging folder and its batch records (for --resume)
+
+
+def start_staging(
+    out: str | Path, plan: dict[str, Any], resume: bool
+) -> tuple[Path, dict[int, dict[str, Any]]]:
+    """Prepare ``.NAME.partial`` for a run of ``plan``; return it and the batches already done.
+
+    Without ``resume`` any earlier staging folder is removed. With it, an
+    interrupted run of the same ``plan`` (scenario, batch size) is kept with
+    its finished batches; one of another plan is an error, and a missing one
+    means starting from the beginning.
+    """
+    folder = staging_dir(Path(out).absolute())  # workers may run elsewhere: no relative path
+    plan_text = json.dumps(plan, sort_keys=True)
+    records = folder / _RECORDS
+    if resume and (records / _PLAN).is_file():
+        if (records / _PLAN).read_text(encoding="utf-8") != plan_text:
+            raise UsageError(
+                f"--resume: {folder} holds an interrupted run of another scenario, seed or "
+                "--batch-members; run without --resume to start again"
+            )
+        return folder, batch_records(folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True)
+    folder.chmod(0o777 & ~current_umask())
+    atomic_write_text(records / _PLAN, plan_text)
+    return folder, {}
+
+
+def plan_of(scenario_yaml: str, batch_members: int, members: int) -> dict[str, Any]:
+    """What makes a run's batches the same: its scenario (as written), batch size, members."""
+    digest = hashlib.sha256(scenario_yaml.encode("utf-8")).hexdigest()
+    return {"format_version": FORMAT_VERSION, "scenario_sha256": digest,
+            "batch_members": batch_members, "members": members}  # fmt: skip
+
+
+def write_record(folder: str | Path, index: int, record: dict[str, Any]) -> None:
+    """Mark batch ``index`` done (after its parts are written): its range, rows and sums."""
+    text = json.dumps(record, default=_encode, sort_keys=True)
+    atomic_write_text(Path(folder) / _RECORDS / f"batch-{index:05d}.json", text)
+
+
+def batch_records(folder: str | Path) -> dict[int, dict[str, Any]]:
+    """The records of the batches finished in a staging folder whose parts are all there."""
+    done: dict[int, dict[str, Any]] = {}
+    for path in sorted((Path(folder) / _RECORDS).glob("batch-*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
+            index = int(record["index"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # unreadable: that batch is simply run again
+        if all(part_path(folder, name, index).is_file() for name in PARTS):
+            done[index] = record
+    return done
+
+
+def drop_records(folder: str | Path) -> None:
+    """Remove the batch records once the run is complete (they are not part of the format)."""
+    shutil.rmtree(Path(folder) / _RECORDS, ignore_errors=True)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return {"__array__": str(value.dtype), "values": value.tolist()}
+    if isinstance(value, np.integer | np.floating):
+        return value.item()
+    raise TypeError(f"cannot record {type(value).__name__}")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if "__array__" in obj:
+        return np.array(obj["values"], dtype=obj["__array__"])
+    return obj
+
+
+def history_text(paths: Iterable[Path]) -> pa.Table:
+    """History parts read as they are written: every column text, empty cells empty."""
+    from simulator.engine.history import HISTORY_COLUMNS
+
+    options = pacsv.ConvertOptions(
+        strings_can_be_null=False, column_types={c: pa.string() for c in HISTORY_COLUMNS}
+    )
+    tables = [pacsv.read_csv(p, convert_options=options) for p in paths]
+    if not tables:
+        return pa.table({c: pa.array([], pa.string()) for c in HISTORY_COLUMNS})
+    return pa.concat_tables(tables)

@@ -1,0 +1,243 @@
+"""Run directory format 2 (issue 12, items 2 and 3): one part per batch, written by
+whoever simulated the batch, datasets every Parquet reader reads, history parts that
+replay to their ledger parts, ``--resume`` after an interruption, format 1 refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+import simulator as cs
+from simulator import runformat
+from simulator.cli import main
+from simulator.errors import InputError
+from simulator.population import roster
+from simulator.runner import batch_ranges
+from simulator.yamlio import dump_yaml
+
+ROOT = Path(__file__).parents[2]
+PARTS = ("ledger", "inmails", "members", "billing", "history")
+BATCH = "30"
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline at 3 % for 90 days after 60 of warm-up: 89 members and 15 arrivals, a
+    basic cohort of 36 first (batch 0, members 0 to 29, is never billed: no billing rows)."""
+    small = cs.scaled("scenarios/baseline.yaml", 0.03, duration_days=90, warmup_days=60)
+    path = tmp_path_factory.mktemp("format") / "small.yaml"
+    path.write_text(dump_yaml(small.to_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def whole(scenario_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted run in batches of 40, one process."""
+    out = tmp_path_factory.mktemp("whole") / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def _files(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run directory but run.json and report.html (which show the timings),
+    by relative path."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in ("run.json", "report.html")}  # fmt: skip
+
+
+def _same_run(a: Path, b: Path) -> None:
+    mine, theirs = _files(a), _files(b)
+    assert sorted(mine) == sorted(theirs)
+    for name, data in mine.items():
+        assert data == theirs[name], name
+    meta_a, meta_b = (json.loads((d / "run.json").read_text()) for d in (a, b))
+    assert meta_a["batches"] == meta_b["batches"]
+
+
+def test_every_batch_writes_every_part(whole: Path, scenario_file: Path) -> None:
+    meta = json.loads((whole / "run.json").read_text())
+    assert meta["format_version"] == 2
+    members = roster(cs.load_scenario(scenario_file)).size
+    ranges = batch_ranges(members, int(BATCH))
+    assert [b["members"] for b in meta["batches"]] == [[r.start, r.stop] for r in ranges]
+    names = [f"part-{i:05d}" for i in range(len(ranges))]
+    for table in PARTS:
+        assert sorted(p.stem for p in (whole / table).iterdir()) == names, table
+    # Row counts per part, as run.json says; an empty part is there with the schema.
+    for b in meta["batches"]:
+        for table in runformat.TABLES:
+            part = pq.read_table(runformat.part_path(whole, table, b["index"]))
+            assert part.num_rows == b["rows"][table], (table, b["index"])
+            assert part.schema.equals(pq.read_schema(runformat.part_path(whole, table, 0)))
+    assert meta["batches"][0]["rows"]["billing"] == 0  # batch 0: basic members only
+    assert sum(b["rows"]["ledger"] for b in meta["batches"]) == meta["counts"]["ledger_entries"]
+    assert not list(whole.parent.glob(".*.partial")), "the staging folder was published"
+    assert not (whole / ".batches").exists(), "the batch records are not part of the format"
+
+
+def test_each_part_is_sorted_by_time_then_member(whole: Path) -> None:
+    for path in runformat.parts(whole, "ledger"):
+        frame = pd.read_parquet(path, columns=["time", "member"])
+        assert frame.equals(frame.sort_values(["time", "member"], kind="stable")), path.name
+
+
+def test_parquet_readers_read_the_datasets_as_they_are(whole: Path) -> None:
+    """pandas, pyarrow.dataset, DuckDB and Dask read a table folder; parts in batch order."""
+    meta = json.loads((whole / "run.json").read_text())
+    rows = meta["counts"]["ledger_entries"]
+    by_parts = pd.concat([pd.read_parquet(p) for p in runformat.parts(whole, "ledger")],
+                         ignore_index=True)  # fmt: skip
+    assert pd.read_parquet(whole / "ledger").equals(by_parts)
+    assert ds.dataset(whole / "ledger").to_table().num_rows == rows
+    duckdb = pytest.importorskip("duckdb")
+    sql = f"SELECT count(*), sum(quantity) FROM '{whole / 'ledger'}/*.parquet'"
+    assert duckdb.sql(sql).fetchone() == (rows, int(by_parts["quantity"].sum()))
+    dd = pytest.importorskip("dask.dataframe")
+    assert len(dd.read_parquet(str(whole / "inmails"))) == meta["counts"]["inmails_attempted"]
+
+
+def test_each_history_part_replays_to_its_ledger_part(
+    whole: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`creditsim replay RUN/history`: the run's policy and end by default, one ledger per
+    part, each equal to the run's ledger part line for line."""
+    out = tmp_path / "replayed"
+    assert main(["replay", str(whole / "history"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "the policy of" in printed and "the run's end" in printed
+    for path in runformat.parts(whole, "ledger"):
+        mine = pd.read_csv(out / "ledger" / f"{path.stem}.csv", dtype=str,
+                           keep_default_na=False)  # fmt: skip
+        theirs = pq.read_table(path).to_pandas()
+        assert len(mine) == len(theirs), path.name
+        assert (mine["member"] == theirs["member"]).all()
+        assert (mine["kind"] == theirs["kind"]).all()
+        assert (mine["balance_after"].astype(int) == theirs["balance_after"]).all()
+        stamps = theirs["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert (mine["time"] == stamps).all(), path.name
+    assert sorted(p.name for p in (out / "balances").iterdir()) == [
+        f"{p.stem}.csv" for p in runformat.parts(whole, "ledger")]  # fmt: skip
+
+
+def test_audit_passes_then_catches_an_edited_ledger_part(whole: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(whole, copy)
+    assert cs.audit(copy).ok
+    part = runformat.part_path(copy, "ledger", 1)
+    table = pq.read_table(part)
+    balance = table.column("balance_after").to_pylist()
+    balance[3] += 1
+    table = table.set_column(table.schema.get_field_index("balance_after"), "balance_after",
+                             pa.array(balance, pa.int64()))  # fmt: skip
+    pq.write_table(table, part)
+    assert main(["audit", str(copy)]) == 3
+    result = cs.audit(copy)
+    assert not result.ok
+    assert all(why.startswith("part-00001: entry ") for why in result.differences.values())
+
+
+def test_resume_after_an_interruption_gives_the_same_files(
+    whole: Path, scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Ctrl-C after two batches of four: the staging folder keeps them; --resume simulates
+    only the other two and writes the files of the uninterrupted run."""
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    real = runformat.write_parts
+    written: list[int] = []
+
+    def interrupt_third(folder: str, index: int, tables: object) -> None:
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(index)
+        real(folder, index, tables)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runformat, "write_parts", interrupt_third)
+    assert main(argv) == 130
+    assert not out.exists(), "an interrupted run looks complete"
+    staging = runformat.staging_dir(out)
+    assert sorted(runformat.batch_records(staging)) == [0, 1]
+    monkeypatch.setattr(runformat, "write_parts", real)
+
+    simulated: list[int] = []
+    import simulator.runner as runner
+
+    real_batch = runner.run_batch
+
+    def counted(job: tuple, *rest: object) -> object:
+        simulated.append(job[1])
+        return real_batch(job, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "run_batch", counted)
+    assert main([*argv, "--resume"]) == 0
+    assert simulated == [2, 3], "only the batches the interrupted run had not finished"
+    _same_run(out, whole)
+    assert not staging.exists()
+    capsys.readouterr()
+
+    # A resume with nothing to resume starts afresh; one of another plan is refused.
+    assert main([*argv[:-2], "--out", str(tmp_path / "c"), "--resume"]) == 0
+    assert "no interrupted run at" in capsys.readouterr().out
+    runformat.start_staging(tmp_path / "d", {"other": "plan"}, resume=False)
+    assert main([*argv[:-2], "--out", str(tmp_path / "d"), "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds an interrupted run of another scenario" in err[0]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_run(
+    whole: Path, scenario_file: Path, tmp_path: Path
+) -> None:
+    """SIGKILL while batches are being written, then --resume: the same files."""
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "simulator", "run", str(scenario_file), "--batch-members",
+            "5", "--no-progress", "--no-report", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    staging = runformat.staging_dir(out)
+    deadline = time.monotonic() + 120
+    while len(runformat.batch_records(staging)) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    done = len(runformat.batch_records(staging))
+    assert 3 <= done < 21 and not out.exists()  # 104 members in batches of 5: 21
+    assert main([*argv[3:], "--resume"]) == 0
+    ref = tmp_path / "ref"
+    assert main([*argv[3:-1], str(ref)]) == 0
+    _same_run(out, ref)
+
+
+def test_format_1_is_refused_with_how_to_make_it_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "run.json").write_text(json.dumps({"format_version": 1}))
+    (old / "scenario.yaml").write_text("name: x\n")
+    (old / "ledger.parquet").write_bytes(b"")
+    for argv in (["report", str(old)], ["audit", str(old)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, argv
+        assert "a run directory of format 1" in err[0]
+        assert f"creditsim run {old / 'scenario.yaml'} --out NEW_FOLDER" in err[0]
+    with pytest.raises(InputError, match="format 1"):
+        cs.load_run(old)
