@@ -39,6 +39,7 @@ import io
 import json
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -481,16 +482,23 @@ class Run:
             if not overwrite:
                 raise UsageError(f"{path}: holds an earlier run; pass overwrite=True to replace it")
         result = self._result
-        if result is None:
+        if result is None and self.directory is not None:
+            result = self._copied_parts(path)
+        elif result is None:
             result = RunResult(
                 self.scenario, self.seed, self._arrow_tables(), self.summary, self.meta
             )
         failed: list[str] = []
-        if reports:
-            write_run(result, path, before_publish=lambda tmp: failed.extend(
-                _reports.reports_or_problems(tmp)))  # fmt: skip
-        else:
-            write_run(result, path)
+        try:
+            if reports:
+                write_run(result, path, before_publish=lambda tmp: failed.extend(
+                    _reports.reports_or_problems(tmp)))  # fmt: skip
+            else:
+                write_run(result, path)
+        except BaseException:
+            if result is not self._result and result.staged is not None:
+                shutil.rmtree(result.staged, ignore_errors=True)  # our copy, not a resumable run
+            raise
         if failed:
             raise InputError(
                 *failed,
@@ -498,6 +506,24 @@ class Run:
                 f"`creditsim report {path}` writes them again",
             )
         return path
+
+    def _copied_parts(self, out: Path) -> Any:
+        """A result whose parts are copies of this run directory's, staged for ``out``: a
+        loaded run is saved byte for byte, and never read into memory to be saved."""
+        from simulator import runformat
+        from simulator.runner import RunResult
+        from simulator.yamlio import dump_yaml
+
+        assert self.directory is not None
+        ranges = [range(*b["members"]) for b in self.meta["batches"]]
+        plan = runformat.plan_of(dump_yaml(self.scenario.to_dict()),
+                                 int(self.meta["batch_members"]), ranges[-1].stop)  # fmt: skip
+        staged, _ = runformat.start_staging(out, plan, resume=False)
+        for name in runformat.PARTS:
+            (staged / name).mkdir()
+            for part in runformat.parts(self.directory, name):
+                shutil.copyfile(part, staged / name / part.name)
+        return RunResult(self.scenario, self.seed, None, self.summary, self.meta, staged)
 
     def _arrow_tables(self) -> Any:
         from simulator.tables import RunTables as ArrowTables
@@ -552,6 +578,8 @@ def run(
     progress: bool = True,
     overrides: Mapping[str | tuple[str | int, ...], Any] | None = None,
     batch_members: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Run:
     """Simulate ``scenario`` (a Scenario or a YAML path) and return the :class:`Run`.
 
@@ -568,6 +596,18 @@ def run(
     many members are simulated and checked together (the unit of work of the
     workers; default :data:`simulator.runner.DEFAULT_BATCH_MEMBERS`); the
     results are the same for any value.
+
+    Where the tables live: a run expected to need at most
+    :data:`IN_MEMORY_MAX_BYTES` (2 GiB) to hold its tables in memory
+    (:func:`simulator.estimate.estimate_run_bytes`; ``scenarios/baseline.yaml``:
+    about 1.2 GiB) is held in memory. A larger one is written, batch by
+    batch, as a run directory, to ``out`` if given (replaced only with
+    ``overwrite``; no reports are written: ``Run.save`` or ``creditsim
+    report`` writes them) or else to a scratch folder removed when Python
+    exits; the returned Run reads its tables from there only when asked, a
+    table at a time (``run.tables.ledger`` of ``scenarios/bench.yaml`` is
+    19.4M rows, about 3 GB as a DataFrame; ``run.reports`` reads only the
+    columns each report uses). ``out`` writes any run there, whatever its size.
 
     >>> from simulator import load_scenario, run
     >>> base = load_scenario("scenarios/baseline.yaml")
@@ -591,6 +631,7 @@ def run(
     sc, warmup_record = resolve_warmup(sc)
     if seed is not None and seed != sc.seed:
         sc = sc.with_overrides({"seed": seed}, source="seed")
+    folder = _run_folder(sc, out, overwrite)
     bar = None
     callback = None
     if progress:
@@ -616,10 +657,16 @@ def run(
             shards = workers if executor is None or workers > 1 else max(
                 1, int(getattr(executor, "workers", 1)))  # fmt: skip
             result = _run(sc, workers=shards, progress=callback, executor=executor,
-                          warmup_record=warmup_record, batch_members=batch)  # fmt: skip
+                          warmup_record=warmup_record, batch_members=batch,
+                          out=folder)  # fmt: skip
     finally:
         if bar is not None:
             bar.close()
+    if folder is not None:
+        from simulator.runner import write_run
+
+        write_run(result, folder)
+        return load_run(folder)
     t = result.tables
     assert t is not None  # runner.run keeps the tables unless asked not to
     tables = Tables(
@@ -632,6 +679,32 @@ def run(
         }
     )
     return Run(result.scenario, result.summary, result.meta, tables, result=result)
+
+
+#: The most memory a run held in memory is expected to need
+#: (:func:`simulator.estimate.estimate_run_bytes`) for :func:`run` to hold it there;
+#: a larger run is written to a run directory and read from it on request.
+IN_MEMORY_MAX_BYTES = 2 << 30
+
+
+def _run_folder(sc: Scenario, out: str | os.PathLike[str] | None, overwrite: bool) -> Path | None:
+    """Where :func:`run` writes the run directory: ``out``, a scratch folder for a run too
+    large to hold in memory, or None (in memory)."""
+    from simulator import estimate
+
+    if out is None:
+        if estimate.estimate_run_bytes(sc) <= IN_MEMORY_MAX_BYTES:
+            return None
+        from simulator.scratch import scratch_dir
+
+        return scratch_dir("run") / "run"
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if not (path / "run.json").is_file():
+            raise UsageError(f"{path}: exists and is not a creditsim run directory")
+        if not overwrite:
+            raise UsageError(f"{path}: holds an earlier run; pass overwrite=True to replace it")
+    return path
 
 
 def audit(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Any:

@@ -430,7 +430,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"warm-up auto: {args.warmup_record['chosen_days']} days "
               f"({args.warmup_record['reason']})")  # fmt: skip
 
-    estimate.check_memory(scenario, args.force, args.workers)
+    from simulator.runner import DEFAULT_BATCH_MEMBERS
+
+    estimate.check_memory(scenario, args.force, args.workers,
+                          args.batch_members or DEFAULT_BATCH_MEMBERS,
+                          reports=not args.no_report)  # fmt: skip
     estimate.check_disk(scenario, out, args.force)
 
     bar = None
@@ -445,12 +449,27 @@ def _run(args: argparse.Namespace) -> int:
         def progress(seconds: float) -> None:
             bar.update(seconds / 86_400)
 
+    on_batch = None
+    if bar is not None:
+        from simulator.population import roster
+        from simulator.runner import DEFAULT_BATCH_MEMBERS, batch_ranges
+
+        batches = len(batch_ranges(roster(scenario).size,
+                                   args.batch_members or DEFAULT_BATCH_MEMBERS))  # fmt: skip
+        done = {"batches": 0, "inmails": 0}
+
+        def on_batch(batch: Any) -> None:
+            done["batches"] += 1
+            done["inmails"] += batch.rows["inmails"]
+            bar.set_postfix_str(f"{done['batches']}/{batches} batches, "
+                                f"{done['inmails']:,} InMails")  # fmt: skip
+
     from simulator.runformat import staging_dir
 
     if args.resume and not staging_dir(out).is_dir():
         print(f"--resume: no interrupted run at {out}; starting from the beginning")
     try:
-        result = run_scenario(scenario, args, progress, out)
+        result = run_scenario(scenario, args, progress, out, on_batch)
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 

@@ -41,6 +41,33 @@ its libraries, and the shards' columns are held twice while they are merged.
 Measured with 2 workers: +241 MiB (3,000 members) to +818 MiB (12,000
 members) over 1 worker; modelled as :data:`PER_WORKER_BYTES` for each extra worker
 plus :data:`SHARDING_SHARE` of the data part once.
+
+That is the model of a run held in memory (the Python API's ``cs.run``,
+:func:`estimate_run_bytes`). ``creditsim run`` holds no run's tables: each
+process simulates one batch of members at a time and writes its parts
+(:func:`estimate_batch_bytes`, :func:`estimate_written_run_bytes`). A
+batch's peak follows its heaviest members, not the run's mean: members are
+batched by global index, so a batch can be all of the busiest cohort. It is
+modelled as the fixed part (:data:`BATCH_BASE_BYTES`, the roster of the
+whole run at :data:`PER_ROSTER_MEMBER_BYTES` a member) plus
+:data:`BATCH_SHARE` of what the ``batch_members`` busiest members (those of
+the heaviest cohort first, then the next) cost in a run held in memory.
+Fitted on ``scenarios/bench.yaml`` (100,000 members, ``--workers 1
+--no-report``, peak RSS of every process sampled every 0.2 s, 2026-12-05,
+the standard machine): batches of 1,000,
+2,500 and 10,000 members peaked at 854, 1,639 and 4,288 MiB; the model gives
+911, 1,678 and 5,512 MiB (7 %, 2 % and 29 % high). With several workers each
+process holds its own batch, and the parent (which only merges sums) about
+150 MiB. ``scenarios/baseline.yaml`` (6,016 members over 1,095 days, batches
+of 2,500) peaked at 732 MiB with one worker and 727 MiB per process with two;
+the model gives 1,080 MiB (48 % high: its busiest cohort has fewer members
+than a batch, and its batches mix cohorts).
+
+The reports, written after the tables, still read the whole run's columns
+(issue 12, item 4 is to compute them from per-batch sums): their peak is
+modelled as :data:`REPORT_SHARE` of the run's data part over the base,
+fitted on one run, ``creditsim report`` of the same ``bench.yaml`` run
+(5,158 MiB; the model gives 5,772 MiB, 12 % high).
 """
 
 from __future__ import annotations
@@ -60,17 +87,25 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE_BYTES",
+    "BATCH_BASE_BYTES",
+    "BATCH_SHARE",
+    "PARENT_BYTES",
     "PER_INMAIL_BYTES",
     "PER_LEDGER_ENTRY_BYTES",
     "PER_MEMBER_BYTES",
+    "PER_ROSTER_MEMBER_BYTES",
     "PER_WORKER_BYTES",
+    "REPORT_SHARE",
     "SHARDING_SHARE",
     "available_memory_bytes",
     "check_disk",
     "check_memory",
+    "cohort_counts",
+    "estimate_batch_bytes",
     "estimate_output_bytes",
     "estimate_run_bytes",
     "estimate_run_seconds",
+    "estimate_written_run_bytes",
     "expected_counts",
     "free_disk_bytes",
     "readable_bytes",
@@ -86,12 +121,27 @@ PER_MEMBER_BYTES = 2_161  # a member's SimPy process, generator and members row
 # Measured with --workers 2 (module docstring).
 PER_WORKER_BYTES = 250 * MIB
 SHARDING_SHARE = 0.35
+# creditsim run, one batch at a time per process (module docstring).
+BATCH_BASE_BYTES = 400 * MIB  # interpreter and libraries, pools kept between batches
+PER_ROSTER_MEMBER_BYTES = 100  # the whole run's roster and member ids, in every process
+BATCH_SHARE = 0.8
+PARENT_BYTES = 150 * MIB  # the parent of the workers: roster, the batches' sums
+REPORT_SHARE = 0.4
 
 _DAY = 86_400
 
 
 def expected_counts(scenario: Scenario) -> dict[str, float]:
-    """The run's expected InMails, ledger entries and members (see the module docstring).
+    """The run's expected InMails, ledger entries and members (see the module docstring)."""
+    totals = {"inmails": 0.0, "ledger_entries": 0.0, "members": 0.0}
+    for counts in cohort_counts(scenario):
+        for key in totals:
+            totals[key] += counts[key]
+    return totals
+
+
+def cohort_counts(scenario: Scenario) -> list[dict[str, float]]:
+    """:func:`expected_counts` of each cohort, in the scenario's order.
 
     Members present are counted month by month: each cohort's members at the
     start plus its arrivals (:func:`simulator.population.monthly_arrival_rates`,
@@ -104,7 +154,7 @@ def expected_counts(scenario: Scenario) -> dict[str, float]:
     policy = scenario.policy
     p = scenario.recipients.response_probability
     refund_share = {"no_response_within": 1 - p, "response_within": p}.get(policy.refund.mode, 0)
-    inmails = paid = premium_months = members = 0.0
+    out = []
     whole = math.ceil(months)
     for index, c in enumerate(scenario.population):
         arrivals = monthly_arrival_rates(scenario, index, whole)
@@ -113,25 +163,60 @@ def expected_counts(scenario: Scenario) -> dict[str, float]:
         for m in range(whole):
             member_months += present * min(1.0, months - m)
             present = present * (1.0 - leave) + float(arrivals[m])
-        members += c.members + float(arrivals.sum())
         sends = member_months * c.sending.inmails_per_month
-        inmails += sends
-        paid += sends * (1 - c.sending.free_share)
+        paid = sends * (1 - c.sending.free_share)
         tier = policy.tiers.get(c.tier)
-        if tier is not None and tier.monthly_credits > 0:
-            premium_months += member_months
-    ledger = paid * (1 + refund_share) + 2 * premium_months
-    return {"inmails": inmails, "ledger_entries": ledger, "members": members}
+        premium_months = member_months if tier is not None and tier.monthly_credits > 0 else 0
+        out.append({
+            "inmails": sends,
+            "ledger_entries": paid * (1 + refund_share) + 2 * premium_months,
+            "members": c.members + float(arrivals.sum()),
+        })  # fmt: skip
+    return out
+
+
+def _data_bytes(counts: dict[str, float]) -> float:
+    """What ``counts`` cost in a run held in memory, over the base (module docstring)."""
+    return (
+        PER_INMAIL_BYTES * counts["inmails"]
+        + PER_LEDGER_ENTRY_BYTES * counts["ledger_entries"]
+        + PER_MEMBER_BYTES * counts["members"]
+    )
+
+
+def estimate_batch_bytes(scenario: Scenario, batch_members: int) -> int:
+    """Predicted peak resident memory of one process simulating ``scenario`` a batch of
+    ``batch_members`` members at a time (the heaviest batch it may get)."""
+    cohorts = cohort_counts(scenario)
+    members = sum(c["members"] for c in cohorts)
+    # The heaviest batch there could be: the busiest members first, whatever their order.
+    per_member = sorted(((_data_bytes(c) / c["members"], c["members"]) for c in cohorts
+                         if c["members"] > 0), reverse=True)  # fmt: skip
+    left, data = float(batch_members), 0.0
+    for cost, count in per_member:
+        taken = min(left, count)
+        data += cost * taken
+        left -= taken
+    return int(BATCH_BASE_BYTES + PER_ROSTER_MEMBER_BYTES * members + BATCH_SHARE * data)
+
+
+def estimate_written_run_bytes(
+    scenario: Scenario, workers: int = 1, batch_members: int = 2_500, reports: bool = True
+) -> int:
+    """Predicted peak memory of ``creditsim run`` (every process together): ``workers``
+    processes each simulating a batch, their parent, then (with ``reports``) the reports."""
+    batch = estimate_batch_bytes(scenario, batch_members)
+    simulate = batch if workers <= 1 else workers * batch + PARENT_BYTES
+    if not reports:
+        return simulate
+    report = int(BASE_BYTES + REPORT_SHARE * _data_bytes(expected_counts(scenario)))
+    return max(simulate, report)
 
 
 def estimate_run_bytes(scenario: Scenario, workers: int = 1) -> int:
-    """Predicted peak resident memory of running ``scenario`` with ``workers`` processes."""
-    n = expected_counts(scenario)
-    data = (
-        PER_INMAIL_BYTES * n["inmails"]
-        + PER_LEDGER_ENTRY_BYTES * n["ledger_entries"]
-        + PER_MEMBER_BYTES * n["members"]
-    )
+    """Predicted peak resident memory of a run of ``scenario`` held in memory (the Python
+    API's ``cs.run``, a sweep's kept runs) with ``workers`` processes."""
+    data = _data_bytes(expected_counts(scenario))
     total = BASE_BYTES + data
     if workers > 1:
         total += (workers - 1) * PER_WORKER_BYTES + SHARDING_SHARE * data
@@ -235,23 +320,36 @@ def check_disk(scenario: Scenario, out: str | os.PathLike[str], force: bool) -> 
         )
 
 
-def check_memory(scenario: Scenario, force: bool, workers: int = 1) -> None:
-    """Raise :class:`UsageError` when the run's estimate exceeds the memory available.
+def check_memory(
+    scenario: Scenario,
+    force: bool,
+    workers: int = 1,
+    batch_members: int = 2_500,
+    reports: bool = True,
+) -> None:
+    """Raise :class:`UsageError` when ``creditsim run``'s estimate exceeds the memory available.
 
-    Nothing is checked with ``force``, or when the available memory cannot be
-    found. The message names the scenario file and both figures.
+    The estimate is :func:`estimate_written_run_bytes` (a batch per process,
+    then the reports). Nothing is checked with ``force``, or when the
+    available memory cannot be found. The message names the scenario file and
+    both figures, and says when only the reports would not fit.
     """
     if force:
         return
     available = available_memory_bytes()
     if available <= 0:
         return
-    estimate = estimate_run_bytes(scenario, workers)
+    estimate = estimate_written_run_bytes(scenario, workers, batch_members, reports)
     if estimate > available:
         who = f" ({workers} workers)" if workers > 1 else ""
+        hint = ""
+        if reports and estimate_written_run_bytes(scenario, workers, batch_members, False) <= (
+            available
+        ):
+            hint = "; the reports need the most: --no-report runs it without them"
         raise UsageError(
             f"{scenario.source}: estimated memory {readable_bytes(estimate)}{who} exceeds the"
-            f" {readable_bytes(available)} available; pass --force to run anyway"
+            f" {readable_bytes(available)} available; pass --force to run anyway{hint}"
         )
 
 

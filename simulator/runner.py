@@ -213,6 +213,7 @@ def run(
     keep_tables: bool = True,
     out: str | Path | None = None,
     resume: bool = False,
+    on_batch: Callable[[Batch], None] | None = None,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
@@ -226,7 +227,9 @@ def run(
     batch's share of the members; with worker processes, once a batch ends).
     ``warmup_record`` says how ``warmup_days: auto`` was resolved
     (:func:`simulator.warmup.resolve_warmup`, which must run first); it is
-    kept in ``summary.json`` as ``steady_state.auto``.
+    kept in ``summary.json`` as ``steady_state.auto``. ``on_batch``, if given,
+    is called with each :class:`Batch` once it is done (its ``rows`` say what
+    it wrote), those an interrupted run finished first.
 
     With ``out`` (the run directory to be), each batch's parts are written by
     whoever simulated it into ``out``'s staging folder
@@ -261,11 +264,16 @@ def run(
     share = [len(r) / max(1, members.size) for r in ranges]
     if progress is not None and done_batches:
         progress(span * sum(share[i] for i in done_batches))
+    if on_batch is not None:
+        for done_batch in done_batches.values():
+            on_batch(done_batch)
     if executor is None and workers <= 1:
         for job in jobs:
             part = share[job[1]]
             scaled = None if progress is None else (lambda s, part=part: progress(s * part))
             done_batches[job[1]] = run_batch(job, scaled)
+            if on_batch is not None:
+                on_batch(done_batches[job[1]])
     elif jobs:
         with contextlib.ExitStack() as stack:
             # A pool of our own is stopped on leaving; on an error or Ctrl-C its
@@ -281,9 +289,12 @@ def run(
             for done in pool.unordered(run_batch, jobs):
                 if done.error is not None:
                     raise task_failure(done.error)
-                done_batches[done.index] = done.value
+                # done.index counts the jobs; a resumed run has fewer jobs than batches.
+                done_batches[done.value.index] = done.value
                 if progress is not None:
                     progress(span * share[done.value.index])
+                if on_batch is not None:
+                    on_batch(done.value)
     batches = [done_batches[i] for i in range(len(ranges))]
     simulated = time.perf_counter() - started
     tables = concat([b.tables for b in batches if b.tables is not None]) if keep_tables else None

@@ -550,7 +550,11 @@ def _num(x: float, money: bool = False) -> str:
 
 
 def run_scenario(
-    scenario: Any, args: argparse.Namespace, progress: Any = None, out: Any = None
+    scenario: Any,
+    args: argparse.Namespace,
+    progress: Any = None,
+    out: Any = None,
+    on_batch: Any = None,
 ) -> Any:
     """``creditsim run``'s call to :func:`simulator.runner.run`, on the chosen executor.
 
@@ -570,11 +574,11 @@ def run_scenario(
     resume = bool(getattr(args, "resume", False))
     if kind == "local":
         return run(scenario, workers=workers, progress=progress, warmup_record=record,
-                   batch_members=batch, out=out, resume=resume)  # fmt: skip
+                   batch_members=batch, out=out, resume=resume, on_batch=on_batch)  # fmt: skip
     from simulator.executors import make_executor
 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
         return run(scenario, workers=shards, progress=progress, executor=executor,
                    warmup_record=record, batch_members=batch, out=out,
-                   resume=resume)  # fmt: skip
+                   resume=resume, on_batch=on_batch)  # fmt: skip

@@ -266,6 +266,40 @@ def test_a_loaded_run_saves_an_equal_copy(saved: Path, tmp_path: Path) -> None:
             assert (copy / name / part).read_bytes() == (saved / name / part).read_bytes(), part
 
 
+def test_run_with_out_writes_the_directory_and_reads_it_lazily(
+    small_run: cs.Run, saved: Path, tmp_path: Path
+) -> None:
+    """run(out=...): the workers write the run directory (the files save() writes, no
+    reports) and the Run reads its tables from it only when asked."""
+    got = cs.run(SMALL, progress=False, out=tmp_path / "r")
+    assert got.directory == tmp_path / "r" and got._loaded is not None
+    assert "ledger" not in got.tables._cache, "no table read before it is asked for"
+    assert got.summary == small_run.summary
+    _same_tables(got, small_run)
+    for name in TABLES:
+        for part in (saved / name).iterdir():
+            assert (tmp_path / "r" / name / part.name).read_bytes() == part.read_bytes()
+    assert not (tmp_path / "r" / "report.html").exists()
+    with pytest.raises(UsageError, match="holds an earlier run; pass overwrite=True"):
+        cs.run(SMALL, progress=False, out=tmp_path / "r")
+    assert cs.run(SMALL, progress=False, out=tmp_path / "r", overwrite=True).summary == got.summary
+
+
+def test_a_run_too_large_for_memory_goes_to_a_scratch_folder(
+    small_run: cs.Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above IN_MEMORY_MAX_BYTES of expected tables, run() writes a scratch run directory
+    (removed when Python exits) and reads from it on request: the same run."""
+    import simulator.api as api
+
+    monkeypatch.setattr(api, "IN_MEMORY_MAX_BYTES", 0)
+    got = cs.run(SMALL, progress=False)
+    assert got.directory is not None and got.directory.name == "run"
+    assert got.directory.parent.name.startswith("creditsim-run-")
+    assert got.summary == small_run.summary
+    _same_tables(got, small_run)
+
+
 def test_load_run_names_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     """load_run on a folder without run.json says so."""
     with pytest.raises(InputError, match="not a creditsim run directory"):

@@ -221,3 +221,15 @@ def test_a_summary_only_run_drops_each_batch_once_reduced(
     assert got.meta["counts"] == whole.meta["counts"]  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="out= or keep_tables=True"):
         write_run(got, "never-written")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_batch_is_reported_once_when_done(scenario: cs.Scenario, workers: int) -> None:
+    """on_batch (the CLI's progress bar: batches done, InMails simulated) sees every batch
+    once, with the rows it wrote."""
+    seen: list[object] = []
+    got = run(scenario, batch_members=120, workers=workers, keep_tables=False,
+              on_batch=seen.append)  # fmt: skip
+    assert sorted(b.index for b in seen) == [0, 1, 2]  # type: ignore[attr-defined]
+    inmails = sum(b.rows["inmails"] for b in seen)  # type: ignore[attr-defined]
+    assert inmails == got.meta["counts"]["inmails_attempted"]

@@ -175,6 +175,20 @@ def test_bench_attempts_about_ten_million_inmails() -> None:
     assert sends == pytest.approx(10_000_000, rel=0.01)
 
 
+def test_bench_1m_is_bench_with_ten_times_the_members() -> None:
+    """bench-1m.yaml (issue 12, item 9): bench.yaml but name, description and ten times
+    every cohort's members, so its figures compare with bench.yaml's ten times over."""
+    small = load_scenario(REPO / "scenarios" / "bench.yaml").to_dict()
+    big = load_scenario(REPO / "scenarios" / "bench-1m.yaml").to_dict()
+    for cohort in small["population"]:
+        cohort["members"] *= 10
+    for key in ("name", "description"):
+        small.pop(key)
+        big.pop(key)
+    assert big == small
+    assert load_scenario(REPO / "scenarios" / "bench-1m.yaml").members == 1_000_000
+
+
 # -- resolved values and defaults ---------------------------------------------
 
 
