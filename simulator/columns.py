@@ -49,6 +49,10 @@ __all__ = [
     "MemberColumns",
     "ParquetTable",
     "Source",
+    "arrow_codes",
+    "arrow_seconds",
+    "arrow_text",
+    "iso_seconds",
 ]
 
 #: An empty instant (NaT) in int64 Unix seconds: numpy's NaT as an integer.
@@ -192,7 +196,7 @@ class Codes:
         return out | (self.codes == blank) if blank >= 0 else out
 
 
-def _arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
+def arrow_codes(column: pa.ChunkedArray) -> tuple[np.ndarray, list[Any]]:
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     column = column.unify_dictionaries()
@@ -257,7 +261,7 @@ class _Reader:
             if pa.types.is_null(col.type):  # every cell empty
                 return np.full(len(col), -1, dtype=np.int32), []
             try:
-                return _arrow_codes(col)
+                return arrow_codes(col)
             except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
                 raise InputError(
                     f"{self.name}: column {column!r} must hold text, not {col.type}"
@@ -276,7 +280,7 @@ class _Reader:
         if self.arrow is not None:
             col = self.arrow.column(column)
             if pa.types.is_timestamp(col.type):
-                out = _arrow_seconds(col)
+                out = arrow_seconds(col)
             elif pa.types.is_null(col.type):
                 out = np.full(len(col), NAT, dtype=np.int64)
             elif _is_text(col.type) or pa.types.is_dictionary(col.type):
@@ -379,7 +383,7 @@ def _empty_null_column(col: pa.ChunkedArray) -> bool:
     return bool(pa.types.is_null(col.type) and len(col) == 0)
 
 
-def _arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
+def arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
     """Unix seconds (int64, floored) of an Arrow timestamp column; empty cells are NAT.
 
     Written chunk by chunk into one array, from each chunk's own buffer.
@@ -399,6 +403,21 @@ def _arrow_seconds(column: pa.ChunkedArray) -> np.ndarray:
             part[chunk.is_null().to_numpy(zero_copy_only=False)] = NAT
         start += n
     return out
+
+
+def arrow_text(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column (plain or dictionary) as a numpy array of str; an empty cell is ''."""
+    codes, names = arrow_codes(column)
+    table = np.empty(len(names) + 1, dtype=object)
+    table[: len(names)] = names
+    table[-1] = ""  # code -1: no value
+    return table[codes]
+
+
+def iso_seconds(column: pa.ChunkedArray) -> np.ndarray:
+    """Unix seconds of ISO 8601 UTC text (``2024-01-31T09:00:00Z``), as the history writes."""
+    parsed = pc.strptime(column, format="%Y-%m-%dT%H:%M:%SZ", unit="s")
+    return np.asarray(parsed.cast(pa.int64()).to_numpy(), dtype=np.int64)
 
 
 def instants(series: pd.Series) -> np.ndarray:

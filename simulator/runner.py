@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from simulator import runformat
+from simulator.columns import arrow_codes, arrow_seconds, arrow_text, iso_seconds
 from simulator.errors import ExecutionError, InvariantError
 from simulator.executors import Executor, LocalExecutor, task_failure
 from simulator.invariants import Violation, check_run
@@ -424,10 +424,9 @@ def summary_counts(
     hi = members.size if hi is None else hi
     start, end = scenario.start, scenario.end
     led, inm = tables.arrow["ledger"], tables.arrow["inmails"]
-    lt = _seconds(led.column("time"))
+    lt = arrow_seconds(led.column("time"))
     in_window = lt >= start
-    kind = _codes(led.column("kind"))
-    kind_names = _names(led.column("kind"))
+    kind, kind_names = arrow_codes(led.column("kind"))
     qty = led.column("quantity").to_numpy()
 
     def credits(name: str) -> int:
@@ -439,41 +438,42 @@ def summary_counts(
         return kind == (kind_names.index(name) if name in kind_names else -2)
 
     # Of the window's expiries, the credits issued before it (in the warm-up).
-    issued_before = _seconds(led.column("lot_issued_at")) < start
+    issued_before = arrow_seconds(led.column("lot_issued_at")) < start
     expired_before = int(qty[in_window & kind_is("expire") & issued_before].sum())
 
-    sent_at = _seconds(inm.column("sent_at"))
+    sent_at = arrow_seconds(inm.column("sent_at"))
     w = sent_at >= start
-    rejection = _text(inm.column("rejection"))[w]
+    rejection = arrow_text(inm.column("rejection"))[w]
     accepted = rejection == ""
     free = inm.column("free").to_numpy(zero_copy_only=False)[w]
     paid = inm.column("paid").to_numpy(zero_copy_only=False)[w]
-    response = _text(inm.column("response"))[w]
-    responded_at = _seconds(inm.column("responded_at"))[w]
-    refunded_at = _seconds(inm.column("refunded_at"))[w]
-    window_end = _seconds(inm.column("window_end"))[w]
+    response = arrow_text(inm.column("response"))[w]
+    responded_at = arrow_seconds(inm.column("responded_at"))[w]
+    refunded_at = arrow_seconds(inm.column("refunded_at"))[w]
+    window_end = arrow_seconds(inm.column("window_end"))[w]
     settled = paid & (window_end != _NONE) & (window_end <= end)
     responded = accepted & (response != "")
     late = paid & (responded_at != _NONE) & (window_end != _NONE) & (responded_at > window_end)
     # Lot sources as codes (comparing millions of texts is slow); -2: absent.
-    src_codes = _codes(led.column("lot_source"))
-    src_names = _names(led.column("lot_source"))
+    src_codes, src_names = arrow_codes(led.column("lot_source"))
 
     def source_is(name: str) -> np.ndarray:
         code = src_names.index(name) if name in src_names else -2
         return src_codes == code
 
-    lot_issued_at = _seconds(led.column("lot_issued_at"))
+    lot_issued_at = arrow_seconds(led.column("lot_issued_at"))
     vintage_expired, vintage_issued = _vintage_waste(
         kind_is, qty, source_is, lot_issued_at, scenario
     )
     bill = tables.arrow["billing"]
+    bill_cents = bill.column("amount_cents").to_numpy()
     hist = tables.history
-    actions = _text(hist.column("action"))
-    h_window = _parse_iso(hist.column("time")) >= start
+    actions = arrow_text(hist.column("action"))
+    h_window = iso_seconds(hist.column("time")) >= start
     arrived = members.joined[max(lo, members.initial) : hi]
     mem = tables.arrow["members"]
-    m_arrived, m_left = _seconds(mem.column("arrived_at")), _seconds(mem.column("left_at"))
+    m_arrived = arrow_seconds(mem.column("arrived_at"))
+    m_left = arrow_seconds(mem.column("left_at"))
     # Present at some instant of [start, end]: arrived by its end, not left by its start.
     present = ((m_arrived == _NONE) | (m_arrived <= end)) & ((m_left == _NONE) | (m_left > start))
     counts: dict[str, Any] = {
@@ -498,7 +498,7 @@ def summary_counts(
         "vintage_expired": vintage_expired,
         "vintage_issued": vintage_issued,
         "subscription_revenue_cents": int(
-            bill.column("amount_cents").to_numpy()[_seconds(bill.column("time")) >= start].sum()
+            bill_cents[arrow_seconds(bill.column("time")) >= start].sum()
         ),
         "cancellations": int(((actions == "cancel") & h_window).sum()),
         "tier_changes": int(((actions == "change_tier") & h_window).sum()),
@@ -642,33 +642,6 @@ def _month_end(instants: np.ndarray) -> np.ndarray:
 
 
 _NONE = NO_INSTANT
-
-
-def _seconds(col: pa.ChunkedArray) -> np.ndarray:
-    """A timestamp column as int64 Unix seconds, nulls as _NONE."""
-    return col.cast(pa.int64()).fill_null(_NONE).to_numpy()
-
-
-def _codes(col: pa.ChunkedArray) -> np.ndarray:
-    return col.combine_chunks().indices.to_numpy()
-
-
-def _names(col: pa.ChunkedArray) -> list[str]:
-    return col.combine_chunks().dictionary.to_pylist()
-
-
-def _text(col: pa.ChunkedArray) -> np.ndarray:
-    """A text column (plain or dictionary) as a numpy array of str."""
-    arr = col.combine_chunks()
-    if pa.types.is_dictionary(arr.type):
-        names = np.asarray(arr.dictionary.to_pylist(), dtype=object)
-        return names[arr.indices.to_numpy()]
-    return np.asarray(arr.to_pylist(), dtype=object)
-
-
-def _parse_iso(col: pa.ChunkedArray) -> np.ndarray:
-    ts = pc.strptime(col, format="%Y-%m-%dT%H:%M:%SZ", unit="s")
-    return ts.cast(pa.int64()).to_numpy()
 
 
 def _ratio(a: int, b: int) -> float | None:
