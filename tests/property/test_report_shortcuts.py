@@ -80,8 +80,8 @@ def test_text_codes_from_arrow_chunks_and_pandas_agree(texts, chunks) -> None:  
     plain = pa.chunked_array([pa.array(p, type=pa.string()) for p in pieces])
     coded = pa.chunked_array([pa.array(p, type=pa.string()).dictionary_encode() for p in pieces])
     for codes, names in (
-        columns._arrow_codes(plain),
-        columns._arrow_codes(coded),
+        columns.arrow_codes(plain),
+        columns.arrow_codes(coded),
         columns._pandas_codes(pd.Series(texts, dtype=object)),
     ):
         labels = columns.Codes(codes, np.array([*names, None], dtype=object)[:-1]).labels(codes)
@@ -91,7 +91,7 @@ def test_text_codes_from_arrow_chunks_and_pandas_agree(texts, chunks) -> None:  
 def test_shared_dictionary_codes_compare_across_tables() -> None:
     """Members coded in two tables with different local dictionaries share one dictionary."""
     first = columns._pandas_codes(pd.Series(["m1", "m2", None]))
-    second = columns._arrow_codes(pa.chunked_array([pa.array(["m3", "m1"])]))
+    second = columns.arrow_codes(pa.chunked_array([pa.array(["m3", "m1"])]))
     a, b = columns._shared([first, second])
     assert a.names is b.names
     assert a.labels(a.codes).tolist() == ["m1", "m2", None]
