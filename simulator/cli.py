@@ -469,7 +469,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.resume and not staging_dir(out).is_dir():
         print(f"--resume: no interrupted run at {out}; starting from the beginning")
     try:
-        result = run_scenario(scenario, args, progress, out, on_batch)
+        result = run_scenario(scenario, args, progress, out, on_batch,
+                              reports=not args.no_report)  # fmt: skip
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 
@@ -490,7 +491,9 @@ def _run(args: argparse.Namespace) -> int:
         # Reports go into the run folder before it is published, so a run
         # interrupted while reporting leaves nothing that looks complete; a
         # report that fails is dropped, and the run is still published.
-        write_run(result, out, before_publish=lambda tmp: failed.extend(reports_or_problems(tmp)))
+        # The workers computed each batch's report sums: no table is read again.
+        write_run(result, out, before_publish=lambda tmp: failed.extend(
+            reports_or_problems(tmp, result.report_sums)))  # fmt: skip
     s = result.summary
     print(_run_lines(s, scenario, result.meta))
     steady = s["steady_state"]

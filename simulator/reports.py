@@ -67,6 +67,7 @@ __all__ = [
     "HEADLINE_DEFINITIONS",
     "LENGTH_BUCKETS",
     "TIER_ORDER",
+    "RunMeta",
     "RunTables",
     "balance_distribution",
     "credit_age",
@@ -383,14 +384,71 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
 # The tables of one run
 
 
-class RunTables:
+class RunMeta:
+    """A run's metadata (``run.json``), checked once: what the reports need besides rows.
+
+    ``meta`` needs ``measure_start`` and ``end`` (ISO 8601 UTC) and
+    ``credit_price_cents``; ``refund_mode`` and ``refund_window_days`` are
+    optional (defaults ``no_response_within`` and 7, RULES.md R6), and so is
+    ``currency`` (USD). A report's sums (:mod:`simulator.report_sums`) are
+    finished with this alone, without the tables.
+    """
+
+    def __init__(self, meta: Mapping[str, Any], summary: Mapping[str, Any] | None = None) -> None:
+        self.meta: Mapping[str, Any] = meta
+        self.summary: Mapping[str, Any] = {} if summary is None else summary
+        missing = [k for k in _META_KEYS if k not in self.meta]
+        if missing:
+            raise InputError(f"run.json: missing keys: {', '.join(missing)}")
+        # Checked now, not halfway through a report.
+        _meta_whole(self.meta, "credit_price_cents")
+        if self.meta.get("refund_window_days", 7) is not None:
+            _meta_whole(self.meta, "refund_window_days", 7)
+        if self.end < self.measure_start:
+            raise InputError(
+                f"run.json: end {self.meta['end']!r} is before "
+                f"measure_start {self.meta['measure_start']!r}"
+            )
+
+    @property
+    def measure_start(self) -> int:
+        """First measured instant, Unix seconds."""
+        return _meta_instant(self.meta, "measure_start")
+
+    @property
+    def end(self) -> int:
+        """Last simulated instant (inclusive), Unix seconds."""
+        return _meta_instant(self.meta, "end")
+
+    @property
+    def credit_price_cents(self) -> int:
+        """Price of one purchased credit, in cents of ``currency``."""
+        return _meta_whole(self.meta, "credit_price_cents")
+
+    @property
+    def refund_mode(self) -> str:
+        """``no_response_within``, ``response_within`` or ``none`` (RULES.md R6)."""
+        return str(self.meta.get("refund_mode", "no_response_within"))
+
+    @property
+    def refund_window_days(self) -> int | None:
+        """Length of the refund window in days (None: no window)."""
+        if self.meta.get("refund_window_days", 7) is None:
+            return None
+        return _meta_whole(self.meta, "refund_window_days", 7)
+
+    @property
+    def currency(self) -> str:
+        """Currency of all amounts (default USD)."""
+        return str(self.meta.get("currency", "USD"))
+
+
+class RunTables(RunMeta):
     """The tables of one run and its metadata (``run.json``); reports read only these.
 
     Each table is a pandas DataFrame or an Arrow table (``load_run_tables``
-    gives Parquet files, read only as far as they are used). ``meta`` needs
-    ``measure_start`` and ``end`` (ISO 8601 UTC) and ``credit_price_cents``;
-    ``refund_mode`` and ``refund_window_days`` are optional (defaults
-    ``no_response_within`` and 7, RULES.md R6).
+    gives Parquet files, read only as far as they are used). The metadata is
+    that of :class:`RunMeta`.
 
     The reports compute from :attr:`columns`, the typed columns of the
     tables, built on first use and kept: treat the tables as read-only once
@@ -416,20 +474,7 @@ class RunTables:
             source = self._sources[name]
             where = str(source.path) if isinstance(source, ParquetTable) else name
             _require_columns(column_names(source), required, where)
-        self.meta: Mapping[str, Any] = meta
-        self.summary: Mapping[str, Any] = {} if summary is None else summary
-        missing = [k for k in _META_KEYS if k not in self.meta]
-        if missing:
-            raise InputError(f"run.json: missing keys: {', '.join(missing)}")
-        # Checked now, not halfway through a report.
-        _meta_whole(self.meta, "credit_price_cents")
-        if self.meta.get("refund_window_days", 7) is not None:
-            _meta_whole(self.meta, "refund_window_days", 7)
-        if self.end < self.measure_start:
-            raise InputError(
-                f"run.json: end {self.meta['end']!r} is before "
-                f"measure_start {self.meta['measure_start']!r}"
-            )
+        super().__init__(meta, summary)
 
     def _frame(self, name: str) -> pd.DataFrame:
         source = self._sources[name]
@@ -467,38 +512,6 @@ class RunTables:
     def columns(self) -> Columns:
         """The typed columns the reports compute from (:mod:`simulator.columns`)."""
         return Columns.build(self._sources)
-
-    @property
-    def measure_start(self) -> int:
-        """First measured instant, Unix seconds."""
-        return _meta_instant(self.meta, "measure_start")
-
-    @property
-    def end(self) -> int:
-        """Last simulated instant (inclusive), Unix seconds."""
-        return _meta_instant(self.meta, "end")
-
-    @property
-    def credit_price_cents(self) -> int:
-        """Price of one purchased credit, in cents of ``currency``."""
-        return _meta_whole(self.meta, "credit_price_cents")
-
-    @property
-    def refund_mode(self) -> str:
-        """``no_response_within``, ``response_within`` or ``none`` (RULES.md R6)."""
-        return str(self.meta.get("refund_mode", "no_response_within"))
-
-    @property
-    def refund_window_days(self) -> int | None:
-        """Length of the refund window in days (None: no window)."""
-        if self.meta.get("refund_window_days", 7) is None:
-            return None
-        return _meta_whole(self.meta, "refund_window_days", 7)
-
-    @property
-    def currency(self) -> str:
-        """Currency of all amounts (default USD)."""
-        return str(self.meta.get("currency", "USD"))
 
     @cached_property
     def _window(self) -> _Window:
@@ -577,17 +590,26 @@ def expiry_waste(tables: RunTables) -> pd.DataFrame:
     compare a month's outflow with the same month's inflow, so one month can
     exceed 1; over the whole window they are the waste of the run.
     """
+    return expiry_waste_finish(expiry_waste_sums(tables), tables)
+
+
+def expiry_waste_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`expiry_waste`'s integer sums: credits of each kind per (tier, month code)."""
     led = tables.columns.ledger
     rows = tables._window.credit_rows
-    sums = _kind_sums(
+    return _kind_sums(
         {"tier": _coded(led.tier, rows), "_month": _month_key(led.time[rows])}, led, rows
     )
+
+
+def expiry_waste_finish(sums: pd.DataFrame, meta: RunMeta) -> pd.DataFrame:
+    """:func:`expiry_waste` from its sums (merged over batches: :mod:`simulator.report_sums`)."""
     tiers = _ordered_tiers(sums["tier"])
-    index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
+    index = pd.MultiIndex.from_product([tiers, _window_months(meta)], names=["tier", "_month"])
     sums = sums.set_index(["tier", "_month"]).reindex(index, fill_value=0)
     out = _waste_columns(sums).reset_index()
     out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
-    return _finish_waste(out, tables.credit_price_cents)
+    return _finish_waste(out, meta.credit_price_cents)
 
 
 def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
@@ -599,11 +621,20 @@ def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
     its credits came from (grant, purchase, refund), so "issued" of a source
     is its own kind of entry.
     """
+    return expiry_waste_by_source_finish(expiry_waste_by_source_sums(tables), tables)
+
+
+def expiry_waste_by_source_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`expiry_waste_by_source`'s sums: credits of each kind per (tier, lot_source)."""
     led = tables.columns.ledger
     rows = tables._window.credit_rows
-    cells = _kind_sums(
+    return _kind_sums(
         {"tier": _coded(led.tier, rows), "lot_source": _coded(led.lot_source, rows)}, led, rows
     )
+
+
+def expiry_waste_by_source_finish(cells: pd.DataFrame, meta: RunMeta) -> pd.DataFrame:
+    """:func:`expiry_waste_by_source` from its sums."""
     kinds = list(_KIND_COLUMNS)
     parts = [cells]
     for keys in (["lot_source"], ["tier"], []):
@@ -619,7 +650,7 @@ def expiry_waste_by_source(tables: RunTables) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
     out = _sort(out, ["tier", "lot_source"]).set_index(["tier", "lot_source"])
     out = _waste_columns(out).reset_index()
-    return _finish_waste(out, tables.credit_price_cents)
+    return _finish_waste(out, meta.credit_price_cents)
 
 
 def credit_age(tables: RunTables) -> pd.DataFrame:
@@ -630,36 +661,57 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     ``p90_days`` and ``max_days``, weighted by credits (an expiry of 3 credits
     counts three times).
     """
+    return credit_age_finish(credit_age_sums(tables))
+
+
+def credit_age_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`credit_age`'s sums: credits per (event, lot_source, age in whole seconds).
+
+    An integer histogram of ages: its rows are bounded by the distinct ages
+    (at most the run's length in seconds), not by the entries.
+    """
     led = tables.columns.ledger
     rows = _window_rows(tables, led.kind.mask("spend", "expire"))
     seconds = led.time[rows] - led.lot_issued_at[rows]  # whole seconds: exact
-    is_spend = led.kind.codes[rows] == led.kind.code("spend")
-    source_codes = led.lot_source.codes[rows]
-    weights_all = led.quantity[rows]
+    expired = (led.kind.codes[rows] != led.kind.code("spend")).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "event": expired,
+            "lot_source": led.lot_source.codes[rows],
+            "seconds": seconds.astype(np.int64),
+            "credits": led.quantity[rows].astype(np.int64),
+        }
+    )
+    # Every combination seen is a row, even one of no credits (a source "seen" counts).
+    out = frame.groupby(["event", "lot_source", "seconds"], sort=False).sum().reset_index()
+    out["event"] = np.array(["spent", "expired"], dtype=object)[out["event"].to_numpy()]
+    out["lot_source"] = led.lot_source.labels(out["lot_source"].to_numpy())
+    return out
+
+
+def credit_age_finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`credit_age` from its sums (merged over batches: :mod:`simulator.report_sums`)."""
     rows_out = []
-    for event, in_event in (("spent", is_spend), ("expired", ~is_spend)):
-        sources_event = source_codes[in_event]
-        seconds_event, weights_event = seconds[in_event], weights_all[in_event]
+    event_of = sums["event"].to_numpy()
+    source_of = sums["lot_source"].to_numpy()
+    seconds_of = sums["seconds"].to_numpy(dtype=np.int64)
+    credits_of = sums["credits"].to_numpy(dtype=np.int64)
+    for event in ("spent", "expired"):
+        in_event = event_of == event
         # Sources seen (an entry without one counts only under "all", as a groupby drops it).
-        seen = np.unique(sources_event)
-        present = [str(s) for s in led.lot_source.labels(seen[seen >= 0])]
+        present = {str(s) for s in source_of[in_event] if s is not None and s == s}
         ordered = [s for s in _SOURCES if s in present]
         ordered += sorted(s for s in present if s not in _SOURCES)
         for source in [*ordered, "all"]:
-            if source == "all":
-                mean_of, mine = in_event, slice(None)
-            else:
-                code = led.lot_source.code(source)
-                mean_of, mine = in_event & (source_codes == code), sources_event == code
-            weights = weights_event[mine]
+            mine = in_event if source == "all" else in_event & (source_of == source)
+            seconds, weights = seconds_of[mine], credits_of[mine]
             total = int(weights.sum())
             row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
             # Exact: whole seconds times credits summed as integers, one division,
             # so the mean does not depend on the rows' order (the run's batches).
-            credit_seconds = int(np.dot(seconds[mean_of].astype(np.int64),
-                                        weights_all[mean_of].astype(np.int64)))  # fmt: skip
+            credit_seconds = int(np.dot(seconds, weights))
             row["mean_days"] = credit_seconds / (total * DAY) if total else math.nan
-            *percentiles, top = _integer_percentiles(seconds_event[mine], weights)
+            *percentiles, top = _integer_percentiles(seconds, weights)
             for p, v in zip(PERCENTILES, percentiles, strict=True):
                 row[f"p{p}_days"] = v / DAY
             row["max_days"] = top / DAY
@@ -717,11 +769,22 @@ def credit_vintages(tables: RunTables) -> pd.DataFrame:
     expire, cap and forfeit entries whose lot has no issuing entry in the
     ledger (a ledger cut short by hand), belong to no vintage and are left out.
     """
+    return credit_vintages_finish(credit_vintages_sums(tables))
+
+
+_VINTAGE_KEYS = ("tier", "lot_source", "_month", "warmup")
+
+
+def credit_vintages_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`credit_vintages`' sums: credits issued and of each fate per vintage key.
+
+    A lot and its fates are of one member, so a batch of members holds them all.
+    """
     led = tables.columns.ledger
     has_lot = (led.lot_issued_at != _NAT) & (led.lot_source.codes >= 0)
     issues = np.flatnonzero(led.kind.mask(*_ISSUE_KINDS) & has_lot)
     if len(issues) == 0:
-        return _empty_vintages()
+        return _empty_sums(_VINTAGE_KEYS, ["issued", *_FATE_COLUMNS.values()])
     fates = np.flatnonzero(led.kind.mask(*_FATE_COLUMNS) & has_lot)
     # The vintage of each issuing entry; a fate entry's is that of its lot's issuing entry.
     issued_at = led.lot_issued_at[issues]
@@ -746,7 +809,15 @@ def credit_vintages(tables: RunTables) -> pd.DataFrame:
     out["issued"] = issued
     for name in _FATE_COLUMNS.values():
         out[name] = sums[name]
-    out = out[out["issued"] > 0]
+    return out
+
+
+def credit_vintages_finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`credit_vintages` from its sums (merged over batches: :mod:`simulator.report_sums`)."""
+    if sums.empty:
+        return _empty_vintages()
+    out = sums[sums["issued"] > 0].copy()
+    out["warmup"] = out["warmup"].astype(bool)
     out = _sort(out, ["tier", "lot_source", "_month", "warmup"]).reset_index(drop=True)
     out.insert(2, "issue_month", _month_labels(out.pop("_month").to_numpy()))
     return _vintage_rates(out)
@@ -904,6 +975,14 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
 
     Only combinations with at least one count are listed; no margin rows.
     """
+    return refund_rates_finish(refund_rates_sums(tables))
+
+
+def refund_rates_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`refund_rates`' sums: the counts per (tier, month code, category, length bucket).
+
+    A refund or spend entry and its InMail are of one member, so of one batch.
+    """
     cols = tables.columns
     led, im = cols.ledger, cols.inmails
     flows = _window_rows(tables, led.kind.mask("spend", "refund"))
@@ -946,7 +1025,12 @@ def refund_rates(tables: RunTables) -> pd.DataFrame:
         "category": _coded(im.category, rows),
         "length_bucket": _bucket_key(im.body_chars[rows]),
     }
-    out = _group_sums(keys, {k: v.astype(np.int64) for k, v in counts.items()})
+    return _group_sums(keys, {k: v.astype(np.int64) for k, v in counts.items()})
+
+
+def refund_rates_finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`refund_rates` from its sums (merged over batches: :mod:`simulator.report_sums`)."""
+    out = sums.copy()
     out["month"] = _month_labels(out["month"].to_numpy())
     out = _sort(out, _REFUND_KEYS).reset_index(drop=True)
     out["refund_rate"] = _ratio(out["settled_refunds"], out["settled"])
@@ -991,21 +1075,43 @@ def response_delays(
     (the bin ends at or before the window). With no refund window the bins
     span 7 days.
     """
+    sums = response_delays_sums(tables, bins_per_window=bins_per_window, windows=windows)
+    return response_delays_finish(sums, tables, bins_per_window=bins_per_window, windows=windows)
+
+
+def _delay_edges(meta: RunMeta, bins_per_window: int, windows: int) -> tuple[np.ndarray, float]:
+    window = float(meta.refund_window_days or 7)
+    return np.arange(bins_per_window * windows + 1) * (window / bins_per_window), window
+
+
+def response_delays_sums(
+    tables: RunTables, *, bins_per_window: int = 14, windows: int = 2
+) -> pd.DataFrame:
+    """:func:`response_delays`' sums: responses per bin (``bin`` numbers the bins from 0)."""
     im = tables.columns.inmails
     sent, responded = im.sent_at, im.responded_at
     mask = im.paid & tables._window.inmails & (responded != _NAT)
     delays = (responded[mask] - sent[mask]) / DAY
-    window = float(tables.refund_window_days or 7)
-    edges = np.arange(bins_per_window * windows + 1) * (window / bins_per_window)
+    edges, _ = _delay_edges(tables, bins_per_window, windows)
     # Right-closed bins (a, b]: a response exactly at the window's end is within it.
     which = np.searchsorted(edges, delays, side="left") - 1
     counts = np.bincount(np.clip(which, 0, len(edges) - 1), minlength=len(edges))
+    return pd.DataFrame({"bin": np.arange(len(edges)), "responses": counts.astype(np.int64)})
+
+
+def response_delays_finish(
+    sums: pd.DataFrame, meta: RunMeta, *, bins_per_window: int = 14, windows: int = 2
+) -> pd.DataFrame:
+    """:func:`response_delays` from its sums (merged over batches)."""
+    edges, window = _delay_edges(meta, bins_per_window, windows)
+    counts = np.zeros(len(edges), dtype=np.int64)
+    np.add.at(counts, sums["bin"].to_numpy(dtype=np.int64), sums["responses"].to_numpy())
     ends = np.append(edges[1:], np.inf)
     return pd.DataFrame(
         {
             "bin_start_days": edges,
             "bin_end_days": ends,
-            "responses": counts.astype(np.int64),
+            "responses": counts,
             "within_window": ends <= window,
         }
     )
@@ -1025,6 +1131,14 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
     (free or paid); ``utilisation`` = spent / granted (NaN without grants,
     e.g. on basic).
     """
+    return utilisation_members_finish(utilisation_members_sums(tables))
+
+
+_MEMBER_COUNTS = ["granted", "purchased", "refunded", "spent", "inmails_sent"]
+
+
+def utilisation_members_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`utilisation_members`' sums: its counts per (member, tier), in no set order."""
     cols = tables.columns
     led, im, roster = cols.ledger, cols.inmails, cols.members
     rows = tables._window.ledger_rows
@@ -1043,21 +1157,29 @@ def utilisation_members(tables: RunTables) -> pd.DataFrame:
         [led.tier.codes[rows], im.tier.codes[sent], roster.final_tier.codes[quiet]]
     )
     columns = {"grant": "granted", "purchase": "purchased", "refund": "refunded", "spend": "spent"}
-    counts = [*columns.values(), "inmails_sent"]
     if len(member) == 0:
-        return _empty_sums(["member", "tier"], counts).assign(utilisation=pd.Series(dtype=float))
+        return _empty_sums(["member", "tier"], _MEMBER_COUNTS)
     group, labels = _groups({"member": _key(led.member, member), "tier": _key(led.tier, tier)})
     n_led, n_im = len(rows), len(sent)
     credits = _kind_sums_by_group(group[:n_led], len(labels["member"]), led, rows, columns)
     inmails_sent = np.zeros(len(labels["member"]), dtype=np.int64)
     np.add.at(inmails_sent, group[n_led : n_led + n_im], im.accepted[sent].astype(np.int64))
-    out = pd.DataFrame({**labels, **credits, "inmails_sent": inmails_sent})
-    out = _sort(out, ["tier", "member"]).reset_index(drop=True)
+    return pd.DataFrame({**labels, **credits, "inmails_sent": inmails_sent})
+
+
+def utilisation_members_finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`utilisation_members` from its sums (merged over batches: members never cross)."""
+    if sums.empty:
+        empty = _empty_sums(["member", "tier"], _MEMBER_COUNTS)
+        return empty.assign(utilisation=pd.Series(dtype=float))
+    out = _sort(sums, ["tier", "member"]).reset_index(drop=True)
     out["utilisation"] = _ratio(out["spent"], out["granted"])
     return out
 
 
-def utilisation(tables: RunTables, members: pd.DataFrame | None = None) -> pd.DataFrame:
+def utilisation(
+    tables: RunTables | None = None, members: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Distribution of per-member utilisation (spent / granted) per tier.
 
     Columns: ``tier``, ``members`` (member-tier pairs of
@@ -1066,9 +1188,12 @@ def utilisation(tables: RunTables, members: pd.DataFrame | None = None) -> pd.Da
     ``never_send_share`` (share of them that sent no accepted InMail),
     ``members_with_grants``, ``mean_utilisation`` and
     ``p10`` .. ``p90`` over the members with grants. Pass ``members`` (the
-    frame of :func:`utilisation_members`) to avoid recomputing it.
+    frame of :func:`utilisation_members`) to avoid recomputing it; then
+    ``tables`` is not needed.
     """
     if members is None:
+        if tables is None:
+            raise TypeError("utilisation needs tables or members")
         members = utilisation_members(tables)
     rows = []
     for tier in _ordered_tiers(members["tier"]):
@@ -1103,6 +1228,16 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     every member), ``members``, ``mean_balance``, ``p10`` .. ``p90``,
     ``max_balance``. Days run from the date of ``measure_start`` to the date
     of ``end``; tiers with no member on a day have no row.
+    """
+    return balance_distribution_finish(balance_distribution_sums(tables), tables)
+
+
+def balance_distribution_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`balance_distribution`'s sums: members per (tier or ``all``, day, balance).
+
+    The cells that are not zero of each tier's day-by-balance histogram
+    (``day`` counts from the day of ``measure_start``): counts of members,
+    which add over batches of members.
     """
     first_day = tables.measure_start // DAY
     n_days = tables.end // DAY - first_day + 1
@@ -1150,7 +1285,7 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
     initial_tiers = start_tier[start_tier >= 0]
     tier_code = {name: i for i, name in enumerate(tier_names)}
 
-    rows = []
+    cells = []
     # Per tier: histogram of (tier, balance) states per day; "all": of balances alone.
     for name, code in [*tier_code.items(), ("all", None)]:
         if code is None:
@@ -1171,6 +1306,36 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
         delta = np.bincount(flat_new, minlength=size) - np.bincount(flat_old, minlength=size)
         counts += delta.reshape(n_days, len(values))
         counts = counts.cumsum(axis=0)
+        days, at = np.nonzero(counts)
+        cells.append(
+            pd.DataFrame(
+                {
+                    "tier": np.full(len(days), name, dtype=object),
+                    "day": days.astype(np.int64),
+                    "balance": values[at].astype(np.int64),
+                    "members": counts[days, at],
+                }
+            )
+        )
+    return pd.concat(cells, ignore_index=True)
+
+
+def balance_distribution_finish(sums: pd.DataFrame, meta: RunMeta) -> pd.DataFrame:
+    """:func:`balance_distribution` from its sums (merged over batches)."""
+    first_day = meta.measure_start // DAY
+    n_days = meta.end // DAY - first_day + 1
+    tier_of = sums["tier"].to_numpy()
+    names = [t for t in pd.unique(tier_of) if t != "all"]
+    rows = []
+    for name in [*_ordered_tiers(pd.Series(names, dtype=object)), "all"]:
+        mine = tier_of == name
+        # A balance held by nobody on any day changes no figure, so only cells held count.
+        values, at = np.unique(sums["balance"].to_numpy(dtype=np.int64)[mine], return_inverse=True)
+        counts = np.zeros((n_days, len(values)), dtype=np.int64)
+        np.add.at(counts, (sums["day"].to_numpy(dtype=np.int64)[mine], at),
+                  sums["members"].to_numpy(dtype=np.int64)[mine])  # fmt: skip
+        if len(values) == 0:
+            continue
         n = counts.sum(axis=1)
         cum = counts.cumsum(axis=1)
         frame = pd.DataFrame(
@@ -1188,9 +1353,24 @@ def balance_distribution(tables: RunTables) -> pd.DataFrame:
         nonzero = counts > 0
         frame["max_balance"] = values[len(values) - 1 - np.argmax(nonzero[:, ::-1], axis=1)]
         rows.append(frame[n > 0])
+    if not rows:
+        return _empty_balances()
     out = pd.concat(rows, ignore_index=True)
     out = out.sort_values("date", kind="stable").reset_index(drop=True)
     return out
+
+
+def _empty_balances() -> pd.DataFrame:
+    """:func:`balance_distribution` with no member on any day: its columns, no rows."""
+    columns: dict[str, Any] = {
+        "date": pd.Series(dtype=object),
+        "tier": pd.Series(dtype=object),
+        "members": pd.Series(dtype=np.int64),
+        "mean_balance": pd.Series(dtype=np.float64),
+    }
+    columns.update({f"p{p}": pd.Series(dtype=np.int64) for p in PERCENTILES})
+    columns["max_balance"] = pd.Series(dtype=np.int64)
+    return pd.DataFrame(columns)
 
 
 def _distinct(parts: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -1251,6 +1431,20 @@ def purchases_revenue(tables: RunTables) -> pd.DataFrame:
     ``subscription_revenue_cents`` (billing), ``revenue_cents`` (their sum) and
     ``sends_failed_no_credit`` (sends rejected for lack of credit).
     """
+    return purchases_revenue_finish(purchases_revenue_sums(tables), tables)
+
+
+_PURCHASE_COUNTS = [
+    "purchases",
+    "credits_bought",
+    "subscription_charges",
+    "subscription_revenue_cents",
+    "sends_failed_no_credit",
+]
+
+
+def purchases_revenue_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`purchases_revenue`'s sums: its counts per (tier, month code)."""
     cols = tables.columns
     led, bill = cols.ledger, cols.billing
     buys = _window_rows(tables, led.kind.mask("purchase"))
@@ -1272,23 +1466,20 @@ def purchases_revenue(tables: RunTables) -> pd.DataFrame:
     # Ledger and billing tiers share one dictionary, so their codes can be stacked.
     tier = np.concatenate([led.tier.codes[buys], bill.tier.codes[charges], led.tier.codes[failed]])
     times = np.concatenate([led.time[buys], bill.time[charges], led.time[failed]])
-    sums = _group_sums(
+    return _group_sums(
         {"tier": _key(led.tier, tier), "_month": _month_key(times)},
         {k: v.astype(np.int64) for k, v in values.items()},
     )
-    counts = [
-        "purchases",
-        "credits_bought",
-        "subscription_charges",
-        "subscription_revenue_cents",
-        "sends_failed_no_credit",
-    ]
+
+
+def purchases_revenue_finish(sums: pd.DataFrame, meta: RunMeta) -> pd.DataFrame:
+    """:func:`purchases_revenue` from its sums (merged over batches)."""
     tiers = _ordered_tiers(sums["tier"])
-    index = pd.MultiIndex.from_product([tiers, _window_months(tables)], names=["tier", "_month"])
-    sums = sums.set_index(["tier", "_month"])[counts].reindex(index, fill_value=0)
+    index = pd.MultiIndex.from_product([tiers, _window_months(meta)], names=["tier", "_month"])
+    sums = sums.set_index(["tier", "_month"])[_PURCHASE_COUNTS].reindex(index, fill_value=0)
     out = sums.astype(np.int64).reset_index()
     out.insert(1, "month", _month_labels(out.pop("_month").to_numpy()))
-    out.insert(4, "purchase_revenue_cents", out["credits_bought"] * tables.credit_price_cents)
+    out.insert(4, "purchase_revenue_cents", out["credits_bought"] * meta.credit_price_cents)
     out["revenue_cents"] = out["purchase_revenue_cents"] + out["subscription_revenue_cents"]
     order = ["tier", "month", "purchases", "credits_bought", "purchase_revenue_cents"]
     order += ["subscription_charges", "subscription_revenue_cents", "revenue_cents"]
@@ -1301,10 +1492,15 @@ def rejections(tables: RunTables) -> pd.DataFrame:
     A reject entry naming an InMail is a send; any other is a purchase.
     Columns: ``tier``, ``month``, ``action``, ``reason``, ``rejections``.
     """
+    return rejections_finish(rejections_sums(tables))
+
+
+def rejections_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`rejections`' sums: rejections per (tier, month code, action, reason)."""
     led = tables.columns.ledger
     rej = _window_rows(tables, led.kind.mask("reject"))
     action = np.where(_names_inmail(led.inmail, rej), 0, 1)
-    out = _group_sums(
+    return _group_sums(
         {
             "tier": _coded(led.tier, rej),
             "month": _month_key(led.time[rej]),
@@ -1313,7 +1509,11 @@ def rejections(tables: RunTables) -> pd.DataFrame:
         },
         {"rejections": np.ones(len(rej), dtype=np.int64)},
     )
-    out = out.dropna(subset=["tier", "reason"])  # as a groupby would: no empty keys
+
+
+def rejections_finish(sums: pd.DataFrame) -> pd.DataFrame:
+    """:func:`rejections` from its sums (merged over batches)."""
+    out = sums.dropna(subset=["tier", "reason"]).copy()  # as a groupby would: no empty keys
     out["month"] = _month_labels(out["month"].to_numpy())
     return _sort(out, ["tier", "month", "action", "reason"]).reset_index(drop=True)
 
@@ -1445,6 +1645,19 @@ def headline(
     (:func:`refund_rates`) and ``members`` (:func:`utilisation_members`) to
     avoid recomputing them.
     """
+    if rates is None:
+        rates = refund_rates(tables)
+    if members is None:
+        members = utilisation_members(tables)
+    return headline_finish(headline_sums(tables), rates, members, tables)
+
+
+def headline_sums(tables: RunTables) -> pd.DataFrame:
+    """:func:`headline`'s sums over the window: one row of counts (no keys).
+
+    Members and senders are counted per batch of members and added: a
+    member's rows are all in its batch.
+    """
     cols = tables.columns
     led, im = cols.ledger, cols.inmails
     win = tables._window
@@ -1459,33 +1672,48 @@ def headline(
         code = led.kind.code(name)
         return int(totals[code + 1]) if code >= 0 else 0
 
-    k = {name: of(credits, name) for name in _KIND_COLUMNS}
     attempted = win.inmails
     accepted = attempted & im.accepted
-    if rates is None:
-        rates = refund_rates(tables)
+    roster_present = cols.members.member.codes[_present_members(tables)]
+    rejected = rows[kind == led.kind.code("reject")]
+    counts = {f"credits_{name}": of(credits, name) for name in _KIND_COLUMNS}
+    counts |= {
+        "members": int(_present(led.member, roster_present, led.member.codes[rows]).sum()),
+        "senders": int(_present(im.sender, im.sender.codes[accepted]).sum()),
+        "inmails_attempted": int(attempted.sum()),
+        "inmails_sent": int(accepted.sum()),
+        "inmails_free": int((im.free & accepted).sum()),
+        "sends_failed_no_credit": int(
+            (led.reason.codes[rejected] == led.reason.code("no_credit")).sum()
+        ),
+        "purchases_rejected": int((~_names_inmail(led.inmail, rejected)).sum()),
+        "purchases": of(entries, "purchase"),
+        "subscription_revenue_cents": int(cols.billing.amount_cents[win.billing].sum()),
+    }
+    return pd.DataFrame({name: [value] for name, value in counts.items()}, dtype=np.int64)
+
+
+def headline_finish(
+    sums: pd.DataFrame, rates: pd.DataFrame, members: pd.DataFrame, meta: RunMeta
+) -> dict[str, int | float]:
+    """:func:`headline` from its sums, :func:`refund_rates` and :func:`utilisation_members`."""
+    c = {name: int(sums[name].sum()) for name in sums.columns}
+    k = {name: c[f"credits_{name}"] for name in _KIND_COLUMNS}
     settled = int(rates["settled"].sum())
     settled_refunds = int(rates["settled_refunds"].sum())
     issued = k["grant"] + k["purchase"] + k["refund"]
-    if members is None:
-        members = utilisation_members(tables)
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
-    roster_present = cols.members.member.codes[_present_members(tables)]
-    n_members = int(_present(led.member, roster_present, led.member.codes[rows]).sum())
-    senders = int(_present(im.sender, im.sender.codes[accepted]).sum())
-    rejected = rows[kind == led.kind.code("reject")]
-    n_attempted, n_accepted = int(attempted.sum()), int(accepted.sum())
+    n_members = c["members"]
+    n_attempted, n_accepted = c["inmails_attempted"], c["inmails_sent"]
     return {
         "members": n_members,
         "inmails_attempted": n_attempted,
         "inmails_sent": n_accepted,
         "inmails_paid": k["spend"],
-        "inmails_free": int((im.free & accepted).sum()),
+        "inmails_free": c["inmails_free"],
         "inmails_rejected": n_attempted - n_accepted,
-        "sends_failed_no_credit": int(
-            (led.reason.codes[rejected] == led.reason.code("no_credit")).sum()
-        ),
-        "purchases_rejected": int((~_names_inmail(led.inmail, rejected)).sum()),
+        "sends_failed_no_credit": c["sends_failed_no_credit"],
+        "purchases_rejected": c["purchases_rejected"],
         "credits_granted": k["grant"],
         "credits_purchased": k["purchase"],
         "credits_refunded": k["refund"],
@@ -1495,17 +1723,17 @@ def headline(
         "credits_capped": k["cap"],
         "credits_forfeited": k["forfeit"],
         "expiry_waste_rate": _div(k["expire"], issued),
-        "expired_value_cents": k["expire"] * tables.credit_price_cents,
+        "expired_value_cents": k["expire"] * meta.credit_price_cents,
         "refunds": k["refund"],
         "refund_share": _div(k["refund"], k["spend"]),
         "settled": settled,
         "settled_refunds": settled_refunds,
         "refund_rate": _div(settled_refunds, settled),
         "late_responses": int(rates["late_responses"].sum()),
-        "purchases": of(entries, "purchase"),
-        "purchase_revenue_cents": k["purchase"] * tables.credit_price_cents,
-        "subscription_revenue_cents": int(cols.billing.amount_cents[win.billing].sum()),
-        "never_send_share": _div(n_members - senders, n_members),
+        "purchases": c["purchases"],
+        "purchase_revenue_cents": k["purchase"] * meta.credit_price_cents,
+        "subscription_revenue_cents": c["subscription_revenue_cents"],
+        "never_send_share": _div(n_members - c["senders"], n_members),
         "median_utilisation": _weighted_percentiles(
             with_grants, np.ones(len(with_grants), dtype=np.int64), (50,)
         )[0],
@@ -1617,7 +1845,11 @@ def _t_central(t: float, df: int) -> float:
 # Writing a run's reports
 
 
-def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Path]:
+def write_reports(
+    run_dir: str | os.PathLike[str],
+    fmt: str = "csv",
+    sums: Mapping[str, pd.DataFrame] | None = None,
+) -> list[Path]:
     """Write RUN_DIR/reports/ (tables), RUN_DIR/plots/*.png and RUN_DIR/report.html.
 
     ``fmt`` is ``csv``, ``parquet`` or ``markdown`` (``.md``). Every file is
@@ -1625,13 +1857,20 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     half a file. Returns the paths written, tables first, then plots, then
     the page (built by :func:`simulator.report_html.run_page`, which reads
     the run's ``scenario.yaml`` for its policy when there is one).
+
+    The reports are finished from the run's report sums
+    (:mod:`simulator.report_sums`): ``sums`` when the run's workers computed
+    them, otherwise read from the run's parts one batch at a time, so the
+    memory needed is that of one batch, whatever the run's size.
     """
-    from simulator import plots, report_html
+    from simulator import plots, report_html, report_sums
 
     _extension(fmt)
     root = Path(run_dir)
-    tables = load_run_tables(root)
-    frames = report_frames(tables)
+    tables = load_run_tables(root)  # the folder checked, its metadata read; no rows yet
+    if sums is None:
+        sums = report_sums.run_sums(root, tables)
+    frames = report_sums.frames(sums, tables)
     written: list[Path] = []
     written.extend(write_tables(frames, root / "reports", fmt))
 
@@ -1667,7 +1906,9 @@ def write_reports(run_dir: str | os.PathLike[str], fmt: str = "csv") -> list[Pat
     return written
 
 
-def reports_or_problems(run_dir: str | os.PathLike[str]) -> list[str]:
+def reports_or_problems(
+    run_dir: str | os.PathLike[str], sums: Mapping[str, pd.DataFrame] | None = None
+) -> list[str]:
     """:func:`write_reports`, but a report that fails costs only the reports.
 
     Returns ``[]``, or the lines saying why the reports failed, having removed
@@ -1676,7 +1917,7 @@ def reports_or_problems(run_dir: str | os.PathLike[str]) -> list[str]:
     still propagates.
     """
     try:
-        write_reports(run_dir)
+        write_reports(run_dir, sums=sums)
     except Exception as exc:  # a report's bug must not throw away the simulation
         root = Path(run_dir)
         for name in ("reports", "plots"):
@@ -1754,29 +1995,13 @@ def _extension(fmt: str) -> str:
 
 
 def report_frames(tables: RunTables) -> dict[str, pd.DataFrame]:
-    """Every report table of one run, by name, as ``write_reports`` writes them."""
-    rates = refund_rates(tables)
-    members = utilisation_members(tables)
-    facts = headline(tables, rates=rates, members=members)
-    return {
-        "headline": pd.DataFrame(
-            {"metric": list(facts), "value": [float(v) for v in facts.values()]}
-        ),
-        "expiry_waste": expiry_waste(tables),
-        "expiry_waste_by_source": expiry_waste_by_source(tables),
-        "credit_age": credit_age(tables),
-        "credit_vintages": credit_vintages(tables),
-        "refund_rates": rates,
-        "refund_rates_by_tier_category": refund_cuts(rates, ["tier", "category"]),
-        "refund_rates_by_length": refund_cuts(rates, ["tier", "length_bucket"]),
-        "refund_totals": refund_totals(rates),
-        "response_delays": response_delays(tables),
-        "utilisation": utilisation(tables, members),
-        "utilisation_members": members,
-        "balance_distribution": balance_distribution(tables),
-        "purchases_revenue": purchases_revenue(tables),
-        "rejections": rejections(tables),
-    }
+    """Every report table of one run, by name, as ``write_reports`` writes them.
+
+    The tables are read as one batch (:func:`simulator.report_sums.batch_sums`).
+    """
+    from simulator import report_sums
+
+    return report_sums.frames(report_sums.batch_sums(tables), tables)
 
 
 def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
@@ -2060,9 +2285,9 @@ def _month_labels(codes: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(codes.astype("datetime64[M]"), unit="M").astype(object)
 
 
-def _window_months(tables: RunTables) -> list[int]:
-    first = np.int64(tables.measure_start).astype("datetime64[s]").astype("datetime64[M]")
-    last = np.int64(tables.end).astype("datetime64[s]").astype("datetime64[M]")
+def _window_months(meta: RunMeta) -> list[int]:
+    first = np.int64(meta.measure_start).astype("datetime64[s]").astype("datetime64[M]")
+    last = np.int64(meta.end).astype("datetime64[s]").astype("datetime64[M]")
     return list(range(int(first.view(np.int64)), int(last.view(np.int64)) + 1))
 
 

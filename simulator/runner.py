@@ -90,6 +90,8 @@ class RunResult:
     meta: dict[str, Any]
     #: The staging folder holding the batches' parts (a run made with ``out``), else None.
     staged: Path | None = None
+    #: The report sums of every batch, added (a run made with ``reports=True``), else None.
+    report_sums: dict[str, pd.DataFrame] | None = None
 
 
 #: Members per batch, by default (``--batch-members``): at ``scenarios/bench.yaml``'s
@@ -124,6 +126,8 @@ class Batch:
     counts: dict[str, Any]
     problems: list[str]
     rows: dict[str, int]
+    #: The batch's report sums (:func:`simulator.report_sums.batch_sums`), if asked for.
+    report_sums: dict[str, pd.DataFrame] | None = None
 
 
 _LAYOUTS: dict[bytes, tuple[Roster, pa.Array]] = {}
@@ -147,10 +151,10 @@ def _layout(scenario: Scenario) -> tuple[Roster, pa.Array]:
 
 
 def run_batch(
-    job: tuple[Scenario, int, range, bool, str | None],
+    job: tuple[Scenario, int, range, bool, str | None, bool],
     progress: Callable[[float], None] | None = None,
 ) -> Batch:
-    """Simulate batch ``job = (scenario, index, members, keep_tables, folder)``.
+    """Simulate batch ``job = (scenario, index, members, keep_tables, folder, reports)``.
 
     Runs in a worker: the worker lays out the roster itself (it is fixed by the
     scenario and seed), assembles the batch's tables, reduces them to
@@ -159,8 +163,11 @@ def run_batch(
     (the run's staging folder) the worker writes the batch's parts there
     (:func:`simulator.runformat.write_parts`) and, when the batch holds, its
     record for ``--resume``; the tables are kept only with ``keep_tables``.
+    With ``reports`` it also computes the batch's report sums
+    (:mod:`simulator.report_sums`), so the parent writes the reports
+    without reading a table.
     """
-    scenario, index, indices, keep_tables, folder = job
+    scenario, index, indices, keep_tables, folder, with_reports = job
     members, ids = _layout(scenario)
     columns = shard_columns(simulate_shard(scenario, indices, progress, members), scenario)
     tables = assemble([columns], scenario, members, ids)
@@ -176,7 +183,29 @@ def run_batch(
             record = {"index": index, "members": [indices.start, indices.stop],
                       "rows": rows, "counts": counts}  # fmt: skip
             runformat.write_record(folder, index, record)
-    return Batch(index, indices, tables if keep_tables else None, counts, problems, rows)
+    sums = None
+    if with_reports and not problems:
+        from simulator import report_sums, reports
+
+        arrow = tables.arrow
+        ledger, inmails, batch_members, billing = (arrow[name] for name in TABLES)
+        sums = report_sums.batch_sums(
+            reports.RunTables(ledger, inmails, batch_members, billing, report_meta(scenario))
+        )
+    return Batch(index, indices, tables if keep_tables else None, counts, problems, rows, sums)
+
+
+def report_meta(scenario: Scenario) -> dict[str, Any]:
+    """The keys of ``run.json`` that the reports read (:class:`simulator.reports.RunMeta`)."""
+    return {
+        "sim_start": format_instant(scenario.sim_start),
+        "measure_start": format_instant(scenario.start),
+        "end": format_instant(scenario.end),
+        "refund_mode": scenario.policy.refund.mode,
+        "refund_window_days": scenario.policy.refund.window_days,
+        "credit_price_cents": scenario.pricing.credit_price_cents,
+        "currency": scenario.pricing.currency,
+    }
 
 
 def _done_batch(record: dict[str, Any]) -> Batch:
@@ -214,6 +243,7 @@ def run(
     out: str | Path | None = None,
     resume: bool = False,
     on_batch: Callable[[Batch], None] | None = None,
+    reports: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` (with ``seed`` instead of its own, if given).
 
@@ -239,6 +269,10 @@ def run(
     size finished there are kept. Without ``out``, ``keep_tables`` keeps the
     tables in memory (for small runs and the Python API); without either the
     result holds only the summary (a sweep's replications, the warm-up pilot).
+    With ``reports`` (a run made with ``out``), each batch's report sums are
+    computed where it was simulated and added here
+    (:attr:`RunResult.report_sums`, for :func:`simulator.reports.write_reports`);
+    those of batches resumed from an earlier attempt are read from their parts.
     """
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
@@ -258,7 +292,8 @@ def run(
         staged, records = runformat.start_staging(out, plan, resume)
         done_batches = {i: _done_batch(r) for i, r in records.items() if i < len(ranges)}
     folder = None if staged is None else str(staged)
-    jobs = [(scenario, i, r, keep_tables, folder) for i, r in enumerate(ranges)
+    with_reports = reports and folder is not None
+    jobs = [(scenario, i, r, keep_tables, folder, with_reports) for i, r in enumerate(ranges)
             if i not in done_batches]  # fmt: skip
     span = scenario.end + 1 - scenario.sim_start
     share = [len(r) / max(1, members.size) for r in ranges]
@@ -312,20 +347,24 @@ def run(
             history=_failing_history(batches, tables, staged),
             scenario=scenario,
         )
+    merged = None
+    if with_reports:
+        merged = _merged_report_sums(batches, scenario, staged)
     wall = time.perf_counter() - started
+    keys = report_meta(scenario)
     meta = {
         "format_version": runformat.FORMAT_VERSION,
         "scenario": scenario.name,
-        "sim_start": format_instant(scenario.sim_start),
-        "measure_start": format_instant(scenario.start),
-        "end": format_instant(scenario.end),
+        "sim_start": keys["sim_start"],
+        "measure_start": keys["measure_start"],
+        "end": keys["end"],
         "seed": scenario.seed,
         "workers": workers,
         "batch_members": batch_members,
-        "refund_mode": scenario.policy.refund.mode,
-        "refund_window_days": scenario.policy.refund.window_days,
-        "credit_price_cents": scenario.pricing.credit_price_cents,
-        "currency": scenario.pricing.currency,
+        "refund_mode": keys["refund_mode"],
+        "refund_window_days": keys["refund_window_days"],
+        "credit_price_cents": keys["credit_price_cents"],
+        "currency": keys["currency"],
         "versions": _versions(),
         "timings": {"simulate_s": round(simulated, 3), "total_s": round(wall, 3)},
         "counts": {
@@ -345,7 +384,24 @@ def run(
             for b in batches
         ],
     }
-    return RunResult(scenario, scenario.seed, tables, summary, meta, staged)
+    return RunResult(scenario, scenario.seed, tables, summary, meta, staged, merged)
+
+
+def _merged_report_sums(
+    batches: list[Batch], scenario: Scenario, staged: Path | None
+) -> dict[str, pd.DataFrame]:
+    """The batches' report sums, added; a resumed batch's are read from its parts."""
+    from simulator import report_sums, reports
+
+    assert staged is not None
+    meta = reports.RunMeta(report_meta(scenario))
+    merged = report_sums.Merged()
+    for batch in batches:
+        sums = batch.report_sums
+        if sums is None:
+            sums = report_sums.part_sums(staged, batch.index, meta)
+        merged.add(sums)
+    return merged.sums
 
 
 def _failing_history(

@@ -555,6 +555,7 @@ def run_scenario(
     progress: Any = None,
     out: Any = None,
     on_batch: Any = None,
+    reports: bool = False,
 ) -> Any:
     """``creditsim run``'s call to :func:`simulator.runner.run`, on the chosen executor.
 
@@ -563,7 +564,8 @@ def run_scenario(
     ``args.batch_members`` (:func:`simulator.runner.batch_ranges`), so the
     results do not depend on where they ran; with ``out`` the workers write
     the batches' parts into its staging folder (``args.resume``: keeping the
-    batches an interrupted run finished).
+    batches an interrupted run finished; ``reports``: the workers compute
+    the batches' report sums too).
     """
     from simulator.runner import DEFAULT_BATCH_MEMBERS, run
 
@@ -574,11 +576,12 @@ def run_scenario(
     resume = bool(getattr(args, "resume", False))
     if kind == "local":
         return run(scenario, workers=workers, progress=progress, warmup_record=record,
-                   batch_members=batch, out=out, resume=resume, on_batch=on_batch)  # fmt: skip
+                   batch_members=batch, out=out, resume=resume, on_batch=on_batch,
+                   reports=reports)  # fmt: skip
     from simulator.executors import make_executor
 
     with make_executor("dask", workers if workers > 1 else None, args.scheduler) as executor:
         shards = workers if workers > 1 else executor.workers
         return run(scenario, workers=shards, progress=progress, executor=executor,
                    warmup_record=record, batch_members=batch, out=out,
-                   resume=resume, on_batch=on_batch)  # fmt: skip
+                   resume=resume, on_batch=on_batch, reports=reports)  # fmt: skip

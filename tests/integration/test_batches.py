@@ -103,7 +103,7 @@ def test_the_merged_sums_of_the_batches_are_the_sums_of_the_run(
     """summary_counts is additive over batches, steady-state bins included."""
     members = roster(scenario)
     ranges = batch_ranges(members.size, 150)
-    batches = [run_batch((scenario, i, r, False, None)) for i, r in enumerate(ranges)]
+    batches = [run_batch((scenario, i, r, False, None, False)) for i, r in enumerate(ranges)]
     assert all(b.problems == [] for b in batches)
     merged = merge_counts(b.counts for b in batches)
     direct = summary_counts(whole.tables, scenario, members)  # type: ignore[attr-defined]

@@ -229,7 +229,7 @@ def test_run_interrupted_while_reporting_leaves_nothing_complete(
 
     real = simulator.reports.write_reports
 
-    def half_then_interrupt(run_dir):  # type: ignore[no-untyped-def]
+    def half_then_interrupt(run_dir, sums=None):  # type: ignore[no-untyped-def]
         (Path(run_dir) / "reports").mkdir()
         (Path(run_dir) / "reports" / "expiry_waste.csv").write_text("tier\n")
         raise KeyboardInterrupt
@@ -295,7 +295,7 @@ def test_a_failing_report_costs_only_the_reports(
     """A report that raises: the run is published without reports, exit 1, and a retry hint."""
     import simulator.reports
 
-    def half_then_fail(run_dir):  # type: ignore[no-untyped-def]
+    def half_then_fail(run_dir, sums=None):  # type: ignore[no-untyped-def]
         (Path(run_dir) / "reports").mkdir()
         (Path(run_dir) / "report.html").write_text("<html>")
         raise RuntimeError("a bug in a report")

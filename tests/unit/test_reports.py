@@ -185,10 +185,13 @@ def small_run(measure_start: str = "2024-01-01T00:00:00Z", **meta) -> RunTables:
 def write_run(tables: RunTables, root: Path, summary: dict | None = None) -> Path:
     """Write ``tables`` as a run directory (format 2: one part per table, one batch)."""
     root.mkdir(parents=True, exist_ok=True)
+    rows = {}
     for name in ("ledger", "inmails", "members", "billing"):
         (root / name).mkdir(exist_ok=True)
         getattr(tables, name).to_parquet(root / name / "part-00000.parquet")
-    (root / "run.json").write_text(json.dumps(dict(tables.meta)))
+        rows[name] = len(getattr(tables, name))
+    batch = {"index": 0, "members": [0, rows["members"]], "rows": rows}
+    (root / "run.json").write_text(json.dumps({**tables.meta, "batches": [batch]}))
     (root / "summary.json").write_text(json.dumps(summary or {"refund_rate": 0.5}))
     return root
 
