@@ -13,7 +13,7 @@ Measures, in one process run:
    report.html), median of ``--report-repeat`` runs, as a share of that
    run's wall time and of its simulate phase (issue #4: <= 20 %).
 
-    python benchmarks/run_bench.py [--scenario scenarios/bench.yaml] [--members N]
+    python benchmarks/run_bench.py [--scenario scenarios/bench.yaml] [--members N] [--with-reports]
 
 ``--members`` scales every cohort down proportionally for a quicker look.
 Record results in benchmarks/RESULTS.md (machine, date).
@@ -148,11 +148,15 @@ def timed(cmd: list[str]) -> tuple[float, int]:
     return secs, max(peak, after if after > before else 0)
 
 
-def run_cli(scenario: str, workers: int, extra: list[str], out: Path) -> tuple[float, dict, int]:
-    """``creditsim run`` in a fresh process: wall seconds, run.json, peak RSS (KiB) of any
-    of its processes."""
-    cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-report", "--no-progress",
+def run_cli(
+    scenario: str, workers: int, extra: list[str], out: Path, reports: bool = False
+) -> tuple[float, dict, int]:
+    """``creditsim run`` in a fresh process (``--no-report`` unless ``reports``): wall
+    seconds, run.json, peak RSS (KiB) of any of its processes."""
+    cmd = [sys.executable, "-m", "simulator", "run", scenario, "--no-progress",
            "--workers", str(workers), "--out", str(out), *extra]  # fmt: skip
+    if not reports:
+        cmd.append("--no-report")
     secs, peak_kib = timed(cmd)
     meta = json.loads((out / "run.json").read_text())
     return secs, meta, peak_kib
@@ -171,6 +175,11 @@ def main() -> None:
     ap.add_argument("--skip-report", action="store_true", help="do not time creditsim report")
     ap.add_argument("--skip-naive", action="store_true", help="do not run the hand-written model")
     ap.add_argument("--report-repeat", type=int, default=3, help="times creditsim report runs")
+    ap.add_argument(
+        "--with-reports",
+        action="store_true",
+        help="time creditsim run with its reports (the workers compute each batch's report sums)",
+    )
     args = ap.parse_args()
     from simulator.scenario import load_scenario
 
@@ -198,11 +207,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for w in args.workers:
             out = Path(tmp) / f"run-w{w}"
-            secs, meta, peak = run_cli(args.scenario, w, extra, out)
+            secs, meta, peak = run_cli(args.scenario, w, extra, out, args.with_reports)
             n = meta["counts"]["inmails_attempted"]
             per_core = n / secs / w
             base = base or n / secs
-            print(f"run --workers {w}: {secs:.1f} s, {n:,} InMails -> {n / secs:,.0f} InMails/s "
+            what = "with its reports" if args.with_reports else "--no-report"
+            print(f"run --workers {w} {what}: {secs:.1f} s, {n:,} InMails -> "
+                  f"{n / secs:,.0f} InMails/s "
                   f"({per_core:,.0f} per core; ratio to bare SimPy {n / secs / w / rate:.3f}); "
                   f"speed-up {n / secs / base:.2f}x; peak RSS of any of its processes "
                   f"{peak / 1024:,.0f} MiB")  # fmt: skip

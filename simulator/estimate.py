@@ -63,11 +63,14 @@ of 2,500) peaked at 732 MiB with one worker and 727 MiB per process with two;
 the model gives 1,080 MiB (48 % high: its busiest cohort has fewer members
 than a batch, and its batches mix cohorts).
 
-The reports, written after the tables, still read the whole run's columns
-(issue 12, item 4 is to compute them from per-batch sums): their peak is
-modelled as :data:`REPORT_SHARE` of the run's data part over the base,
-fitted on one run, ``creditsim report`` of the same ``bench.yaml`` run
-(5,158 MiB; the model gives 5,772 MiB, 12 % high).
+With its reports, each worker also reduces its batch to the batch's report
+sums (:mod:`simulator.report_sums`) while it holds the tables: modelled as
+:data:`REPORT_BATCH_SHARE` more of the batch's data part. Fitted on
+``bench.yaml --workers 1`` with its reports (same sampler, 2026-12-05):
+1,890 MiB against 1,632 MiB without (+16 %); the model gives 1,932 MiB
+(2 % high). The parent only adds sums and draws the plots, and ``creditsim
+report`` reads one batch's parts at a time (1,225 MiB on the same run): the
+reports no longer grow with the run.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ __all__ = [
     "PER_MEMBER_BYTES",
     "PER_ROSTER_MEMBER_BYTES",
     "PER_WORKER_BYTES",
-    "REPORT_SHARE",
+    "REPORT_BATCH_SHARE",
     "SHARDING_SHARE",
     "available_memory_bytes",
     "check_disk",
@@ -126,7 +129,7 @@ BATCH_BASE_BYTES = 400 * MIB  # interpreter and libraries, pools kept between ba
 PER_ROSTER_MEMBER_BYTES = 100  # the whole run's roster and member ids, in every process
 BATCH_SHARE = 0.8
 PARENT_BYTES = 150 * MIB  # the parent of the workers: roster, the batches' sums
-REPORT_SHARE = 0.4
+REPORT_BATCH_SHARE = 0.16  # a batch's report sums, computed while its tables are held
 
 _DAY = 86_400
 
@@ -184,9 +187,10 @@ def _data_bytes(counts: dict[str, float]) -> float:
     )
 
 
-def estimate_batch_bytes(scenario: Scenario, batch_members: int) -> int:
+def estimate_batch_bytes(scenario: Scenario, batch_members: int, reports: bool = False) -> int:
     """Predicted peak resident memory of one process simulating ``scenario`` a batch of
-    ``batch_members`` members at a time (the heaviest batch it may get)."""
+    ``batch_members`` members at a time (the heaviest batch it may get), and with
+    ``reports`` reducing it to its report sums too."""
     cohorts = cohort_counts(scenario)
     members = sum(c["members"] for c in cohorts)
     # The heaviest batch there could be: the busiest members first, whatever their order.
@@ -197,20 +201,18 @@ def estimate_batch_bytes(scenario: Scenario, batch_members: int) -> int:
         taken = min(left, count)
         data += cost * taken
         left -= taken
-    return int(BATCH_BASE_BYTES + PER_ROSTER_MEMBER_BYTES * members + BATCH_SHARE * data)
+    share = BATCH_SHARE + (REPORT_BATCH_SHARE if reports else 0.0)
+    return int(BATCH_BASE_BYTES + PER_ROSTER_MEMBER_BYTES * members + share * data)
 
 
 def estimate_written_run_bytes(
     scenario: Scenario, workers: int = 1, batch_members: int = 2_500, reports: bool = True
 ) -> int:
     """Predicted peak memory of ``creditsim run`` (every process together): ``workers``
-    processes each simulating a batch, their parent, then (with ``reports``) the reports."""
-    batch = estimate_batch_bytes(scenario, batch_members)
-    simulate = batch if workers <= 1 else workers * batch + PARENT_BYTES
-    if not reports:
-        return simulate
-    report = int(BASE_BYTES + REPORT_SHARE * _data_bytes(expected_counts(scenario)))
-    return max(simulate, report)
+    processes each simulating a batch (and with ``reports`` reducing it to its report
+    sums), and their parent."""
+    batch = estimate_batch_bytes(scenario, batch_members, reports)
+    return batch if workers <= 1 else workers * batch + PARENT_BYTES
 
 
 def estimate_run_bytes(scenario: Scenario, workers: int = 1) -> int:
@@ -330,9 +332,10 @@ def check_memory(
     """Raise :class:`UsageError` when ``creditsim run``'s estimate exceeds the memory available.
 
     The estimate is :func:`estimate_written_run_bytes` (a batch per process,
-    then the reports). Nothing is checked with ``force``, or when the
-    available memory cannot be found. The message names the scenario file and
-    both figures, and says when only the reports would not fit.
+    with its report sums unless ``reports`` is false). Nothing is checked
+    with ``force``, or when the available memory cannot be found. The message
+    names the scenario file and both figures, and says when the run fits only
+    without its reports.
     """
     if force:
         return
@@ -346,7 +349,7 @@ def check_memory(
         if reports and estimate_written_run_bytes(scenario, workers, batch_members, False) <= (
             available
         ):
-            hint = "; the reports need the most: --no-report runs it without them"
+            hint = "; it fits without its reports: --no-report runs it"
         raise UsageError(
             f"{scenario.source}: estimated memory {readable_bytes(estimate)}{who} exceeds the"
             f" {readable_bytes(available)} available; pass --force to run anyway{hint}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,23 +36,38 @@ from simulator.errors import InputError
 
 __all__ = ["SUMS", "Merged", "batch_sums", "frames", "merge", "part_sums", "run_sums"]
 
-#: Each report's sums: the function of a batch's tables, and the key columns
-#: over which batches' rows are added (the other columns are integer counts).
-SUMS: dict[str, tuple[Callable[[r.RunTables], pd.DataFrame], tuple[str, ...]]] = {
-    "headline": (r.headline_sums, ()),
-    "expiry_waste": (r.expiry_waste_sums, ("tier", "_month")),
-    "expiry_waste_by_source": (r.expiry_waste_by_source_sums, ("tier", "lot_source")),
-    "credit_age": (r.credit_age_sums, ("event", "lot_source", "seconds")),
-    "credit_vintages": (r.credit_vintages_sums, ("tier", "lot_source", "_month", "warmup")),
-    "refund_rates": (r.refund_rates_sums, ("tier", "month", "category", "length_bucket")),
-    "response_delays": (r.response_delays_sums, ("bin",)),
-    "utilisation_members": (r.utilisation_members_sums, ("member", "tier")),
-    "balance_distribution": (r.balance_distribution_sums, ("tier", "day", "balance")),
-    "purchases_revenue": (r.purchases_revenue_sums, ("tier", "_month")),
-    "rejections": (r.rejections_sums, ("tier", "month", "action", "reason")),
+
+def _frames(keys: tuple[str, ...]) -> Callable[[list[Any]], Any]:
+    """Adds frames of sums: rows with equal ``keys`` summed (an empty key is a key too)."""
+    return lambda frames: _add(frames, keys)
+
+
+#: Each report's sums: the function of a batch's tables, and how batches' sums are
+#: added (frames: over equal key columns, the others being integer counts).
+SUMS: dict[str, tuple[Callable[[r.RunTables], Any], Callable[[list[Any]], Any]]] = {
+    "headline": (r.headline_sums, _frames(())),
+    "expiry_waste": (r.expiry_waste_sums, _frames(("tier", "_month"))),
+    "expiry_waste_by_source": (r.expiry_waste_by_source_sums, _frames(("tier", "lot_source"))),
+    "credit_age": (r.credit_age_sums, r.add_age_histograms),
+    "credit_vintages": (
+        r.credit_vintages_sums,
+        _frames(("tier", "lot_source", "_month", "warmup")),
+    ),
+    "refund_rates": (
+        r.refund_rates_sums,
+        _frames(("tier", "month", "category", "length_bucket")),
+    ),
+    "response_delays": (r.response_delays_sums, _frames(("bin",))),
+    "utilisation_members": (r.utilisation_members_sums, _frames(("member", "tier"))),
+    "balance_distribution": (
+        r.balance_distribution_sums,
+        _frames(("tier", "day", "balance")),
+    ),
+    "purchases_revenue": (r.purchases_revenue_sums, _frames(("tier", "_month"))),
+    "rejections": (r.rejections_sums, _frames(("tier", "month", "action", "reason"))),
 }
 
-Sums = dict[str, pd.DataFrame]
+Sums = dict[str, Any]
 
 
 def batch_sums(tables: r.RunTables) -> Sums:
@@ -76,29 +92,29 @@ class Merged:
     """Report sums added batch by batch; :attr:`sums` is what :func:`frames` finishes."""
 
     def __init__(self) -> None:
-        self._parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SUMS}
+        self._parts: dict[str, list[Any]] = {name: [] for name in SUMS}
 
-    def add(self, sums: Mapping[str, pd.DataFrame]) -> None:
+    def add(self, sums: Mapping[str, Any]) -> None:
         """Add one batch's :func:`batch_sums`."""
-        for name, (_, keys) in SUMS.items():
+        for name, (_, combine) in SUMS.items():
             held = self._parts[name]
             held.append(sums[name])
             # Added up every few batches: memory stays near the size of the sums
             # themselves (bounded by their keys, not by the members).
             if len(held) >= 8:
-                self._parts[name] = [_add(held, keys)]
+                self._parts[name] = [combine(held)]
 
     @property
     def sums(self) -> Sums:
         """The sums added so far (one frame per report)."""
         if any(not held for held in self._parts.values()):
             raise ValueError("no batch added")
-        out = {name: _add(self._parts[name], keys) for name, (_, keys) in SUMS.items()}
+        out = {name: combine(self._parts[name]) for name, (_, combine) in SUMS.items()}
         self._parts = {name: [frame] for name, frame in out.items()}
         return out
 
 
-def merge(parts: Iterable[Mapping[str, pd.DataFrame]]) -> Sums:
+def merge(parts: Iterable[Mapping[str, Any]]) -> Sums:
     """The sums of several batches, added."""
     merged = Merged()
     for part in parts:
@@ -130,7 +146,7 @@ def run_sums(run_dir: str | os.PathLike[str], meta: r.RunMeta) -> Sums:
     return merged.sums
 
 
-def frames(sums: Mapping[str, pd.DataFrame], meta: r.RunMeta) -> dict[str, pd.DataFrame]:
+def frames(sums: Mapping[str, Any], meta: r.RunMeta) -> dict[str, pd.DataFrame]:
     """Every report table of a run, by name, as ``write_reports`` writes them."""
     rates = r.refund_rates_finish(sums["refund_rates"])
     members = r.utilisation_members_finish(sums["utilisation_members"])

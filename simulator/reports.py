@@ -664,47 +664,76 @@ def credit_age(tables: RunTables) -> pd.DataFrame:
     return credit_age_finish(credit_age_sums(tables))
 
 
-def credit_age_sums(tables: RunTables) -> pd.DataFrame:
-    """:func:`credit_age`'s sums: credits per (event, lot_source, age in whole seconds).
+#: Per (event, lot source; None for entries without one): the distinct ages in whole
+#: seconds, ascending, and the credits of each. Its size is bounded by the distinct
+#: ages (at most the run's length in seconds per key), not by the entries.
+AgeHistograms = dict[tuple[str, Any], tuple[np.ndarray, np.ndarray]]
 
-    An integer histogram of ages: its rows are bounded by the distinct ages
-    (at most the run's length in seconds), not by the entries.
-    """
+
+def credit_age_sums(tables: RunTables) -> AgeHistograms:
+    """:func:`credit_age`'s sums: integer histograms of credit ages (:data:`AgeHistograms`)."""
     led = tables.columns.ledger
     rows = _window_rows(tables, led.kind.mask("spend", "expire"))
-    seconds = led.time[rows] - led.lot_issued_at[rows]  # whole seconds: exact
-    expired = (led.kind.codes[rows] != led.kind.code("spend")).astype(np.int64)
-    frame = pd.DataFrame(
-        {
-            "event": expired,
-            "lot_source": led.lot_source.codes[rows],
-            "seconds": seconds.astype(np.int64),
-            "credits": led.quantity[rows].astype(np.int64),
-        }
-    )
-    # Every combination seen is a row, even one of no credits (a source "seen" counts).
-    out = frame.groupby(["event", "lot_source", "seconds"], sort=False).sum().reset_index()
-    out["event"] = np.array(["spent", "expired"], dtype=object)[out["event"].to_numpy()]
-    out["lot_source"] = led.lot_source.labels(out["lot_source"].to_numpy())
+    seconds = (led.time[rows] - led.lot_issued_at[rows]).astype(np.int64)  # whole seconds
+    spent = led.kind.codes[rows] == led.kind.code("spend")
+    sources = led.lot_source.codes[rows]
+    credits = led.quantity[rows].astype(np.int64)
+    out: AgeHistograms = {}
+    for event, in_event in (("spent", spent), ("expired", ~spent)):
+        # Every source seen is a key, even one of no credits.
+        for code in np.unique(sources[in_event]):
+            mine = in_event & (sources == code)
+            out[(event, led.lot_source.labels(np.array([code]))[0])] = _histogram(
+                seconds[mine], credits[mine]
+            )
     return out
 
 
-def credit_age_finish(sums: pd.DataFrame) -> pd.DataFrame:
+def add_age_histograms(parts: Sequence[AgeHistograms]) -> AgeHistograms:
+    """:data:`AgeHistograms` added key by key (credits of equal ages summed)."""
+    keys: dict[tuple[str, Any], None] = {}
+    for part in parts:
+        keys.update(dict.fromkeys(part))
+    out: AgeHistograms = {}
+    for key in keys:
+        held = [part[key] for part in parts if key in part]
+        if len(held) == 1:
+            out[key] = held[0]
+            continue
+        out[key] = _histogram(
+            np.concatenate([v for v, _ in held]), np.concatenate([w for _, w in held])
+        )
+    return out
+
+
+def _histogram(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct ``values`` ascending, and the sum of ``weights`` of each (int64)."""
+    if len(values) == 0:
+        return values.astype(np.int64), weights.astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    return values[starts], np.add.reduceat(weights, starts)
+
+
+def credit_age_finish(sums: AgeHistograms) -> pd.DataFrame:
     """:func:`credit_age` from its sums (merged over batches: :mod:`simulator.report_sums`)."""
     rows_out = []
-    event_of = sums["event"].to_numpy()
-    source_of = sums["lot_source"].to_numpy()
-    seconds_of = sums["seconds"].to_numpy(dtype=np.int64)
-    credits_of = sums["credits"].to_numpy(dtype=np.int64)
     for event in ("spent", "expired"):
-        in_event = event_of == event
+        mine = {source: hist for (e, source), hist in sums.items() if e == event}
         # Sources seen (an entry without one counts only under "all", as a groupby drops it).
-        present = {str(s) for s in source_of[in_event] if s is not None and s == s}
+        present = {str(s) for s in mine if s is not None}
         ordered = [s for s in _SOURCES if s in present]
         ordered += sorted(s for s in present if s not in _SOURCES)
         for source in [*ordered, "all"]:
-            mine = in_event if source == "all" else in_event & (source_of == source)
-            seconds, weights = seconds_of[mine], credits_of[mine]
+            if source == "all":
+                every = list(mine.values())
+                seconds, weights = _histogram(
+                    np.concatenate([np.zeros(0, dtype=np.int64), *(v for v, _ in every)]),
+                    np.concatenate([np.zeros(0, dtype=np.int64), *(w for _, w in every)]),
+                )
+            else:
+                seconds, weights = mine[source]
             total = int(weights.sum())
             row: dict[str, Any] = {"event": event, "lot_source": source, "credits": total}
             # Exact: whole seconds times credits summed as integers, one division,
@@ -1848,7 +1877,7 @@ def _t_central(t: float, df: int) -> float:
 def write_reports(
     run_dir: str | os.PathLike[str],
     fmt: str = "csv",
-    sums: Mapping[str, pd.DataFrame] | None = None,
+    sums: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write RUN_DIR/reports/ (tables), RUN_DIR/plots/*.png and RUN_DIR/report.html.
 
@@ -1907,7 +1936,7 @@ def write_reports(
 
 
 def reports_or_problems(
-    run_dir: str | os.PathLike[str], sums: Mapping[str, pd.DataFrame] | None = None
+    run_dir: str | os.PathLike[str], sums: Mapping[str, Any] | None = None
 ) -> list[str]:
     """:func:`write_reports`, but a report that fails costs only the reports.
 

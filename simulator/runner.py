@@ -91,7 +91,7 @@ class RunResult:
     #: The staging folder holding the batches' parts (a run made with ``out``), else None.
     staged: Path | None = None
     #: The report sums of every batch, added (a run made with ``reports=True``), else None.
-    report_sums: dict[str, pd.DataFrame] | None = None
+    report_sums: dict[str, Any] | None = None
 
 
 #: Members per batch, by default (``--batch-members``): at ``scenarios/bench.yaml``'s
@@ -127,7 +127,7 @@ class Batch:
     problems: list[str]
     rows: dict[str, int]
     #: The batch's report sums (:func:`simulator.report_sums.batch_sums`), if asked for.
-    report_sums: dict[str, pd.DataFrame] | None = None
+    report_sums: dict[str, Any] | None = None
 
 
 _LAYOUTS: dict[bytes, tuple[Roster, pa.Array]] = {}
@@ -389,7 +389,7 @@ def run(
 
 def _merged_report_sums(
     batches: list[Batch], scenario: Scenario, staged: Path | None
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Any]:
     """The batches' report sums, added; a resumed batch's are read from its parts."""
     from simulator import report_sums, reports
 
