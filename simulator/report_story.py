@@ -275,7 +275,7 @@ def narrative(
         )
         rejected = v("inmails_rejected")
         if rejected:
-            no_credit = v("sends_failed_no_credit")
+            no_credit = v("inmails_rejected_no_credit")
             why = f", {count(no_credit)} of them for lack of credit" if no_credit else ""
             text += f"; {count(rejected)} attempts were rejected{why}."
         elif rejected is not None:

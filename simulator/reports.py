@@ -207,7 +207,7 @@ HEADLINE_DEFINITIONS: dict[str, str] = {
         "Send attempts in the measured window that were rejected (no credit, a body or subject "
         "too long, a category not allowed)."
     ),
-    "sends_failed_no_credit": (
+    "inmails_rejected_no_credit": (
         "Send attempts in the measured window rejected because the member had no credit."
     ),
     "purchases_rejected": (
@@ -1458,7 +1458,7 @@ def purchases_revenue(tables: RunTables) -> pd.DataFrame:
     ``purchases``, ``credits_bought``, ``purchase_revenue_cents`` (credits at
     ``credit_price_cents``), ``subscription_charges``,
     ``subscription_revenue_cents`` (billing), ``revenue_cents`` (their sum) and
-    ``sends_failed_no_credit`` (sends rejected for lack of credit).
+    ``inmails_rejected_no_credit`` (sends rejected for lack of credit).
     """
     return purchases_revenue_finish(purchases_revenue_sums(tables), tables)
 
@@ -1468,7 +1468,7 @@ _PURCHASE_COUNTS = [
     "credits_bought",
     "subscription_charges",
     "subscription_revenue_cents",
-    "sends_failed_no_credit",
+    "inmails_rejected_no_credit",
 ]
 
 
@@ -1490,7 +1490,7 @@ def purchases_revenue_sums(tables: RunTables) -> pd.DataFrame:
         "subscription_revenue_cents": np.concatenate(
             [zeros(n_buys), bill.amount_cents[charges], zeros(n_failed)]
         ),
-        "sends_failed_no_credit": np.concatenate([zeros(n_buys + n_charges), np.ones(n_failed)]),
+        "inmails_rejected_no_credit": np.concatenate([zeros(n_buys + n_charges), np.ones(n_failed)]),
     }
     # Ledger and billing tiers share one dictionary, so their codes can be stacked.
     tier = np.concatenate([led.tier.codes[buys], bill.tier.codes[charges], led.tier.codes[failed]])
@@ -1512,7 +1512,7 @@ def purchases_revenue_finish(sums: pd.DataFrame, meta: RunMeta) -> pd.DataFrame:
     out["revenue_cents"] = out["purchase_revenue_cents"] + out["subscription_revenue_cents"]
     order = ["tier", "month", "purchases", "credits_bought", "purchase_revenue_cents"]
     order += ["subscription_charges", "subscription_revenue_cents", "revenue_cents"]
-    return out[[*order, "sends_failed_no_credit"]]
+    return out[[*order, "inmails_rejected_no_credit"]]
 
 
 def rejections(tables: RunTables) -> pd.DataFrame:
@@ -1712,7 +1712,7 @@ def headline_sums(tables: RunTables) -> pd.DataFrame:
         "inmails_attempted": int(attempted.sum()),
         "inmails_sent": int(accepted.sum()),
         "inmails_free": int((im.free & accepted).sum()),
-        "sends_failed_no_credit": int(
+        "inmails_rejected_no_credit": int(
             (led.reason.codes[rejected] == led.reason.code("no_credit")).sum()
         ),
         "purchases_rejected": int((~_names_inmail(led.inmail, rejected)).sum()),
@@ -1741,7 +1741,7 @@ def headline_finish(
         "inmails_paid": k["spend"],
         "inmails_free": c["inmails_free"],
         "inmails_rejected": n_attempted - n_accepted,
-        "sends_failed_no_credit": c["sends_failed_no_credit"],
+        "inmails_rejected_no_credit": c["inmails_rejected_no_credit"],
         "purchases_rejected": c["purchases_rejected"],
         "credits_granted": k["grant"],
         "credits_purchased": k["purchase"],

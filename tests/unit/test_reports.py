@@ -533,7 +533,7 @@ def test_purchases_revenue_per_tier_and_month():
         columns(
             "tier month purchases credits_bought purchase_revenue_cents "
             "subscription_charges subscription_revenue_cents revenue_cents "
-            "sends_failed_no_credit"
+            "inmails_rejected_no_credit"
         ),
     )
     check(purchases_revenue(small_run()), expected)
@@ -562,7 +562,7 @@ def test_headline_metrics():
             "inmails_paid": 5,  # less m8 (free)
             "inmails_free": 1,
             "inmails_rejected": 1,
-            "sends_failed_no_credit": 1,
+            "inmails_rejected_no_credit": 1,
             "purchases_rejected": 1,
             "credits_granted": 75,  # a 5 + 5, c 50 + 15
             "credits_purchased": 3,
