@@ -53,6 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from simulator.columns import arrow_codes, arrow_seconds
 from simulator.engine.history import HISTORY_COLUMNS
 from simulator.outputs import atomic_write_bytes, atomic_write_text, current_umask
 from simulator.population import roster
@@ -150,7 +151,12 @@ _NONE = NO_INSTANT
 
 
 class _Cols:
-    """Columns of one table, as Arrow arrays and numpy, from a pyarrow Table or a DataFrame."""
+    """Columns of one table, from a pyarrow Table or a DataFrame.
+
+    Text codes and instants are decoded by :mod:`simulator.columns`, the one
+    reader of a run's columns; what this module checks with them is its own,
+    an independent recount.
+    """
 
     def __init__(self, table: pa.Table | pd.DataFrame) -> None:
         self.table = table
@@ -158,14 +164,17 @@ class _Cols:
     def __len__(self) -> int:
         return len(self.table)
 
-    def array(self, name: str) -> pa.Array:
+    def column(self, name: str) -> pa.ChunkedArray:
         if isinstance(self.table, pa.Table):
-            col = self.table.column(name)
-            if pa.types.is_dictionary(col.type):
-                col = col.unify_dictionaries()
-            return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+            return self.table.column(name)
         arr = pa.array(self.table[name], from_pandas=True)
-        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        return arr if isinstance(arr, pa.ChunkedArray) else pa.chunked_array([arr])
+
+    def array(self, name: str) -> pa.Array:
+        col = self.column(name)
+        if pa.types.is_dictionary(col.type):
+            col = col.unify_dictionaries()
+        return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
     def text(self, name: str) -> pa.Array:
         arr = self.array(name)
@@ -174,12 +183,12 @@ class _Cols:
         return arr.cast(pa.string()).fill_null("")
 
     def codes(self, name: str) -> tuple[np.ndarray, list[str]]:
-        """Integer codes and the text each stands for."""
-        arr = self.array(name)
-        if not pa.types.is_dictionary(arr.type):
-            arr = pc.dictionary_encode(arr.cast(pa.string()))
-        codes = arr.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        return codes, [str(x) for x in arr.dictionary.to_pylist()]
+        """Integer codes (-1: no value) and the text each stands for."""
+        col = self.column(name)
+        if not pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        codes, names = arrow_codes(col)
+        return codes.astype(np.int64), [str(x) for x in names]
 
     def ints(self, name: str) -> np.ndarray:
         return self.array(name).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -188,11 +197,11 @@ class _Cols:
         return self.array(name).to_numpy(zero_copy_only=False).astype(bool)
 
     def seconds(self, name: str) -> np.ndarray:
-        """Unix seconds; no instant (null, NaT) is the smallest int64."""
-        arr = self.array(name)
-        if pa.types.is_timestamp(arr.type) and arr.type.unit != "s":
-            arr = arr.cast(pa.timestamp("s", arr.type.tz), safe=False)
-        return arr.cast(pa.int64()).fill_null(_NONE).to_numpy(zero_copy_only=False)
+        """Unix seconds; no instant (null, NaT) is :data:`~simulator.vocabulary.NO_INSTANT`."""
+        col = self.column(name)
+        if pa.types.is_timestamp(col.type):
+            return arrow_seconds(col)
+        return col.cast(pa.int64()).fill_null(_NONE).to_numpy()
 
 
 def _table(tables: Any, name: str) -> _Cols:
