@@ -21,6 +21,12 @@ batch that finished leaves a record in ``.NAME.partial/.batches/`` (its
 member range, row counts and the sums behind ``summary.json``);
 ``creditsim run --resume`` keeps those batches and simulates only the rest.
 
+Every reader of a run directory (reports, audit, replay, ``cs.load_run``) comes
+through :func:`read_meta`, which takes the run only whole (:func:`check_parts`):
+each part of each batch ``run.json`` lists, and no other, the Parquet parts
+with the rows ``run.json`` gives and their table's one schema, read from
+their footers alone. Anything else is one line naming the part (and column).
+
 Format 1 (``ledger.parquet``, ``history.csv``, ... in one file each; creditsim
 0.1) is not read: :func:`read_meta` refuses it with one line saying how to
 make the run again (its ``scenario.yaml`` holds everything the run needs,
@@ -52,13 +58,18 @@ __all__ = [
     "PARTS",
     "TABLES",
     "batch_records",
+    "check_parts",
     "drop_records",
+    "first_line",
     "history_parts",
     "history_text",
+    "part_footer",
     "part_path",
     "parts",
     "plan_of",
+    "read_json",
     "read_meta",
+    "schema_problem",
     "split_tables",
     "staging_dir",
     "start_staging",
@@ -102,22 +113,35 @@ def staging_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
+def read_json(path: str | Path, root: str | Path) -> dict[str, Any]:
+    """A JSON object file of the run directory ``root`` (``run.json``, ``summary.json``).
+
+    Raises :class:`InputError`, one line, for a missing file (``root`` is then
+    not a run directory), an unreadable one or one that is not a JSON object.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{root}: not a creditsim run directory (no {path.name})") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return data
+
+
 def read_meta(root: str | Path) -> dict[str, Any]:
-    """``run.json`` of a run directory of this format; one clear line for any other.
+    """``run.json`` of a run directory of this format, its parts checked; one clear line if not.
 
     Raises :class:`InputError` for a folder without ``run.json``, an unreadable
-    one, and a run directory of format 1 (with how to make it again).
+    one, a run directory of format 1 (with how to make it again), and a run
+    whose parts are not those ``run.json`` lists (:func:`check_parts`). Every
+    reader of a run directory comes through here.
     """
     root = Path(root)
     path = root / "run.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{root}: not a creditsim run directory (no run.json)") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{path}: expected a JSON object")
+    meta = read_json(path, root)
     version = meta.get("format_version")
     if version == 1:
         raise InputError(
@@ -128,7 +152,122 @@ def read_meta(root: str | Path) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise InputError(f"{path}: run format {version!r}; this creditsim reads format "
                          f"{FORMAT_VERSION}")  # fmt: skip
+    check_parts(root, meta)
     return meta
+
+
+def check_parts(root: str | Path, meta: dict[str, Any]) -> None:
+    """Raise :class:`InputError` unless ``root`` holds exactly the parts ``meta`` lists.
+
+    For every batch of ``run.json``'s ``batches`` and every table, its part
+    must be there (the history's too); a Parquet part's footer must give the
+    row count ``run.json`` gives and its schema must be that of the table's
+    other parts, and no other part may be in a table's folder. Only footers
+    are read, never data, so a run of thousands of parts is checked in well
+    under a second. The first problem found is the one line raised.
+    """
+    root = Path(root)
+    batches = _listed_batches(meta, root / "run.json")
+    n = len(batches)
+    listed = f"run.json lists {n:,} batch{'es' * (n != 1)}"
+    for table in PARTS:
+        if not (root / table).is_dir():
+            raise InputError(f"{root / table}: missing (a run directory has one folder of "
+                             "parts per table)")  # fmt: skip
+        wanted = [part_path(root, table, i) for i in range(n)]
+        for path in wanted:
+            if not path.is_file():
+                raise InputError(f"{path}: missing ({listed})")
+        extra = sorted(set(parts(root, table)) - set(wanted))
+        if extra:
+            raise InputError(f"{extra[0]}: not a part of this run ({listed})")
+        if table == "history":
+            continue  # text: counted by the readers that read it (audit)
+        schemas: dict[Path, pa.Schema] = {}
+        for path, batch in zip(wanted, batches, strict=True):
+            rows, schemas[path] = part_footer(path)
+            if rows != batch["rows"][table]:
+                raise InputError(f"{path}: has {rows:,} rows, run.json says "
+                                 f"{batch['rows'][table]:,}")  # fmt: skip
+        problem = schema_problem(schemas)
+        if problem is not None:
+            raise InputError(problem)
+
+
+def _listed_batches(meta: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """``meta["batches"]``, each with a whole row count per part, in index order."""
+    batches = meta.get("batches")
+    if batches is None:
+        raise InputError(f"{path.parent}: not a complete run directory (run.json lists no "
+                         "batches)")  # fmt: skip
+    if not isinstance(batches, list) or not batches:
+        raise InputError(f"{path}: batches: expected a list of the run's batches, got "
+                         f"{batches!r}"[:300])  # fmt: skip
+    for i, batch in enumerate(batches):
+        rows = batch.get("rows") if isinstance(batch, dict) else None
+        if (not isinstance(batch, dict) or batch.get("index") != i or not isinstance(rows, dict)
+                or not all(type(rows.get(name)) is int for name in PARTS)):  # fmt: skip
+            raise InputError(f"{path}: batches[{i}]: expected index {i} and whole row counts "
+                             f"of {', '.join(PARTS)}")  # fmt: skip
+    return batches
+
+
+def part_footer(path: str | Path) -> tuple[int, pa.Schema]:
+    """A Parquet part's row count and Arrow schema, from its footer alone (no data read).
+
+    Raises :class:`InputError`, one line, for a file that is not readable Parquet
+    (one cut short has no footer).
+    """
+    try:
+        with pq.ParquetFile(path) as part:
+            return part.metadata.num_rows, part.schema_arrow
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: cannot read: {first_line(exc)}") from None
+
+
+def schema_problem(schemas: dict[Path, pa.Schema]) -> str | None:
+    """None if the parts of one table share a schema; else one line naming the odd part
+    and its first column that differs.
+
+    The schema most parts have (the earliest part's, on a tie) is the table's:
+    one part rewritten by hand or by another tool is the one named.
+    """
+    if not schemas:
+        return None
+    texts = {path: schema.to_string(show_schema_metadata=False) for path, schema in
+             schemas.items()}  # fmt: skip
+    votes: dict[str, int] = {}
+    for text in texts.values():
+        votes[text] = votes.get(text, 0) + 1
+    best = max(votes.values())
+    ref_path = next(p for p, t in texts.items() if votes[t] == best)
+    ref = schemas[ref_path]
+    for path, schema in schemas.items():
+        if texts[path] == texts[ref_path]:
+            continue
+        theirs = f"{ref_path.name} has"
+        for field in ref:
+            if field.name not in schema.names:
+                return f"{path}: no column {field.name!r} ({theirs} it, {field.type})"
+            mine = schema.field(field.name)
+            if mine.type != field.type:
+                return f"{path}: column {field.name!r} is {mine.type}, {theirs} {field.type}"
+        for field in schema:
+            if field.name not in ref.names:
+                return f"{path}: column {field.name!r} that {ref_path.name} does not have"
+        for mine, field in zip(schema, ref, strict=True):
+            if mine.name != field.name:
+                return (f"{path}: column {mine.name!r} where {theirs} {field.name!r} (the "
+                        "parts of a table have their columns in one order)")  # fmt: skip
+        return f"{path}: a schema other than {ref_path.name}'s (nullability or metadata)"
+    return None
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text (pyarrow's run to many), at most 200 characters."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "..."
 
 
 # ---------------------------------------------------------------------------

@@ -227,6 +227,129 @@ def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_run(
     _same_run(out, ref)
 
 
+# -- a run directory that is not whole -----------------------------------------------------
+#
+# Each damage, and the one line every reader gives for it (pinned, as tests/data/invalid's
+# .err files are). "4 batches": the 104 members of scenario_file in batches of 30. Row
+# counts are the damaged part's own in run.json. "part-00000.parquet has": the schema the
+# other three parts share.
+
+
+def _rewrite(path: Path, change: object) -> None:
+    pq.write_table(change(pq.read_table(path)), path)  # type: ignore[operator]
+
+
+def _rows(run: Path, table: str, index: int) -> int:
+    return int(json.loads((run / "run.json").read_text())["batches"][index]["rows"][table])
+
+
+DAMAGES = {
+    "part-missing": (
+        lambda run: (run / "ledger" / "part-00002.parquet").unlink(),
+        lambda run: f"{run}/ledger/part-00002.parquet: missing (run.json lists 4 batches)",
+    ),
+    "history-part-missing": (
+        lambda run: (run / "history" / "part-00003.csv").unlink(),
+        lambda run: f"{run}/history/part-00003.csv: missing (run.json lists 4 batches)",
+    ),
+    "part-with-fewer-rows": (
+        lambda run: _rewrite(run / "inmails" / "part-00001.parquet", lambda t: t.slice(1)),
+        lambda run: (f"{run}/inmails/part-00001.parquet: has {_rows(run, 'inmails', 1) - 1:,} "
+                     f"rows, run.json says {_rows(run, 'inmails', 1):,}"),
+    ),
+    "part-cut-short": (
+        lambda run: os.truncate(run / "ledger" / "part-00001.parquet", 1000),
+        lambda run: f"{run}/ledger/part-00001.parquet: cannot read: ",  # then pyarrow's words
+    ),
+    "part-not-listed": (
+        lambda run: (run / "members" / "part-00004.parquet").write_bytes(
+            (run / "members" / "part-00003.parquet").read_bytes()),
+        lambda run: (f"{run}/members/part-00004.parquet: not a part of this run (run.json "
+                     "lists 4 batches)"),
+    ),
+    "column-missing": (
+        lambda run: _rewrite(run / "ledger" / "part-00002.parquet", lambda t: t.drop(["kind"])),
+        lambda run: (f"{run}/ledger/part-00002.parquet: no column 'kind' (part-00000.parquet "
+                     "has it, string)"),
+    ),
+    "column-of-another-type": (
+        lambda run: _rewrite(run / "ledger" / "part-00003.parquet", lambda t: t.set_column(
+            t.schema.get_field_index("quantity"), "quantity",
+            t.column("quantity").cast(pa.string()))),
+        lambda run: (f"{run}/ledger/part-00003.parquet: column 'quantity' is string, "
+                     "part-00000.parquet has int64"),
+    ),
+    "column-added": (
+        lambda run: _rewrite(run / "billing" / "part-00001.parquet",
+                             lambda t: t.append_column("note", pa.nulls(len(t), pa.string()))),
+        lambda run: (f"{run}/billing/part-00001.parquet: column 'note' that part-00000.parquet "
+                     "does not have"),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_run_that_is_not_whole_is_one_line_for_every_reader(
+    damage: str, whole: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report, audit, replay RUN/history, cs.load_run and load_run_tables refuse a run whose
+    parts are not those run.json lists (whole, of one schema): exit 2, one pinned line."""
+    import shutil
+
+    from simulator.reports import load_run_tables
+
+    run = Path(shutil.copytree(whole, tmp_path / "run"))
+    spoil, line = DAMAGES[damage]
+    spoil(run)
+    expected = line(run)
+
+    def pinned(lines: list[str]) -> bool:
+        if expected.endswith(": "):  # pyarrow's own words follow
+            return len(lines) == 1 and lines[0].startswith(expected)
+        return lines == [expected]
+
+    replay = ["replay", str(run / "history"), "--out", str(tmp_path / "replayed")]
+    for argv in (["report", str(run)], ["audit", str(run)], replay):
+        assert main(argv) == 2, argv
+        assert pinned(capsys.readouterr().err.splitlines()), argv
+    for read in (cs.load_run, load_run_tables):
+        with pytest.raises(InputError) as caught:
+            read(run)
+        assert pinned(list(caught.value.lines())), read
+    assert not (tmp_path / "replayed").exists()
+
+
+def test_a_run_that_is_not_whole_in_a_real_process(whole: Path, tmp_path: Path) -> None:
+    """`python -m simulator report` on a run with a part cut short: exit 2, one line, no
+    traceback."""
+    import shutil
+
+    run = Path(shutil.copytree(whole, tmp_path / "run"))
+    os.truncate(run / "ledger" / "part-00001.parquet", 1000)
+    proc = subprocess.run([sys.executable, "-m", "simulator", "report", str(run)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith(f"{run}/ledger/part-00001.parquet: cannot read: ")
+
+
+def test_a_folder_of_parts_of_two_schemas_is_one_line(whole: Path, tmp_path: Path) -> None:
+    """ParquetTable on a dataset folder of its own (no run.json) checks its parts' schemas
+    too: the part that differs and its column, in one line."""
+    import shutil
+
+    from simulator.columns import ParquetTable
+
+    folder = Path(shutil.copytree(whole / "ledger", tmp_path / "ledger"))
+    _rewrite(folder / "part-00001.parquet", lambda t: t.drop(["reason"]))
+    with pytest.raises(InputError) as caught:
+        ParquetTable(folder)
+    assert caught.value.lines() == (
+        f"{folder}/part-00001.parquet: no column 'reason' (part-00000.parquet has it, string)",
+    )
+
+
 def test_format_1_is_refused_with_how_to_make_it_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
