@@ -50,7 +50,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from simulator.errors import InputError, UsageError
-from simulator.outputs import atomic_write_text, current_umask
+from simulator.outputs import atomic_write_text, current_umask, fsync_path
 from simulator.tables import RunTables, plain_table
 
 __all__ = [
@@ -277,8 +277,12 @@ def first_line(exc: BaseException) -> str:
 def write_parts(folder: str | Path, index: int, tables: RunTables) -> None:
     """Write batch ``index``'s parts (every table, even empty) into the run folder ``folder``.
 
-    Each part is written under a temporary name and renamed, so a part that
-    exists is whole; the dictionary columns are decoded (files carry plain text).
+    Each part is written under a temporary name, flushed to the disk and
+    renamed, and the folders' entries are flushed after, so a part that
+    exists is whole, and stays whole through a crash of the machine: the
+    batch's record (:func:`write_record`), written next, never names parts
+    that are not on the disk. The dictionary columns are decoded (files carry
+    plain text).
     """
     for name in PARTS:
         path = part_path(folder, name, index)
@@ -289,11 +293,15 @@ def write_parts(folder: str | Path, index: int, tables: RunTables) -> None:
                 pacsv.write_csv(tables.history, tmp, pacsv.WriteOptions(quoting_style="needed"))
             else:
                 pq.write_table(plain_table(tables.arrow[name]), tmp)
+            fsync_path(tmp)
             os.chmod(tmp, 0o666 & ~current_umask())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+    for name in PARTS:
+        fsync_path(Path(folder) / name)
+    fsync_path(folder)
 
 
 def split_tables(tables: RunTables, ranges: list[range]) -> list[RunTables]:
@@ -368,23 +376,49 @@ def plan_of(scenario_yaml: str, batch_members: int, members: int) -> dict[str, A
 
 
 def write_record(folder: str | Path, index: int, record: dict[str, Any]) -> None:
-    """Mark batch ``index`` done (after its parts are written): its range, rows and sums."""
-    text = json.dumps(record, default=_encode, sort_keys=True)
+    """Mark batch ``index`` done, once its parts are on the disk (:func:`write_parts`): its
+    range, rows and sums, and the size of each part, by which :func:`batch_records`
+    knows the parts for whole when the run is resumed."""
+    sizes = {name: part_path(folder, name, index).stat().st_size for name in PARTS}
+    text = json.dumps({**record, "bytes": sizes}, default=_encode, sort_keys=True)
     atomic_write_text(Path(folder) / _RECORDS / f"batch-{index:05d}.json", text)
 
 
 def batch_records(folder: str | Path) -> dict[int, dict[str, Any]]:
-    """The records of the batches finished in a staging folder whose parts are all there."""
+    """The records of the batches finished in a staging folder whose parts are whole.
+
+    A batch's parts are whole when each is there with the size its record
+    gives and each Parquet part's footer gives the rows its record gives. A
+    batch without a readable record, or whose parts are not whole (a crash
+    of the machine can cut a file short), is simply simulated again.
+    """
     done: dict[int, dict[str, Any]] = {}
     for path in sorted((Path(folder) / _RECORDS).glob("batch-*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"), object_hook=_decode)
             index = int(record["index"])
+            whole = _parts_whole(folder, index, record["rows"], record["bytes"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # unreadable: that batch is simply run again
-        if all(part_path(folder, name, index).is_file() for name in PARTS):
+        if whole:
             done[index] = record
     return done
+
+
+def _parts_whole(
+    folder: str | Path, index: int, rows: dict[str, int], sizes: dict[str, int]
+) -> bool:
+    for name in PARTS:
+        path = part_path(folder, name, index)
+        if not path.is_file() or path.stat().st_size != sizes[name]:
+            return False
+        if name != "history":
+            try:
+                if part_footer(path)[0] != rows[name]:
+                    return False
+            except InputError:
+                return False
+    return True
 
 
 def drop_records(folder: str | Path) -> None:

@@ -151,14 +151,9 @@ def test_audit_passes_then_catches_an_edited_ledger_part(whole: Path, tmp_path: 
     assert all(why.startswith("part-00001: entry ") for why in result.differences.values())
 
 
-def test_resume_after_an_interruption_gives_the_same_files(
-    whole: Path, scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
-    """Ctrl-C after two batches of four: the staging folder keeps them; --resume simulates
-    only the other two and writes the files of the uninterrupted run."""
-    out = tmp_path / "run"
-    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+def _interrupt_after_two_batches(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run ``argv`` with a Ctrl-C as the third batch's parts are written; return the staging
+    folder, which holds the two batches finished (0 and 1)."""
     real = runformat.write_parts
     written: list[int] = []
 
@@ -168,24 +163,42 @@ def test_resume_after_an_interruption_gives_the_same_files(
         written.append(index)
         real(folder, index, tables)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runformat, "write_parts", interrupt_third)
-    assert main(argv) == 130
-    assert not out.exists(), "an interrupted run looks complete"
-    staging = runformat.staging_dir(out)
+    with monkeypatch.context() as patched:
+        patched.setattr(runformat, "write_parts", interrupt_third)
+        assert main(argv) == 130
+    staging = runformat.staging_dir(Path(argv[-1]))
     assert sorted(runformat.batch_records(staging)) == [0, 1]
-    monkeypatch.setattr(runformat, "write_parts", real)
+    return staging
 
-    simulated: list[int] = []
+
+def _resume_counting(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """``argv --resume``; the batches it simulated."""
     import simulator.runner as runner
 
+    simulated: list[int] = []
     real_batch = runner.run_batch
 
     def counted(job: tuple, *rest: object) -> object:
         simulated.append(job[1])
         return real_batch(job, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "run_batch", counted)
-    assert main([*argv, "--resume"]) == 0
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "run_batch", counted)
+        assert main([*argv, "--resume"]) == 0
+    return simulated
+
+
+def test_resume_after_an_interruption_gives_the_same_files(
+    whole: Path, scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Ctrl-C after two batches of four: the staging folder keeps them; --resume simulates
+    only the other two and writes the files of the uninterrupted run."""
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    staging = _interrupt_after_two_batches(argv, monkeypatch)
+    assert not out.exists(), "an interrupted run looks complete"
+    simulated = _resume_counting(argv, monkeypatch)
     assert simulated == [2, 3], "only the batches the interrupted run had not finished"
     _same_run(out, whole)
     assert not staging.exists()
@@ -198,6 +211,74 @@ def test_resume_after_an_interruption_gives_the_same_files(
     assert main([*argv[:-2], "--out", str(tmp_path / "d"), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds an interrupted run of another scenario" in err[0]
+
+
+def _cut_short(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
+@pytest.mark.parametrize(
+    ("damage", "part"),
+    [
+        (_cut_short, "ledger/part-00001.parquet"),  # no footer
+        (lambda p: _rewrite(p, lambda t: t.slice(1)), "inmails/part-00001.parquet"),  # a row gone
+        (_cut_short, "history/part-00000.csv"),  # shorter than its record says
+        (lambda p: p.unlink(), "members/part-00000.parquet"),
+    ],
+    ids=["parquet-cut-short", "parquet-row-fewer", "csv-cut-short", "missing"],
+)
+def test_resume_simulates_again_a_batch_whose_parts_are_not_whole(
+    damage: object, part: str, whole: Path, scenario_file: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """A finished batch's part damaged after its record was written (as a crash of the
+    machine can leave it): --resume does not trust the record, simulates that batch again
+    with the two never finished, and writes the files of the uninterrupted run."""
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    staging = _interrupt_after_two_batches(argv, monkeypatch)
+    damage(staging / part)  # type: ignore[operator]
+    batch = int(part.split("part-")[1].split(".")[0])
+    assert sorted(runformat.batch_records(staging)) == [i for i in (0, 1) if i != batch]
+    assert sorted(_resume_counting(argv, monkeypatch)) == [batch, 2, 3]
+    _same_run(out, whole)
+    capsys.readouterr()
+
+
+def test_a_batch_is_recorded_only_once_its_parts_are_on_the_disk(
+    scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Each part (before its rename), each table's folder and the staging folder are
+    flushed (fsync) before the batch's record is written, so no record outlives a crash
+    that its parts do not."""
+    events: list[tuple[str, object]] = []
+    real_fsync, real_record = runformat.fsync_path, runformat.write_record
+
+    def fsync(path: object) -> None:
+        events.append(("fsync", Path(str(path))))
+        real_fsync(path)  # type: ignore[arg-type]
+
+    def record(folder: object, index: int, what: dict) -> None:
+        events.append(("record", index))
+        real_record(folder, index, what)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runformat, "fsync_path", fsync)
+    monkeypatch.setattr(runformat, "write_record", record)
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--no-report",
+            "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    staging = runformat.staging_dir(out.absolute())
+    start = 0
+    for i in range(4):  # 104 members in batches of 30 (scenario_file)
+        end = events.index(("record", i))
+        flushed = {path for kind, path in events[start:end] if kind == "fsync"}
+        parts = {staging / name / f".{runformat.part_path('', name, i).name}.tmp"
+                 for name in PARTS}  # fmt: skip
+        assert parts | {staging / name for name in PARTS} | {staging} <= flushed, i
+        start = end + 1
 
 
 @pytest.mark.slow
