@@ -346,8 +346,10 @@ def start_staging(
 
     Without ``resume`` any earlier staging folder is removed. With it, an
     interrupted run of the same ``plan`` (scenario, batch size) is kept with
-    its finished batches; one of another plan is an error, and a missing one
-    means starting from the beginning.
+    its finished batches (:func:`batch_records`), and whatever else it had
+    written (reports, temporary files) is removed, to be written again; one
+    of another plan is an error, and a missing one means starting from the
+    beginning.
     """
     folder = staging_dir(Path(out).absolute())  # workers may run elsewhere: no relative path
     plan_text = json.dumps(plan, sort_keys=True)
@@ -358,6 +360,7 @@ def start_staging(
                 f"--resume: {folder} holds an interrupted run of another scenario, seed or "
                 "--batch-members; run without --resume to start again"
             )
+        _keep_only_batches(folder)
         return folder, batch_records(folder)
     if folder.exists():
         shutil.rmtree(folder)
@@ -366,6 +369,36 @@ def start_staging(
     folder.chmod(0o777 & ~current_umask())
     atomic_write_text(records / _PLAN, plan_text)
     return folder, {}
+
+
+def _keep_only_batches(folder: Path) -> None:
+    """Remove from a staging folder all but its parts and batch records.
+
+    The rest (``reports/``, ``plots/``, ``report.html``, ``scenario.yaml``,
+    ``summary.json``, ``run.json``, temporary ``.*.tmp`` files) is what the end
+    of an interrupted run may have left half-written; a resumed run writes it
+    all again (:func:`simulator.runner.write_run`), so none of it is published
+    stale.
+    """
+    for path in folder.iterdir():
+        if path.name == _RECORDS and path.is_dir():
+            # A record or plan being written (.batch-00003.json.XXXX.tmp), a worker's probe.
+            for leftover in [*path.glob("*.tmp"), *path.glob(".probe-*")]:
+                leftover.unlink()
+        elif path.name in PARTS and path.is_dir():
+            keep = set(parts(folder, path.name))
+            for leftover in path.iterdir():
+                if leftover not in keep:
+                    _remove(leftover)
+        else:
+            _remove(path)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def plan_of(scenario_yaml: str, batch_members: int, members: int) -> dict[str, Any]:

@@ -281,6 +281,42 @@ def test_a_batch_is_recorded_only_once_its_parts_are_on_the_disk(
         start = end + 1
 
 
+@pytest.mark.parametrize("report", [True, False], ids=["with-reports", "no-report"])
+def test_resume_clears_what_the_report_phase_left_half_written(
+    report: bool, whole: Path, scenario_file: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Ctrl-C while reporting leaves reports/, plots/, report.html and temporary files
+    half-written in the staging folder; --resume (with or without --no-report) publishes
+    none of them: the folder is the uninterrupted run's, file for file."""
+    import simulator.reports
+
+    def half_then_interrupt(run_dir: Path) -> None:
+        run_dir = Path(run_dir)
+        for name in ("reports/stale.csv", "plots/stale.png", "report.html",
+                     ".report.html.x1y2.tmp", "ledger/.part-00001.parquet.tmp",
+                     ".batches/.batch-00002.json.abc.tmp"):  # fmt: skip
+            (run_dir / name).parent.mkdir(exist_ok=True)
+            (run_dir / name).write_text("half\n")
+        raise KeyboardInterrupt
+
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    with monkeypatch.context() as patched:
+        patched.setattr(simulator.reports, "write_reports", half_then_interrupt)
+        assert main(argv) == 130
+    assert (runformat.staging_dir(out) / "reports" / "stale.csv").is_file()
+    assert main([*argv, "--resume", *([] if report else ["--no-report"])]) == 0
+    capsys.readouterr()
+    if report:
+        _same_run(out, whole)
+    else:
+        mine = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
+        theirs = {str(p.relative_to(whole)) for p in whole.rglob("*") if p.is_file()}
+        assert mine == {n for n in theirs if n.split("/")[0] not in ("reports", "plots",
+                                                                     "report.html")}  # fmt: skip
+
+
 @pytest.mark.slow
 def test_a_run_killed_mid_way_resumes_to_the_uninterrupted_run(
     whole: Path, scenario_file: Path, tmp_path: Path
