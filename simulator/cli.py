@@ -41,11 +41,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "replay",
         help="run the credit rules engine over a recorded history (RULES.md section 8)",
         description="Replay HISTORY.csv through the credit rules engine and write "
-        "DIR/ledger.csv and DIR/balances.csv. Given a run's history/ folder, replay every "
-        "part (under the run's policy, up to its end, unless told otherwise) and write "
-        "DIR/ledger/part-i.csv and DIR/balances/part-i.csv.",
+        "DIR/ledger.csv and DIR/balances.csv. Given a run directory RUN (or its history/ "
+        "folder), replay every part of RUN/history/ under the run's policy (its "
+        "scenario.yaml), up to its end, unless --scenario or --until say otherwise, and "
+        "write DIR/ledger/part-i.csv and DIR/balances/part-i.csv.",
     )
-    rp.add_argument("history", metavar="HISTORY.csv|RUN/history")
+    rp.add_argument("history", metavar="HISTORY.csv|RUN|RUN/history")
     rp.add_argument(
         "--scenario",
         metavar="S.yaml",
@@ -567,21 +568,24 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
-    """``creditsim replay RUN/history``: every part replayed, one ledger per part.
+    """``creditsim replay RUN`` or ``RUN/history``: every part replayed, one ledger per part.
 
-    In a run directory's ``history/`` folder, the run's ``scenario.yaml`` and
-    ``end`` are the defaults of ``--scenario`` and ``--until``, so each
+    For a run directory (or its ``history/`` folder), the run's ``scenario.yaml``
+    and ``end`` are the defaults of ``--scenario`` and ``--until``, so each
     ``OUT/ledger/part-i.csv`` is the run's ``ledger/part-i.parquet`` as text.
+    Any other folder of history parts is replayed as separate history files.
     """
     from simulator.api import replay
     from simulator.runformat import history_parts, read_meta
     from simulator.timeutil import parse_instant
 
     folder = Path(args.history)
+    if (folder / "run.json").is_file():
+        folder = folder / "history"  # a run directory: its history
     paths = history_parts(folder)
     if not paths:
         raise UsageError(f"{folder}: a folder without history parts (part-00000.csv, ...): "
-                         "give a history file or a run's history/ folder")  # fmt: skip
+                         "give a history file, a run directory or its history/ folder")  # fmt: skip
     run_dir = folder.parent
     policy, used = args.scenario, []
     if (run_dir / "run.json").is_file() and folder.name == "history":

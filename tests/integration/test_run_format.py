@@ -109,13 +109,15 @@ def test_parquet_readers_read_the_datasets_as_they_are(whole: Path) -> None:
     assert len(dd.read_parquet(str(whole / "inmails"))) == meta["counts"]["inmails_attempted"]
 
 
+@pytest.mark.parametrize("given", ["RUN/history", "RUN"])
 def test_each_history_part_replays_to_its_ledger_part(
-    whole: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    given: str, whole: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`creditsim replay RUN/history`: the run's policy and end by default, one ledger per
-    part, each equal to the run's ledger part line for line."""
+    """`creditsim replay RUN/history` or `RUN`: the run's policy and end by default, one
+    ledger per part, each equal to the run's ledger part line for line."""
     out = tmp_path / "replayed"
-    assert main(["replay", str(whole / "history"), "--out", str(out)]) == 0
+    folder = whole / "history" if given == "RUN/history" else whole
+    assert main(["replay", str(folder), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "the policy of" in printed and "the run's end" in printed
     for path in runformat.parts(whole, "ledger"):
