@@ -59,7 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
     rp.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier replay output at --out"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier replay output at --out (its ledger and balances files or "
+        "part folders are removed first)",
     )
     rp.add_argument(
         "--allow-long-span",
@@ -544,7 +547,8 @@ def _replay(args: argparse.Namespace) -> int:
                            for line in exc.problems)) from None  # fmt: skip
     out = _check_out(args.out, args.overwrite, "replay")
     try:
-        result.save(out)
+        result.save(out)  # ledger.csv and balances.csv replaced whole, or not at all
+        _clear_replay(out, files=False)  # the parts of an earlier replay of a run
     except OSError as exc:
         raise UsageError(
             f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
@@ -597,6 +601,12 @@ def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
             until = parse_instant(str(meta["end"]))
             used.append(f"the run's end, {meta['end']}")
     out = _check_out(args.out, args.overwrite, "replay")
+    try:
+        _clear_replay(out)
+    except OSError as exc:
+        raise UsageError(
+            f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
+        ) from None
     actions = members = entries = 0
     for path in paths:
         try:
@@ -619,3 +629,17 @@ def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
           f"{entries:,} ledger entries")  # fmt: skip
     print(f"wrote {out / 'ledger'}/ and {out / 'balances'}/ (one CSV per part)")
     return 0
+
+
+def _clear_replay(out: Path, files: bool = True) -> None:
+    """Remove an earlier replay's output from ``out`` (allowed by ``--overwrite``): its
+    ``ledger/`` and ``balances/`` parts and (with ``files``) its ``ledger.csv`` and
+    ``balances.csv``, so no file of an earlier replay (a part this one has not) is left
+    beside this one's. Nothing else in ``out`` is touched."""
+    import shutil
+
+    for name in ("ledger", "balances"):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+        if files:
+            (out / f"{name}.csv").unlink(missing_ok=True)

@@ -134,6 +134,33 @@ def test_each_history_part_replays_to_its_ledger_part(
         f"{p.stem}.csv" for p in runformat.parts(whole, "ledger")]  # fmt: skip
 
 
+def test_replay_overwrite_leaves_nothing_of_the_earlier_replay(
+    whole: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--overwrite over a replay of the run's four parts: a replay of two parts leaves two
+    ledgers and two balances, then one of a single file leaves only ledger.csv and
+    balances.csv; a file of the user's own in OUT stays."""
+    import shutil
+
+    out = tmp_path / "replayed"
+    assert main(["replay", str(whole), "--out", str(out)]) == 0
+    (out / "notes.txt").write_text("mine\n")
+    two = tmp_path / "two" / "history"  # a folder of history parts, not in a run
+    two.mkdir(parents=True)
+    for i in (0, 1):
+        shutil.copy(runformat.part_path(whole, "history", i), two)
+    end = json.loads((whole / "run.json").read_text())["end"]
+    policy = ["--scenario", str(whole / "scenario.yaml"), "--until", end]
+    assert main(["replay", str(two), *policy, "--out", str(out), "--overwrite"]) == 0
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == ["balances/part-00000.csv", "balances/part-00001.csv",
+                     "ledger/part-00000.csv", "ledger/part-00001.csv", "notes.txt"]  # fmt: skip
+    one = two / "part-00001.csv"
+    assert main(["replay", str(one), *policy, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["balances.csv", "ledger.csv", "notes.txt"]
+    capsys.readouterr()
+
+
 def test_audit_passes_then_catches_an_edited_ledger_part(whole: Path, tmp_path: Path) -> None:
     import shutil
 
