@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from simulator.errors import CreditsimError, InvariantError, UsageError
+from simulator.errors import CreditsimError, ExecutionError, InvariantError, UsageError
 from simulator.outputs import cannot_write
 
 __all__ = ["main"]
@@ -474,6 +474,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"--resume: no interrupted run at {out}; starting from the beginning")
     try:
         result = run_scenario(scenario, args, progress, out, on_batch)
+    except ExecutionError as exc:  # a worker lost: what the others finished is kept
+        hint = _resume_hint(out)
+        if hint is not None:
+            exc.problems = (*exc.problems[:-1], f"{exc.problems[-1]}; {hint}")
+        raise
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 
@@ -522,6 +527,19 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {out}/" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
+
+
+def _resume_hint(out: Path) -> str | None:
+    """What ``--resume`` would keep of a run at ``out`` that stopped on the way, in words
+    (None when it would keep nothing)."""
+    from simulator.runformat import batch_records, staging_dir
+
+    done = len(batch_records(staging_dir(out))) if staging_dir(out).is_dir() else 0
+    if not done:
+        return None
+    batches = f"{done:,} batches it finished are" if done != 1 else "batch it finished is"
+    return (f"the {batches} kept in {staging_dir(out)}: run the same command with --resume "
+            "to finish it")  # fmt: skip
 
 
 def _pct(x: float | None) -> str:

@@ -242,6 +242,37 @@ def test_resume_after_an_interruption_gives_the_same_files(
     assert len(err) == 1 and "holds an interrupted run of another scenario" in err[0]
 
 
+def test_a_run_that_loses_a_worker_keeps_its_batches_for_resume(
+    whole: Path, scenario_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """An ExecutionError (a worker lost) at the third batch: exit 1, the executor's line
+    saying the two batches finished are kept and how to finish; --resume does."""
+    import simulator.runner as runner
+    from simulator.errors import ExecutionError
+
+    lost = "a worker process died while the work ran (BrokenProcessPool); nothing was written"
+    real_batch = runner.run_batch
+
+    def lose_third(job: tuple, *rest: object) -> object:
+        if job[1] == 2:
+            raise ExecutionError(lost)
+        return real_batch(job, *rest)  # type: ignore[arg-type]
+
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
+    with monkeypatch.context() as patched:
+        patched.setattr(runner, "run_batch", lose_third)
+        assert main(argv) == 1
+    staging = runformat.staging_dir(out.absolute())
+    assert capsys.readouterr().err.splitlines() == [
+        f"{lost}; the 2 batches it finished are kept in {staging}: run the same command with "
+        "--resume to finish it"]  # fmt: skip
+    assert _resume_counting(argv, monkeypatch) == [2, 3]
+    _same_run(out, whole)
+    capsys.readouterr()
+
+
 def _cut_short(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)
 
