@@ -474,6 +474,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"--resume: no interrupted run at {out}; starting from the beginning")
     try:
         result = run_scenario(scenario, args, progress, out, on_batch)
+    except KeyboardInterrupt:
+        return _interrupted(out)
     except ExecutionError as exc:  # a worker lost: what the others finished is kept
         hint = _resume_hint(out)
         if hint is not None:
@@ -491,15 +493,21 @@ def _run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     failed: list[str] = []
-    if args.no_report:
-        write_run(result, out)
-    else:
-        from simulator.reports import reports_or_problems
+    try:
+        if args.no_report:
+            write_run(result, out)
+        else:
+            from simulator.reports import reports_or_problems
 
-        # Reports go into the run folder before it is published, so a run
-        # interrupted while reporting leaves nothing that looks complete; a
-        # report that fails is dropped, and the run is still published.
-        write_run(result, out, before_publish=lambda tmp: failed.extend(reports_or_problems(tmp)))
+            # Reports go into the run folder before it is published, so a run
+            # interrupted while reporting leaves nothing that looks complete; a
+            # report that fails is dropped, and the run is still published.
+            def reports(tmp: Path) -> None:
+                failed.extend(reports_or_problems(tmp))
+
+            write_run(result, out, before_publish=reports)
+    except KeyboardInterrupt:
+        return _interrupted(out)
     s = result.summary
     print(_run_lines(s, scenario, result.meta))
     steady = s["steady_state"]
@@ -527,6 +535,13 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"wrote {out}/" + ("" if args.no_report else f" (report: {out / 'report.html'})"))
     return 0
+
+
+def _interrupted(out: Path) -> int:
+    """Ctrl-C during ``creditsim run``: say what ``--resume`` keeps; exit status 130."""
+    hint = _resume_hint(out) or "no batch had finished, so --resume would start from the beginning"
+    print(f"creditsim run: interrupted; {hint}", file=sys.stderr)
+    return 130
 
 
 def _resume_hint(out: Path) -> str | None:

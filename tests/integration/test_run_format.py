@@ -227,6 +227,9 @@ def test_resume_after_an_interruption_gives_the_same_files(
     argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
     staging = _interrupt_after_two_batches(argv, monkeypatch)
     assert not out.exists(), "an interrupted run looks complete"
+    assert capsys.readouterr().err.splitlines() == [
+        f"creditsim run: interrupted; the 2 batches it finished are kept in "
+        f"{staging.absolute()}: run the same command with --resume to finish it"]  # fmt: skip
     simulated = _resume_counting(argv, monkeypatch)
     assert simulated == [2, 3], "only the batches the interrupted run had not finished"
     _same_run(out, whole)
