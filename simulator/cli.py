@@ -74,10 +74,12 @@ def _build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser(
         "audit",
         help="prove a run directory is exact: replay its history, compare its ledger",
-        description="Replay RUN_DIR/history.csv through the credit rules engine under the "
-        "run's own policy, compare the ledger line for line with RUN_DIR/ledger.parquet and "
-        "check the end-of-run invariants again. Exit 0 when the run is what the rules give, "
-        "3 when not (the members concerned written to OUT/audit-failures/).",
+        description="Replay each of RUN_DIR's history parts (history/part-i.csv) through the "
+        "credit rules engine under the run's own policy, compare the ledger line for line "
+        "with the ledger part of the same name (ledger/part-i.parquet) and check the "
+        "end-of-run invariants again. Exit 0 when the run is what the rules give, 3 when not "
+        "(the members concerned written to OUT/audit-failures/), 2 when RUN_DIR is not a "
+        "whole run directory (a part missing or not what run.json says).",
     )
     au.add_argument("run_dir", metavar="RUN_DIR")
     au.add_argument(
@@ -279,9 +281,10 @@ def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -
 
     An earlier output "of the same kind" is a run directory (``run.json``, or
     only ``invariant-failures/`` from a failed run) for ``run``, and a folder
-    holding ``ledger.csv`` and ``balances.csv`` for ``replay``; it is replaced
-    only with ``--overwrite``. For ``run`` the message says whether the folder
-    holds a run of ``scenario`` or of a different one (and where they differ).
+    holding ``ledger.csv`` and ``balances.csv``, or ``ledger/`` and
+    ``balances/`` parts, for ``replay``; it is replaced only with
+    ``--overwrite``. For ``run`` the message says whether the folder holds a
+    run of ``scenario`` or of a different one (and where they differ).
     """
     where = f"creditsim {command}: --out"
     if text == "":

@@ -188,3 +188,14 @@ def test_audit_failures_that_cannot_be_written_are_said(
     assert last.endswith(
         f"the details could not be written: cannot write in {blocker}: File exists"
     )
+
+
+def test_the_help_names_the_parts_of_format_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """`creditsim audit --help` and cs.audit's docstring speak of history/ and ledger/ parts,
+    not the single files of format 1."""
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for doc in (text, " ".join((cs.audit.__doc__ or "").split())):
+        assert "history/part-i.csv" in doc and "ledger/part-i.parquet" in doc
+        assert "history.csv" not in doc and "ledger.parquet" not in doc
