@@ -44,7 +44,8 @@ def scenario_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def whole(scenario_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An uninterrupted run in batches of 40, one process."""
+    """An uninterrupted run in batches of 30 (BATCH), one process: 4 batches of the 104
+    members."""
     out = tmp_path_factory.mktemp("whole") / "run"
     argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
     assert main(argv) == 0
