@@ -345,21 +345,19 @@ def start_staging(
     """Prepare ``.NAME.partial`` for a run of ``plan``; return it and the batches already done.
 
     Without ``resume`` any earlier staging folder is removed. With it, an
-    interrupted run of the same ``plan`` (scenario, batch size) is kept with
-    its finished batches (:func:`batch_records`), and whatever else it had
-    written (reports, temporary files) is removed, to be written again; one
-    of another plan is an error, and a missing one means starting from the
-    beginning.
+    interrupted run of the same ``plan`` (scenario, batch size, creditsim
+    version) is kept with its finished batches (:func:`batch_records`), and
+    whatever else it had written (reports, temporary files) is removed, to be
+    written again; one of another plan is an error, and a missing one means
+    starting from the beginning.
     """
     folder = staging_dir(Path(out).absolute())  # workers may run elsewhere: no relative path
     plan_text = json.dumps(plan, sort_keys=True)
     records = folder / _RECORDS
     if resume and (records / _PLAN).is_file():
-        if (records / _PLAN).read_text(encoding="utf-8") != plan_text:
-            raise UsageError(
-                f"--resume: {folder} holds an interrupted run of another scenario, seed or "
-                "--batch-members; run without --resume to start again"
-            )
+        held = (records / _PLAN).read_text(encoding="utf-8")
+        if held != plan_text:
+            raise UsageError(_other_plan(folder, held, plan))
         _keep_only_batches(folder)
         return folder, batch_records(folder)
     if folder.exists():
@@ -369,6 +367,21 @@ def start_staging(
     folder.chmod(0o777 & ~current_umask())
     atomic_write_text(records / _PLAN, plan_text)
     return folder, {}
+
+
+def _other_plan(folder: Path, held: str, plan: dict[str, Any]) -> str:
+    """Why ``--resume`` refuses the interrupted run in ``folder`` (its plan ``held``)."""
+    try:
+        version = json.loads(held).get("creditsim")
+    except (ValueError, AttributeError):
+        version = None
+    if version != plan["creditsim"]:
+        made = f"creditsim {version}" if version else "another creditsim"
+        return (f"--resume: {folder} holds an interrupted run made by {made}, and this is "
+                f"creditsim {plan['creditsim']}; its batches may differ from this version's: "
+                "run without --resume to start again")  # fmt: skip
+    return (f"--resume: {folder} holds an interrupted run of another scenario, seed or "
+            "--batch-members; run without --resume to start again")  # fmt: skip
 
 
 def _keep_only_batches(folder: Path) -> None:
@@ -402,10 +415,14 @@ def _remove(path: Path) -> None:
 
 
 def plan_of(scenario_yaml: str, batch_members: int, members: int) -> dict[str, Any]:
-    """What makes a run's batches the same: its scenario (as written), batch size, members."""
+    """What makes a run's batches the same: its scenario (as written), batch size, members,
+    and the creditsim that simulates them."""
+    from simulator import __version__
+
     digest = hashlib.sha256(scenario_yaml.encode("utf-8")).hexdigest()
-    return {"format_version": FORMAT_VERSION, "scenario_sha256": digest,
-            "batch_members": batch_members, "members": members}  # fmt: skip
+    return {"format_version": FORMAT_VERSION, "creditsim": __version__,
+            "scenario_sha256": digest, "batch_members": batch_members,
+            "members": members}  # fmt: skip
 
 
 def write_record(folder: str | Path, index: int, record: dict[str, Any]) -> None:

@@ -240,10 +240,41 @@ def test_resume_after_an_interruption_gives_the_same_files(
     # A resume with nothing to resume starts afresh; one of another plan is refused.
     assert main([*argv[:-2], "--out", str(tmp_path / "c"), "--resume"]) == 0
     assert "no interrupted run at" in capsys.readouterr().out
-    runformat.start_staging(tmp_path / "d", {"other": "plan"}, resume=False)
+    runformat.start_staging(tmp_path / "d", runformat.plan_of("name: other\n", 30, 104),
+                            resume=False)  # fmt: skip
     assert main([*argv[:-2], "--out", str(tmp_path / "d"), "--resume"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds an interrupted run of another scenario" in err[0]
+
+
+@pytest.mark.parametrize("made_by", ["0.0.1", None], ids=["another-version", "unrecorded"])
+def test_resume_refuses_a_run_interrupted_under_another_creditsim(
+    made_by: str | None, scenario_file: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The plan records the creditsim version; --resume of a run another version began
+    (or one from before plans recorded it) is one line saying so, exit 2, nothing run."""
+    import simulator
+
+    out = tmp_path / "run"
+    argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out),
+            "--resume"]  # fmt: skip
+    # The very plan this run would make, but for the version.
+    yaml = dump_yaml(cs.load_scenario(scenario_file).to_dict())
+    plan = runformat.plan_of(yaml, int(BATCH), roster(cs.load_scenario(scenario_file)).size)
+    assert plan["creditsim"] == simulator.__version__
+    if made_by is None:
+        del plan["creditsim"]
+    else:
+        plan["creditsim"] = made_by
+    staging, _ = runformat.start_staging(out, plan, resume=False)
+    assert main(argv) == 2
+    made = f"creditsim {made_by}" if made_by else "another creditsim"
+    assert capsys.readouterr().err.splitlines() == [
+        f"--resume: {staging} holds an interrupted run made by {made}, and this is creditsim "
+        f"{simulator.__version__}; its batches may differ from this version's: run without "
+        "--resume to start again"]  # fmt: skip
+    assert not out.exists() and staging.is_dir()
 
 
 def test_a_run_that_loses_a_worker_keeps_its_batches_for_resume(
