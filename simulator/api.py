@@ -710,13 +710,15 @@ def _run_folder(sc: Scenario, out: str | os.PathLike[str] | None, overwrite: boo
 def audit(run_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None) -> Any:
     """Check that a run directory is what the credit rules give (``creditsim audit``).
 
-    Replays its ``history.csv`` through the engine under its own policy and
-    compares the ledger line for line with its ``ledger.parquet``, then checks
-    the end-of-run invariants again; returns a
+    Replays each of its history parts (``history/part-i.csv``) through the
+    engine under its own policy and compares the ledger line for line with the
+    ledger part of the same name (``ledger/part-i.parquet``), then checks the
+    end-of-run invariants again; returns a
     :class:`simulator.run_audit.AuditResult` (``.ok``, ``.differences`` per
     member, ``.problems``). When the run fails, the members concerned are
     written as replayable histories to ``out/audit-failures/`` (``out``
-    defaults to the run directory).
+    defaults to the run directory). A folder that is not a whole run
+    directory of format 2 raises :class:`InputError`, one line.
 
     >>> audit("runs/baseline-seed20140101").ok  # doctest: +SKIP
     True

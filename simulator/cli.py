@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from simulator.errors import CreditsimError, InvariantError, UsageError
+from simulator.errors import CreditsimError, ExecutionError, InvariantError, UsageError
 from simulator.outputs import cannot_write
 
 __all__ = ["main"]
@@ -41,11 +41,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "replay",
         help="run the credit rules engine over a recorded history (RULES.md section 8)",
         description="Replay HISTORY.csv through the credit rules engine and write "
-        "DIR/ledger.csv and DIR/balances.csv. Given a run's history/ folder, replay every "
-        "part (under the run's policy, up to its end, unless told otherwise) and write "
-        "DIR/ledger/part-i.csv and DIR/balances/part-i.csv.",
+        "DIR/ledger.csv and DIR/balances.csv. Given a run directory RUN (or its history/ "
+        "folder), replay every part of RUN/history/ under the run's policy (its "
+        "scenario.yaml), up to its end, unless --scenario or --until say otherwise, and "
+        "write DIR/ledger/part-i.csv and DIR/balances/part-i.csv.",
     )
-    rp.add_argument("history", metavar="HISTORY.csv|RUN/history")
+    rp.add_argument("history", metavar="HISTORY.csv|RUN|RUN/history")
     rp.add_argument(
         "--scenario",
         metavar="S.yaml",
@@ -58,7 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", metavar="DIR", required=True, help="output directory")
     rp.add_argument(
-        "--overwrite", action="store_true", help="replace an earlier replay output at --out"
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier replay output at --out (its ledger and balances files or "
+        "part folders are removed first)",
     )
     rp.add_argument(
         "--allow-long-span",
@@ -70,10 +74,12 @@ def _build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser(
         "audit",
         help="prove a run directory is exact: replay its history, compare its ledger",
-        description="Replay RUN_DIR/history.csv through the credit rules engine under the "
-        "run's own policy, compare the ledger line for line with RUN_DIR/ledger.parquet and "
-        "check the end-of-run invariants again. Exit 0 when the run is what the rules give, "
-        "3 when not (the members concerned written to OUT/audit-failures/).",
+        description="Replay each of RUN_DIR's history parts (history/part-i.csv) through the "
+        "credit rules engine under the run's own policy, compare the ledger line for line "
+        "with the ledger part of the same name (ledger/part-i.parquet) and check the "
+        "end-of-run invariants again. Exit 0 when the run is what the rules give, 3 when not "
+        "(the members concerned written to OUT/audit-failures/), 2 when RUN_DIR is not a "
+        "whole run directory (a part missing or not what run.json says).",
     )
     au.add_argument("run_dir", metavar="RUN_DIR")
     au.add_argument(
@@ -275,9 +281,10 @@ def _check_out(text: str, overwrite: bool, command: str, scenario: Any = None) -
 
     An earlier output "of the same kind" is a run directory (``run.json``, or
     only ``invariant-failures/`` from a failed run) for ``run``, and a folder
-    holding ``ledger.csv`` and ``balances.csv`` for ``replay``; it is replaced
-    only with ``--overwrite``. For ``run`` the message says whether the folder
-    holds a run of ``scenario`` or of a different one (and where they differ).
+    holding ``ledger.csv`` and ``balances.csv``, or ``ledger/`` and
+    ``balances/`` parts, for ``replay``; it is replaced only with
+    ``--overwrite``. For ``run`` the message says whether the folder holds a
+    run of ``scenario`` or of a different one (and where they differ).
     """
     where = f"creditsim {command}: --out"
     if text == "":
@@ -471,6 +478,13 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run_scenario(scenario, args, progress, out, on_batch,
                               reports=not args.no_report)  # fmt: skip
+    except KeyboardInterrupt:
+        return _interrupted(out)
+    except ExecutionError as exc:  # a worker lost: what the others finished is kept
+        hint = _resume_hint(out)
+        if hint is not None:
+            exc.problems = (*exc.problems[:-1], f"{exc.problems[-1]}; {hint}")
+        raise
     except InvariantError as exc:
         from simulator.invariants import offending_members, write_failures
 
@@ -483,17 +497,22 @@ def _run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     failed: list[str] = []
-    if args.no_report:
-        write_run(result, out)
-    else:
-        from simulator.reports import reports_or_problems
+    try:
+        if args.no_report:
+            write_run(result, out)
+        else:
+            from simulator.reports import reports_or_problems
 
-        # Reports go into the run folder before it is published, so a run
-        # interrupted while reporting leaves nothing that looks complete; a
-        # report that fails is dropped, and the run is still published.
-        # The workers computed each batch's report sums: no table is read again.
-        write_run(result, out, before_publish=lambda tmp: failed.extend(
-            reports_or_problems(tmp, result.report_sums)))  # fmt: skip
+            # Reports go into the run folder before it is published, so a run
+            # interrupted while reporting leaves nothing that looks complete; a
+            # report that fails is dropped, and the run is still published.
+            # The workers computed each batch's report sums: no table is read again.
+            def reports(tmp: Path) -> None:
+                failed.extend(reports_or_problems(tmp, result.report_sums))
+
+            write_run(result, out, before_publish=reports)
+    except KeyboardInterrupt:
+        return _interrupted(out)
     s = result.summary
     print(_run_lines(s, scenario, result.meta))
     steady = s["steady_state"]
@@ -523,6 +542,26 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupted(out: Path) -> int:
+    """Ctrl-C during ``creditsim run``: say what ``--resume`` keeps; exit status 130."""
+    hint = _resume_hint(out) or "no batch had finished, so --resume would start from the beginning"
+    print(f"creditsim run: interrupted; {hint}", file=sys.stderr)
+    return 130
+
+
+def _resume_hint(out: Path) -> str | None:
+    """What ``--resume`` would keep of a run at ``out`` that stopped on the way, in words
+    (None when it would keep nothing)."""
+    from simulator.runformat import batch_records, staging_dir
+
+    done = len(batch_records(staging_dir(out))) if staging_dir(out).is_dir() else 0
+    if not done:
+        return None
+    batches = f"{done:,} batches it finished are" if done != 1 else "batch it finished is"
+    return (f"the {batches} kept in {staging_dir(out)}: run the same command with --resume "
+            "to finish it")  # fmt: skip
+
+
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -546,7 +585,8 @@ def _replay(args: argparse.Namespace) -> int:
                            for line in exc.problems)) from None  # fmt: skip
     out = _check_out(args.out, args.overwrite, "replay")
     try:
-        result.save(out)
+        result.save(out)  # ledger.csv and balances.csv replaced whole, or not at all
+        _clear_replay(out, files=False)  # the parts of an earlier replay of a run
     except OSError as exc:
         raise UsageError(
             f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
@@ -570,21 +610,24 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
-    """``creditsim replay RUN/history``: every part replayed, one ledger per part.
+    """``creditsim replay RUN`` or ``RUN/history``: every part replayed, one ledger per part.
 
-    In a run directory's ``history/`` folder, the run's ``scenario.yaml`` and
-    ``end`` are the defaults of ``--scenario`` and ``--until``, so each
+    For a run directory (or its ``history/`` folder), the run's ``scenario.yaml``
+    and ``end`` are the defaults of ``--scenario`` and ``--until``, so each
     ``OUT/ledger/part-i.csv`` is the run's ``ledger/part-i.parquet`` as text.
+    Any other folder of history parts is replayed as separate history files.
     """
     from simulator.api import replay
     from simulator.runformat import history_parts, read_meta
     from simulator.timeutil import parse_instant
 
     folder = Path(args.history)
+    if (folder / "run.json").is_file():
+        folder = folder / "history"  # a run directory: its history
     paths = history_parts(folder)
     if not paths:
         raise UsageError(f"{folder}: a folder without history parts (part-00000.csv, ...): "
-                         "give a history file or a run's history/ folder")  # fmt: skip
+                         "give a history file, a run directory or its history/ folder")  # fmt: skip
     run_dir = folder.parent
     policy, used = args.scenario, []
     if (run_dir / "run.json").is_file() and folder.name == "history":
@@ -596,6 +639,12 @@ def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
             until = parse_instant(str(meta["end"]))
             used.append(f"the run's end, {meta['end']}")
     out = _check_out(args.out, args.overwrite, "replay")
+    try:
+        _clear_replay(out)
+    except OSError as exc:
+        raise UsageError(
+            f"creditsim replay: --out {out}: cannot write: {exc.strerror or exc}"
+        ) from None
     actions = members = entries = 0
     for path in paths:
         try:
@@ -618,3 +667,17 @@ def _replay_parts(args: argparse.Namespace, until: int | None) -> int:
           f"{entries:,} ledger entries")  # fmt: skip
     print(f"wrote {out / 'ledger'}/ and {out / 'balances'}/ (one CSV per part)")
     return 0
+
+
+def _clear_replay(out: Path, files: bool = True) -> None:
+    """Remove an earlier replay's output from ``out`` (allowed by ``--overwrite``): its
+    ``ledger/`` and ``balances/`` parts and (with ``files``) its ``ledger.csv`` and
+    ``balances.csv``, so no file of an earlier replay (a part this one has not) is left
+    beside this one's. Nothing else in ``out`` is touched."""
+    import shutil
+
+    for name in ("ledger", "balances"):
+        if (out / name).is_dir():
+            shutil.rmtree(out / name)
+        if files:
+            (out / f"{name}.csv").unlink(missing_ok=True)

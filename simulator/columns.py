@@ -37,6 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simulator.errors import InputError
+from simulator.runformat import first_line, part_footer, schema_problem
 from simulator.vocabulary import NO_INSTANT
 
 __all__ = [
@@ -88,19 +89,31 @@ class ParquetTable:
     data only when asked.
 
     A run directory's tables are folders of parts, one per member batch
-    (:mod:`simulator.runformat`), read in part order. The reports read only
-    the columns they use, with text keys dictionary-encoded (:meth:`arrow`);
-    a user who asks for the whole table gets it as pandas (:meth:`frame`), read once.
+    (:mod:`simulator.runformat`), read in part order: ``files``, the parts
+    :func:`simulator.runformat.read_meta` checked against ``run.json``. Without
+    ``files`` a folder's ``.parquet`` files are its parts, and their footers are
+    checked now to share one schema, so a part that does not fit is one line
+    naming it and its column, not a pyarrow error or a column of nulls later.
+    The reports read only the columns they use, with text keys
+    dictionary-encoded (:meth:`arrow`); a user who asks for the whole table
+    gets it as pandas (:meth:`frame`), read once.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], files: Sequence[str | os.PathLike[str]] | None = None
+    ) -> None:
         self.path = Path(path)
-        if self.path.is_dir():
+        if files is not None:
+            self._files = [Path(f) for f in files]
+        elif self.path.is_dir():
             self._files = sorted(
                 p for p in self.path.iterdir() if p.suffix == ".parquet" and p.name[0] not in "._"
             )
             if not self._files:
                 raise InputError(f"{self.path}: a folder without Parquet parts")
+            problem = schema_problem({p: part_footer(p)[1] for p in self._files})
+            if problem is not None:
+                raise InputError(problem)
         else:
             self._files = [self.path]
         try:
@@ -127,15 +140,18 @@ class ParquetTable:
                     pq.read_table(path, columns=list(columns), read_dictionary=dictionaries)
                 )
             except (OSError, pa.ArrowException) as exc:
-                raise InputError(f"{path}: cannot be read: {exc}") from None
+                raise InputError(f"{path}: cannot read: {first_line(exc)}") from None
         try:
             return pa.concat_tables(parts)
-        except pa.ArrowException as exc:
-            raise InputError(f"{self.path}: parts that do not fit together: {exc}") from None
+        except pa.ArrowException as exc:  # the parts shared one schema when opened
+            raise InputError(f"{self.path}: parts that do not fit together: "
+                             f"{first_line(exc)}") from None  # fmt: skip
 
     @cached_property
     def frame(self) -> pd.DataFrame:
-        """The whole table as pandas, as ``pandas.read_parquet`` gives it."""
+        """The whole table as pandas, as ``pandas.read_parquet`` gives it (its parts only)."""
+        if self.path.is_dir():
+            return pd.read_parquet([str(p) for p in self._files])
         return pd.read_parquet(self.path)
 
 

@@ -73,8 +73,8 @@ LEDGER_DTYPE = np.dtype([
     ("inmail", "i8"), ("reason", "i1"), ("balance", "i4"), ("tier", "i1"),
 ])  # fmt: skip
 
-# Codes of the actions in the shard's action log (history.csv rows other
-# than sends and responses).
+# Codes of the actions in the shard's action log (history rows other than
+# sends and responses).
 ACT_SUBSCRIBE, ACT_CHANGE, ACT_CANCEL, ACT_PURCHASE = 0, 1, 2, 3
 ACTION_NAMES = ("subscribe", "change_tier", "cancel", "purchase")
 

@@ -21,6 +21,7 @@ __all__ = [
     "cannot_write",
     "csv_text",
     "current_umask",
+    "fsync_path",
 ]
 
 
@@ -36,6 +37,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename into it), to the disk.
+
+    A rename is atomic but not durable: after a crash of the machine a file
+    renamed into place may be there cut short, unless its data was flushed
+    first, and a rename may be lost unless its folder was. Folders are
+    flushed on POSIX only (elsewhere they cannot be opened).
+    """
+    if os.name != "posix" and Path(path).is_dir():
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def current_umask() -> int:

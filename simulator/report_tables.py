@@ -194,8 +194,8 @@ _TABLE_NOTES = {
     ),
     "purchases_revenue": (
         "Purchases and revenue per tier and month of the measured window; revenue = purchase "
-        "revenue + subscription revenue; inmails_rejected_no_credit: send attempts rejected for lack "
-        "of credit."
+        "revenue + subscription revenue; inmails_rejected_no_credit: send attempts rejected "
+        "for lack of credit."
     ),
     "rejections": "Rejected send and purchase attempts per tier, month, action and reason.",
 }

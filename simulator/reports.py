@@ -544,31 +544,23 @@ def load_run_tables(run_dir: str | os.PathLike[str]) -> RunTables:
     The Parquet datasets (``ledger/``, ``inmails/``, ``members/``,
     ``billing/``, one part per member batch) are read when a report or a
     user needs them, part by part and only the columns used. ``summary.json``
-    may be absent (no summary). A folder of another format is refused with
-    one line (:func:`simulator.runformat.read_meta`).
+    may be absent (no summary). A folder of another format, or one whose
+    parts are not those ``run.json`` lists, is refused with one line
+    (:func:`simulator.runformat.read_meta`).
     """
-    from simulator.runformat import TABLES, read_meta
+    from simulator.runformat import TABLES, part_path, read_json, read_meta
 
     root = Path(run_dir)
     if not root.is_dir():
         raise InputError(f"{root}: not a run directory")
-    meta = read_meta(root)
+    meta = read_meta(root)  # every part run.json lists is there, whole, of one schema
+    batches = range(len(meta["batches"]))
 
     def table(name: str) -> Source:
-        path = root / name
-        if not path.is_dir():
-            raise InputError(f"{path}: missing (a run directory has one folder of parts per table)")
-        return ParquetTable(path)
+        return ParquetTable(root / name, [part_path(root, name, i) for i in batches])
 
-    summary: dict[str, Any] = {}
     path = root / "summary.json"
-    if path.exists():
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        if not isinstance(summary, dict):
-            raise InputError(f"{path}: must hold a JSON object")
+    summary = read_json(path, root) if path.exists() else {}
     sources = {name: table(name) for name in TABLES}
     return RunTables(**sources, meta=meta, summary=summary)
 
@@ -1490,7 +1482,9 @@ def purchases_revenue_sums(tables: RunTables) -> pd.DataFrame:
         "subscription_revenue_cents": np.concatenate(
             [zeros(n_buys), bill.amount_cents[charges], zeros(n_failed)]
         ),
-        "inmails_rejected_no_credit": np.concatenate([zeros(n_buys + n_charges), np.ones(n_failed)]),
+        "inmails_rejected_no_credit": np.concatenate(
+            [zeros(n_buys + n_charges), np.ones(n_failed)]
+        ),
     }
     # Ledger and billing tiers share one dictionary, so their codes can be stacked.
     tier = np.concatenate([led.tier.codes[buys], bill.tier.codes[charges], led.tier.codes[failed]])

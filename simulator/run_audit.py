@@ -7,11 +7,11 @@ section 8) is replayed through the credit rules engine under the run's own
 policy (its ``scenario.yaml``) up to the run's end, and the ledger the rules
 give is compared with the ledger part of the same name
 (``ledger/part-i.parquet``), member by member, line for line, in the text
-form ``creditsim replay`` writes (RULES.md section 5). A part with no
-partner, or a member whose rows are in a part of another number, is a
-difference too. Then the end-of-run invariants (:mod:`simulator.invariants`:
-conservation, balances, InMails against the ledger, the summary's counts) are
-checked again on the tables as they are on disk.
+form ``creditsim replay`` writes (RULES.md section 5). A member whose rows
+are in a part of another number is a difference too. Then the end-of-run
+invariants (:mod:`simulator.invariants`: conservation, balances, InMails
+against the ledger, the summary's counts) are checked again on the tables as
+they are on disk.
 
 A run passes when both hold. Otherwise the members whose ledger differs, or
 whom an invariant implicates, are written as replayable histories to
@@ -19,7 +19,10 @@ whom an invariant implicates, are written as replayable histories to
 saying what differed and how to replay each; the CLI exits 3, as for a run
 that fails its invariants.
 
-Run directories of format 2 are audited (:mod:`simulator.runformat`); one
+Run directories of format 2 are audited (:mod:`simulator.runformat`), and
+only whole ones: a part missing, one whose rows are not those ``run.json``
+gives, or one of another schema is bad input (one line, exit 2), found
+before anything is replayed (:func:`simulator.runformat.read_meta`). One
 part is in memory at a time, apart from the invariants' tables. End to end
 (reading, validating and replaying the history, comparing) it handles about
 23,000 actions a second: the baseline's 828,562 in 35 s, so a run of a few
@@ -28,11 +31,9 @@ million actions takes a few minutes.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,7 +48,7 @@ from simulator.engine.history import (
 from simulator.errors import InputError
 from simulator.invariants import check_run, offending_members, write_failures
 from simulator.reports import load_run_tables
-from simulator.runformat import history_text, parts, read_meta
+from simulator.runformat import first_line, history_text, part_path, read_json, read_meta
 from simulator.scenario import load_scenario
 from simulator.timeutil import format_instant
 
@@ -90,34 +91,25 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
     RUN_DIR) only when the run fails.
     """
     root = Path(run_dir)
-    read_meta(root)
+    meta = read_meta(root)  # every part run.json lists is there (Parquet parts: whole)
     for name in ("scenario.yaml", "summary.json"):
         if not (root / name).is_file():
             raise InputError(f"{root}: not a complete run directory (no {name})")
-    histories = parts(root, "history")
-    ledgers = parts(root, "ledger")
-    if not histories or not ledgers:
-        raise InputError(f"{root}: not a complete run directory (no history/ or ledger/ parts)")
+    summary = read_json(root / "summary.json", root)
     scenario = load_scenario(root / "scenario.yaml")
-    summary = _read_json(root / "summary.json", root)
-    ledger_by_part = {p.stem: p for p in ledgers}
-    history_by_part = {p.stem: p for p in histories}
     result = AuditResult(root, 0, 0, 0)
     history_of: dict[str, Path] = {}  # the history part holding each differing member
-    for part in sorted(set(ledger_by_part) | set(history_by_part)):
-        if part not in history_by_part or part not in ledger_by_part:
-            missing = "history" if part not in history_by_part else "ledger"
-            result.problems.append(f"{part}: a {'ledger' if missing == 'history' else 'history'} "
-                                   f"part without its {missing} part")  # fmt: skip
-            continue
-        path = history_by_part[part]
+    histories = [part_path(root, "history", i) for i in range(len(meta["batches"]))]
+    for i, path in enumerate(histories):
+        part = path.stem
         actions = read_history(path, scenario.policy, allow_long_span=True)
         replayed = replay(scenario.policy, actions, scenario.end)
         expected = ledger_rows(replayed.engine)
+        ledger = part_path(root, "ledger", i)
         try:  # a damaged table is bad input: one line, not a traceback
-            recorded = _ledger_text(pq.read_table(ledger_by_part[part], columns=_LEDGER))
+            recorded = _ledger_text(pq.read_table(ledger, columns=_LEDGER))
         except (OSError, KeyError, pa.ArrowException) as exc:
-            raise InputError(f"{ledger_by_part[part]}: cannot read: {_first_line(exc)}") from None
+            raise InputError(f"{ledger}: cannot read: {first_line(exc)}") from None
         result.actions += len(actions)
         result.members += len(replayed.members)
         result.entries += len(recorded)
@@ -131,7 +123,7 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
         tables = load_run_tables(root)
         result.problems += check_run(tables, summary, scenario)
     except (OSError, KeyError, pa.ArrowException) as exc:
-        raise InputError(f"{root}: cannot read the run's tables: {_first_line(exc)}") from None
+        raise InputError(f"{root}: cannot read the run's tables: {first_line(exc)}") from None
     if result.ok:
         return result
     members = sorted(set(result.differences) | set(offending_members(result.problems)))
@@ -156,12 +148,6 @@ def audit_run(run_dir: str | Path, out: str | Path | None = None) -> AuditResult
 
 
 _LEDGER = list(LEDGER_COLUMNS)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 200 else line[:200] + "..."
 
 
 def _ledger_text(table: pa.Table) -> list[tuple[str, ...]]:
@@ -214,15 +200,3 @@ def _show(row: tuple[str, ...]) -> str:
     where = f" of lot {lot}" if lot else ""
     about = f" for InMail {inmail}" if inmail else ""
     return f"{time} {what}{where}{about}, balance {balance}"
-
-
-def _read_json(path: Path, root: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{root}: not a creditsim run directory (no {path.name})") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object")
-    return data

@@ -266,7 +266,10 @@ def run(
     (:func:`simulator.runformat.staging_dir`) and no table comes back to this
     process; :func:`write_run` then completes and publishes the folder. With
     ``resume``, the batches an interrupted run of the same scenario and batch
-    size finished there are kept. Without ``out``, ``keep_tables`` keeps the
+    size finished there are kept. A run that stops on the way (Ctrl-C, a
+    worker lost, a disk full: any error but :class:`InvariantError`) keeps its
+    staging folder for ``resume``; one that breaks an invariant removes it, as
+    a resumed run would break it again. Without ``out``, ``keep_tables`` keeps the
     tables in memory (for small runs and the Python API); without either the
     result holds only the summary (a sweep's replications, the warm-up pilot).
     With ``reports`` (a run made with ``out``), each batch's report sums are
@@ -341,12 +344,18 @@ def run(
     # batch's rows and every member once.
     problems = _run_problems(batches, tables, members.size)
     if problems:
-        raise InvariantError(
+        error = InvariantError(
             f"{scenario.source}: the run broke {len(problems)} invariant(s); not a result:",
             *problems,
             history=_failing_history(batches, tables, staged),
             scenario=scenario,
         )
+        if staged is not None:
+            # Not a result, and nothing to resume: the batches are the same every time,
+            # so a resumed run would break the same invariants. The failing members'
+            # histories are in the error (for invariant-failures/); the parts go.
+            shutil.rmtree(staged, ignore_errors=True)
+        raise error
     merged = None
     if with_reports:
         merged = _merged_report_sums(batches, scenario, staged)

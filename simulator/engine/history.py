@@ -423,9 +423,9 @@ def ledger_rows(engine: Engine) -> list[tuple[str, ...]]:
 
     The sort is stable, so each member's entries keep their R10 order. Across
     members the order does not matter (R10); sorting by member id within an
-    instant makes it canonical, the order ``creditsim run`` writes its
-    ``ledger.parquet`` in (member ids ``m000042`` sort as their indices), so a
-    run's ledger and the replay of its history match line for line.
+    instant makes it canonical, the order ``creditsim run`` writes each of its
+    ledger parts in (member ids ``m000042`` sort as their indices), so a run's
+    ledger part and the replay of its history part match line for line.
     """
     stamps: dict[int, str] = {}
     out: list[tuple[str, ...]] = []

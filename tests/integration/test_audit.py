@@ -113,7 +113,7 @@ def test_a_history_missing_a_row_fails(
         (lambda d: (d / "run.json").write_text('{"format_version": 9}'),
          "{d}/run.json: run format 9; this creditsim reads format 2"),
         (lambda d: (d / "run.json").write_text('{"format_version": 2}'),
-         "{d}: not a complete run directory (no scenario.yaml)"),
+         "{d}: not a complete run directory (run.json lists no batches)"),
         (lambda d: (d / "run.json").write_text('{"format_version": 1}'),
          "{d}: a run directory of format 1 (one file per table, creditsim 0.1), which this "
          "creditsim does not read; make it again in format 2 with `creditsim run "
@@ -133,8 +133,8 @@ def test_a_folder_that_is_not_a_run_is_one_line(
 def test_damaged_tables_are_one_line(
     written: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A ledger part that is not Parquet, or lacks a column: exit 2, one line, no
-    traceback, nothing written."""
+    """A ledger part that is not Parquet, or lacks a column, or a history part missing:
+    exit 2, one line naming the part, no traceback, nothing written."""
     copy = _copy(written, tmp_path)
     part = copy / "ledger" / "part-00001.parquet"
     part.write_bytes(b"garbage\n")
@@ -145,12 +145,15 @@ def test_damaged_tables_are_one_line(
     pq.write_table(table.drop(["kind"]), part)
     assert main(["audit", str(copy)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"{part}: cannot read: ") and "kind" in line
-    # A ledger part without its history part is a difference, not a pass.
+    assert line == f"{part}: no column 'kind' (part-00000.parquet has it, string)"
+    # A history part missing: the run is not whole, so it is not audited (not a pass).
     pq.write_table(table, part)
     (copy / "history" / "part-00001.csv").unlink()
-    result = cs.audit(copy, out=tmp_path / "elsewhere")
-    assert "part-00001: a ledger part without its history part" in result.problems
+    batches = len(json.loads((copy / "run.json").read_text())["batches"])
+    assert main(["audit", str(copy)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{copy / 'history' / 'part-00001.csv'}: missing (run.json lists {batches} batches)"
+    ]
     assert not (copy / "audit-failures").exists()
 
 
@@ -185,3 +188,14 @@ def test_audit_failures_that_cannot_be_written_are_said(
     assert last.endswith(
         f"the details could not be written: cannot write in {blocker}: File exists"
     )
+
+
+def test_the_help_names_the_parts_of_format_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """`creditsim audit --help` and cs.audit's docstring speak of history/ and ledger/ parts,
+    not the single files of format 1."""
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for doc in (text, " ".join((cs.audit.__doc__ or "").split())):
+        assert "history/part-i.csv" in doc and "ledger/part-i.parquet" in doc
+        assert "history.csv" not in doc and "ledger.parquet" not in doc

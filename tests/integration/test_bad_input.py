@@ -365,4 +365,5 @@ def test_invariant_violation_exits_3_and_writes_failures(
     folder = tmp_path / "out" / "invariant-failures"
     assert (folder / "m000000.csv").is_file() and (folder / "README.txt").is_file()
     assert not (tmp_path / "out" / "run.json").exists()  # never reported as a result
+    assert not (tmp_path / ".out.partial").exists(), "nothing to --resume: it would fail again"
     assert "wrote" not in out

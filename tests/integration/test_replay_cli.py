@@ -403,7 +403,8 @@ def test_bad_until_exits_2(
         (
             ["replay", ".", "--out", "out"],
             ".: a folder without history parts "
-            "(part-00000.csv, ...): give a history file or a run's history/ folder",
+            "(part-00000.csv, ...): give a history file, a run directory or its history/ "
+            "folder",
         ),
         (
             ["replay", "h.csv", "--scenario", "missing.yaml", "--out", "out"],

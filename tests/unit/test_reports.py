@@ -183,15 +183,20 @@ def small_run(measure_start: str = "2024-01-01T00:00:00Z", **meta) -> RunTables:
 
 
 def write_run(tables: RunTables, root: Path, summary: dict | None = None) -> Path:
-    """Write ``tables`` as a run directory (format 2: one part per table, one batch)."""
+    """Write ``tables`` as a run directory (format 2: one part per table, one batch, listed
+    in run.json with its row counts; an empty history part, which no report reads)."""
     root.mkdir(parents=True, exist_ok=True)
     rows = {}
     for name in ("ledger", "inmails", "members", "billing"):
         (root / name).mkdir(exist_ok=True)
-        getattr(tables, name).to_parquet(root / name / "part-00000.parquet")
-        rows[name] = len(getattr(tables, name))
-    batch = {"index": 0, "members": [0, rows["members"]], "rows": rows}
-    (root / "run.json").write_text(json.dumps({**tables.meta, "batches": [batch]}))
+        frame = getattr(tables, name)
+        frame.to_parquet(root / name / "part-00000.parquet")
+        rows[name] = len(frame)
+    (root / "history").mkdir(exist_ok=True)
+    (root / "history" / "part-00000.csv").write_text("time,member,action\n")
+    rows["history"] = 0
+    batches = [{"index": 0, "members": [0, len(tables.members)], "rows": rows}]
+    (root / "run.json").write_text(json.dumps({**tables.meta, "batches": batches}))
     (root / "summary.json").write_text(json.dumps(summary or {"refund_rate": 0.5}))
     return root
 
@@ -808,12 +813,14 @@ def test_load_run_tables_round_trip(tmp_path):
 
 
 def test_load_run_tables_names_missing_file(tmp_path):
-    """A run directory without a ledger is an error naming the folder."""
+    """A run directory without its ledger part, or its ledger folder, is an error naming
+    the part, or the folder."""
     root = write_run(small_run(), tmp_path / "run")
     (root / "ledger" / "part-00000.parquet").unlink()
     with pytest.raises(InputError) as err:
         load_run_tables(root)
-    assert str(err.value) == f"{root / 'ledger'}: a folder without Parquet parts"
+    assert str(err.value) == (f"{root / 'ledger' / 'part-00000.parquet'}: missing (run.json "
+                              "lists 1 batch)")  # fmt: skip
     (root / "ledger").rmdir()
     with pytest.raises(InputError) as err:
         load_run_tables(root)
