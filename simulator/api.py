@@ -375,15 +375,7 @@ class Run:
         """The tables in the form :mod:`simulator.reports` reads (for its functions)."""
         if self._result is not None:
             # The run's own Arrow tables: the reports read their dictionary codes directly.
-            arrow = self._result.tables.arrow
-            return _reports.RunTables(
-                ledger=arrow["ledger"],
-                inmails=arrow["inmails"],
-                members=arrow["members"],
-                billing=arrow["billing"],
-                meta=self.meta,
-                summary=self.summary,
-            )
+            return _reports.RunTables.of(self._result.tables, self.meta, self.summary)
         if self._loaded is not None:  # read from a run directory: its files, as far as used
             return self._loaded
         t = self.tables
@@ -526,7 +518,7 @@ class Run:
         return RunResult(self.scenario, self.seed, None, self.summary, self.meta, staged)
 
     def _arrow_tables(self) -> Any:
-        from simulator.tables import RunTables as ArrowTables
+        from simulator.tables import SimTables as ArrowTables
 
         t = self.tables
 

@@ -9,7 +9,7 @@ bookkeeping around it at the end of a run, vectorised over whole columns
 (numpy and pyarrow compute, no Python per entry): on 1.07 M ledger entries and
 540 k InMails it takes 0.3-0.4 s, about 4 % of ``run()`` (8.4 s) and 3 % of
 ``creditsim run``, mostly one hash pass matching ledger entries to InMail ids.
-It reads the Arrow tables of a run (``RunTables.arrow``) or DataFrames with
+It reads the Arrow tables of a run (``SimTables.arrow``) or DataFrames with
 the same columns. It checks:
 
 * every ledger ``quantity`` is >= 0, a ``reject`` moves 0 credits, every
@@ -62,7 +62,7 @@ from simulator.vocabulary import LEDGER_KINDS, NO_INSTANT, SEND_REASONS
 if TYPE_CHECKING:
     from simulator.reports import RunTables as StoredTables
     from simulator.scenario import Scenario
-    from simulator.tables import RunTables
+    from simulator.tables import SimTables
 
 __all__ = [
     "FAILURES_DIR",
@@ -105,14 +105,14 @@ class Violation(str):
 
 
 def check_run(
-    tables: RunTables | StoredTables,
+    tables: SimTables | StoredTables,
     summary: Mapping[str, Any],
     scenario: Scenario,
     members_expected: int | None = None,
 ) -> list[str]:
     """Every invariant the run breaks, one line each; an empty list means the run is sound.
 
-    ``tables`` are a run's, in memory (``simulator.tables.RunTables``) or read
+    ``tables`` are a run's, in memory (``simulator.tables.SimTables``) or read
     from its directory (``simulator.reports.load_run_tables``, as ``creditsim
     audit`` does).
 

@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 
 from simulator.errors import InputError, UsageError
 from simulator.outputs import atomic_write_text, current_umask, fsync_path
-from simulator.tables import RunTables, plain_table
+from simulator.tables import SimTables, plain_table
 
 __all__ = [
     "FORMAT_VERSION",
@@ -274,7 +274,7 @@ def first_line(exc: BaseException) -> str:
 # Writing a batch's parts
 
 
-def write_parts(folder: str | Path, index: int, tables: RunTables) -> None:
+def write_parts(folder: str | Path, index: int, tables: SimTables) -> None:
     """Write batch ``index``'s parts (every table, even empty) into the run folder ``folder``.
 
     Each part is written under a temporary name, flushed to the disk and
@@ -304,7 +304,7 @@ def write_parts(folder: str | Path, index: int, tables: RunTables) -> None:
     fsync_path(folder)
 
 
-def split_tables(tables: RunTables, ranges: list[range]) -> list[RunTables]:
+def split_tables(tables: SimTables, ranges: list[range]) -> list[SimTables]:
     """A run's tables (members in global index order) split into its batches' tables.
 
     A member's rows all belong to its batch and every table's order is a
@@ -330,7 +330,7 @@ def split_tables(tables: RunTables, ranges: list[range]) -> list[RunTables]:
             return table.filter(pa.array(where[name] == i))
 
         arrow = {name: take(tables.arrow[name], name) for name in TABLES}
-        out.append(RunTables(arrow["ledger"], arrow["inmails"], arrow["members"],
+        out.append(SimTables(arrow["ledger"], arrow["inmails"], arrow["members"],
                              arrow["billing"], take(tables.history, "history"), 0))  # fmt: skip
     return out
 

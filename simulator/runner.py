@@ -43,7 +43,7 @@ from simulator.population import Roster, member_ids, roster
 from simulator.runformat import TABLES
 from simulator.scenario import Scenario
 from simulator.steady import NO_RESPONSE, merge_bins, steady_bins, steady_block
-from simulator.tables import RunTables, assemble, concat, shard_columns
+from simulator.tables import SimTables, assemble, concat, shard_columns
 from simulator.timeutil import DAY, format_instant
 from simulator.vocabulary import NO_INSTANT, SEND_REASONS
 from simulator.yamlio import dump_yaml
@@ -85,7 +85,7 @@ class RunResult:
 
     scenario: Scenario
     seed: int
-    tables: RunTables | None  # None for a run made with keep_tables=False
+    tables: SimTables | None  # None for a run made with keep_tables=False
     summary: dict[str, Any]
     meta: dict[str, Any]
     #: The staging folder holding the batches' parts (a run made with ``out``), else None.
@@ -122,7 +122,7 @@ class Batch:
 
     index: int
     members: range
-    tables: RunTables | None
+    tables: SimTables | None
     counts: dict[str, Any]
     problems: list[str]
     rows: dict[str, int]
@@ -187,11 +187,7 @@ def run_batch(
     if with_reports and not problems:
         from simulator import report_sums, reports
 
-        arrow = tables.arrow
-        ledger, inmails, batch_members, billing = (arrow[name] for name in TABLES)
-        sums = report_sums.batch_sums(
-            reports.RunTables(ledger, inmails, batch_members, billing, report_meta(scenario))
-        )
+        sums = report_sums.batch_sums(reports.RunTables.of(tables, report_meta(scenario)))
     return Batch(index, indices, tables if keep_tables else None, counts, problems, rows, sums)
 
 
@@ -414,7 +410,7 @@ def _merged_report_sums(
 
 
 def _failing_history(
-    batches: list[Batch], tables: RunTables | None, staged: Path | None
+    batches: list[Batch], tables: SimTables | None, staged: Path | None
 ) -> pa.Table | None:
     """The history of the batches that broke an invariant (to write their members')."""
     if tables is not None:
@@ -426,7 +422,7 @@ def _failing_history(
 
 
 def _run_problems(
-    batches: list[Batch], tables: RunTables | None, expected_members: int
+    batches: list[Batch], tables: SimTables | None, expected_members: int
 ) -> list[str]:
     """The batches' problems (the first failing batch's lines, then one line for each
     other), and the merged tables' row counts against the batches' and the roster."""
@@ -465,7 +461,7 @@ def _versions() -> dict[str, str]:
     }  # fmt: skip
 
 
-def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[str, Any]:
+def summarise(tables: SimTables, scenario: Scenario, members: Roster) -> dict[str, Any]:
     """Headline metrics over the measured window ``[start, end]`` (warm-up excluded).
 
     :func:`finish_summary` of :func:`summary_counts`: README's table of
@@ -475,7 +471,7 @@ def summarise(tables: RunTables, scenario: Scenario, members: Roster) -> dict[st
 
 
 def summary_counts(
-    tables: RunTables, scenario: Scenario, members: Roster, lo: int = 0, hi: int | None = None
+    tables: SimTables, scenario: Scenario, members: Roster, lo: int = 0, hi: int | None = None
 ) -> dict[str, Any]:
     """The sums behind ``summary.json`` of the members ``lo`` to ``hi`` (by global index).
 

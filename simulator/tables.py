@@ -49,7 +49,7 @@ from simulator.population import Roster
 from simulator.scenario import Scenario
 from simulator.vocabulary import NO_INSTANT
 
-__all__ = ["HISTORY_ORDER", "RunTables", "assemble", "concat", "plain_table", "shard_columns"]
+__all__ = ["HISTORY_ORDER", "SimTables", "assemble", "concat", "plain_table", "shard_columns"]
 
 HISTORY_ORDER = ("time", "member", "action", "tier", "quantity", "inmail", "category",
                  "subject_chars", "body_chars", "free", "response")  # fmt: skip
@@ -107,8 +107,15 @@ def shard_columns(result: ShardResult, scenario: Scenario) -> dict[str, Any]:
     return cols
 
 
-class RunTables:
-    """The tables of one run: Arrow tables, with pandas views made on first use."""
+class SimTables:
+    """The tables a simulation made (a batch, or a run held in memory): Arrow tables, the
+    replay history and the SimPy event count, with pandas views made on first use.
+
+    What the simulator hands on. Everything that reads a run's tables
+    (reports, the API, a run directory's parts) reads them as
+    :class:`simulator.reports.RunTables`, the one run-table contract, which
+    takes these Arrow tables as they are (:meth:`simulator.reports.RunTables.of`).
+    """
 
     def __init__(self, ledger: pa.Table, inmails: pa.Table, members: pa.Table,
                  billing: pa.Table, history: pa.Table, events: int) -> None:  # fmt: skip
@@ -189,7 +196,7 @@ def assemble(
     scenario: Scenario,
     members: Roster,
     ids: list[str] | pa.Array,
-) -> RunTables:
+) -> SimTables:
     """Merge shard columns into the run's tables, in an order independent of sharding.
 
     ``members`` is the run's roster and ``ids`` its member ids (by global index),
@@ -325,10 +332,10 @@ def assemble(
                                      col, ireason, free, responded, resp_at,
                                      policy.categories)  # fmt: skip
     events = sum(int(s["events"]) for s in shards)
-    return RunTables(ledger, inmails, member_table, billing, history, events)
+    return SimTables(ledger, inmails, member_table, billing, history, events)
 
 
-def concat(parts: list[RunTables]) -> RunTables:
+def concat(parts: list[SimTables]) -> SimTables:
     """One run's tables from its batches' tables, in batch order.
 
     The order of the run directory's parts (:mod:`simulator.runformat`): each
@@ -342,7 +349,7 @@ def concat(parts: list[RunTables]) -> RunTables:
         return pa.concat_tables(tables).combine_chunks()
 
     arrow = {name: whole([p.arrow[name] for p in parts]) for name in parts[0].arrow}
-    return RunTables(arrow["ledger"], arrow["inmails"], arrow["members"], arrow["billing"],
+    return SimTables(arrow["ledger"], arrow["inmails"], arrow["members"], arrow["billing"],
                      whole([p.history for p in parts]), sum(p.events for p in parts))  # fmt: skip
 
 

@@ -152,7 +152,7 @@ def test_clean_tables_pass() -> None:
 
 
 def test_clean_tables_pass_as_arrow() -> None:
-    """The same tables given as Arrow tables (RunTables.arrow) also pass."""
+    """The same tables given as Arrow tables (SimTables.arrow) also pass."""
     t = _clean()
     t.arrow = {name: pa.Table.from_pandas(getattr(t, name), preserve_index=False)
                for name in ("ledger", "inmails", "members", "billing")}  # fmt: skip
