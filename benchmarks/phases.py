@@ -40,9 +40,10 @@ def main() -> None:
     from simulator.invariants import check_run
     from simulator.model import simulate_shard
     from simulator.population import member_ids, roster
-    from simulator.runner import RunResult, summarise, write_run
+    from simulator.runformat import write_parts
+    from simulator.runner import summarise
     from simulator.scenario import load_scenario
-    from simulator.tables import assemble, merge, shard_columns
+    from simulator.tables import assemble, shard_columns
 
     sc = load_scenario(args.scenario)
     factor = args.members / sc.members
@@ -67,13 +68,13 @@ def main() -> None:
     raw = phase("simulate", simulate_shard, sc, range(members.size), None, members)
     cols = phase("shard_columns", shard_columns, raw, sc)
     del raw
-    shard = phase("assemble", assemble, [cols], sc, members, member_ids(sc, members))
+    tables = phase("assemble", assemble, [cols], sc, members, member_ids(sc, members))
     del cols
-    tables = merge([shard])
     summary = phase("summarise", summarise, tables, sc, members)
     phase("check", check_run, tables, summary, sc)
     with tempfile.TemporaryDirectory() as tmp:
-        phase("write", write_run, RunResult(sc, sc.seed, tables, summary, {}), f"{tmp}/r")
+        # One batch's parts, as a worker writes them (runformat.write_parts).
+        phase("write parts", write_parts, tmp, 0, tables)
     n = tables.arrow["inmails"].num_rows
     print(f"{n:,} InMails in {total:.1f} s CPU -> {n / total:,.0f} InMails/s")
     for name, table in (*tables.arrow.items(), ("history", tables.history)):

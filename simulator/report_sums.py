@@ -42,6 +42,15 @@ def _frames(keys: tuple[str, ...]) -> Callable[[list[Any]], Any]:
     return lambda frames: _add(frames, keys)
 
 
+def _rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-member rows of several batches, one after the other: a member's rows are all in
+    its batch (batches split the members), so nothing is added."""
+    rows = [f for f in frames if not f.empty]
+    if len(rows) <= 1:
+        return rows[0] if rows else frames[0]
+    return pd.concat(rows, ignore_index=True)
+
+
 #: Each report's sums: the function of a batch's tables, and how batches' sums are
 #: added (frames: over equal key columns, the others being integer counts).
 SUMS: dict[str, tuple[Callable[[r.RunTables], Any], Callable[[list[Any]], Any]]] = {
@@ -58,7 +67,7 @@ SUMS: dict[str, tuple[Callable[[r.RunTables], Any], Callable[[list[Any]], Any]]]
         _frames(("tier", "month", "category", "length_bucket")),
     ),
     "response_delays": (r.response_delays_sums, _frames(("bin",))),
-    "utilisation_members": (r.utilisation_members_sums, _frames(("member", "tier"))),
+    "utilisation_members": (r.utilisation_members_sums, _rows),
     "balance_distribution": (
         r.balance_distribution_sums,
         _frames(("tier", "day", "balance")),

@@ -42,7 +42,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,9 @@ from simulator.errors import CreditsimError, InputError
 from simulator.outputs import atomic_write_bytes
 from simulator.timeutil import DAY, parse_instant
 from simulator.vocabulary import REPORT_LENGTH_BUCKETS
+
+if TYPE_CHECKING:
+    from simulator.tables import SimTables
 
 __all__ = [
     "HEADLINE_DEFINITIONS",
@@ -476,6 +479,18 @@ class RunTables(RunMeta):
             _require_columns(column_names(source), required, where)
         super().__init__(meta, summary)
 
+    @classmethod
+    def of(
+        cls,
+        tables: SimTables,
+        meta: Mapping[str, Any],
+        summary: Mapping[str, Any] | None = None,
+    ) -> RunTables:
+        """The tables a simulation made (:class:`simulator.tables.SimTables`), as they are."""
+        arrow = tables.arrow
+        return cls(arrow["ledger"], arrow["inmails"], arrow["members"], arrow["billing"],
+                   meta=meta, summary=summary)  # fmt: skip
+
     def _frame(self, name: str) -> pd.DataFrame:
         source = self._sources[name]
         if isinstance(source, ParquetTable):
@@ -681,6 +696,11 @@ def credit_age_sums(tables: RunTables) -> AgeHistograms:
     return out
 
 
+#: Ages spanning at most this many seconds (194 days) are added in a dense table of
+#: int64 counts (128 MiB at most) instead of sorted: no copy of every part's arrays.
+_DENSE_AGES = 1 << 24
+
+
 def add_age_histograms(parts: Sequence[AgeHistograms]) -> AgeHistograms:
     """:data:`AgeHistograms` added key by key (credits of equal ages summed)."""
     keys: dict[tuple[str, Any], None] = {}
@@ -688,13 +708,22 @@ def add_age_histograms(parts: Sequence[AgeHistograms]) -> AgeHistograms:
         keys.update(dict.fromkeys(part))
     out: AgeHistograms = {}
     for key in keys:
-        held = [part[key] for part in parts if key in part]
-        if len(held) == 1:
-            out[key] = held[0]
+        held = [part[key] for part in parts if key in part and len(part[key][0])]
+        if len(held) <= 1:
+            out[key] = held[0] if held else next(p[key] for p in parts if key in p)
             continue
-        out[key] = _histogram(
-            np.concatenate([v for v, _ in held]), np.concatenate([w for _, w in held])
-        )
+        low = min(int(v[0]) for v, _ in held)  # each part's ages are ascending
+        high = max(int(v[-1]) for v, _ in held)
+        if high - low < _DENSE_AGES:
+            counts = np.zeros(high - low + 1, dtype=np.int64)
+            for values, weights in held:
+                counts[values - low] += weights  # a part's ages are distinct
+            ages = np.flatnonzero(counts)
+            out[key] = (ages + low, counts[ages])
+        else:
+            out[key] = _histogram(
+                np.concatenate([v for v, _ in held]), np.concatenate([w for _, w in held])
+            )
     return out
 
 
