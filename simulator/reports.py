@@ -59,6 +59,7 @@ from simulator.columns import (
     column_names,
 )
 from simulator.errors import CreditsimError, InputError
+from simulator.metrics import window_metrics
 from simulator.outputs import atomic_write_bytes
 from simulator.timeutil import DAY, parse_instant
 from simulator.vocabulary import REPORT_LENGTH_BUCKETS
@@ -1751,12 +1752,23 @@ def headline_finish(
     """:func:`headline` from its sums, :func:`refund_rates` and :func:`utilisation_members`."""
     c = {name: int(sums[name].sum()) for name in sums.columns}
     k = {name: c[f"credits_{name}"] for name in _KIND_COLUMNS}
-    settled = int(rates["settled"].sum())
-    settled_refunds = int(rates["settled_refunds"].sum())
-    issued = k["grant"] + k["purchase"] + k["refund"]
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
     n_members = c["members"]
     n_attempted, n_accepted = c["inmails_attempted"], c["inmails_sent"]
+    # The metrics summary.json shares, defined once (simulator.metrics).
+    shared = window_metrics(
+        {
+            "credits_granted": k["grant"],
+            "credits_purchased": k["purchase"],
+            "credits_refunded": k["refund"],
+            "credits_spent": k["spend"],
+            "credits_expired": k["expire"],
+            "settled": int(rates["settled"].sum()),
+            "settled_refunds": int(rates["settled_refunds"].sum()),
+            "subscription_revenue_cents": c["subscription_revenue_cents"],
+        },
+        meta.credit_price_cents,
+    )
     return {
         "members": n_members,
         "inmails_attempted": n_attempted,
@@ -1769,22 +1781,22 @@ def headline_finish(
         "credits_granted": k["grant"],
         "credits_purchased": k["purchase"],
         "credits_refunded": k["refund"],
-        "credits_issued": issued,
+        "credits_issued": shared["credits_issued"],
         "credits_spent": k["spend"],
         "credits_expired": k["expire"],
         "credits_capped": k["cap"],
         "credits_forfeited": k["forfeit"],
-        "expiry_waste_rate": _div(k["expire"], issued),
-        "expired_value_cents": k["expire"] * meta.credit_price_cents,
+        "expiry_waste_rate": shared["expiry_waste_rate"],
+        "expired_value_cents": shared["expired_value_cents"],
         "refunds": k["refund"],
-        "refund_share": _div(k["refund"], k["spend"]),
-        "settled": settled,
-        "settled_refunds": settled_refunds,
-        "refund_rate": _div(settled_refunds, settled),
+        "refund_share": shared["refund_share"],
+        "settled": int(rates["settled"].sum()),
+        "settled_refunds": int(rates["settled_refunds"].sum()),
+        "refund_rate": shared["refund_rate"],
         "late_responses": int(rates["late_responses"].sum()),
         "purchases": c["purchases"],
-        "purchase_revenue_cents": k["purchase"] * meta.credit_price_cents,
-        "subscription_revenue_cents": c["subscription_revenue_cents"],
+        "purchase_revenue_cents": shared["purchase_revenue_cents"],
+        "subscription_revenue_cents": shared["subscription_revenue_cents"],
         "never_send_share": _div(n_members - c["senders"], n_members),
         "median_utilisation": _weighted_percentiles(
             with_grants, np.ones(len(with_grants), dtype=np.int64), (50,)

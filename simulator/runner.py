@@ -37,6 +37,7 @@ from simulator.columns import arrow_codes, arrow_seconds, arrow_text, iso_second
 from simulator.errors import ExecutionError, InvariantError
 from simulator.executors import Executor, LocalExecutor, task_failure
 from simulator.invariants import Violation, check_run
+from simulator.metrics import json_value, rate, window_metrics
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text
 from simulator.population import Roster, member_ids, roster
@@ -296,6 +297,16 @@ def run(
             if i not in done_batches]  # fmt: skip
     span = scenario.end + 1 - scenario.sim_start
     share = [len(r) / max(1, members.size) for r in ranges]
+    sums = _SumsOfBatches() if with_reports else None
+
+    def keep(batch: Batch) -> Batch:
+        """Keep a finished batch; its report sums are added now and dropped from it, so
+        this process holds the run's sums, never every batch's."""
+        done_batches[batch.index] = batch
+        if sums is not None:
+            sums.take(batch)
+        return batch
+
     if progress is not None and done_batches:
         progress(span * sum(share[i] for i in done_batches))
     if on_batch is not None:
@@ -305,9 +316,9 @@ def run(
         for job in jobs:
             part = share[job[1]]
             scaled = None if progress is None else (lambda s, part=part: progress(s * part))
-            done_batches[job[1]] = run_batch(job, scaled)
+            batch = keep(run_batch(job, scaled))
             if on_batch is not None:
-                on_batch(done_batches[job[1]])
+                on_batch(batch)
     elif jobs:
         with contextlib.ExitStack() as stack:
             # A pool of our own is stopped on leaving; on an error or Ctrl-C its
@@ -324,7 +335,7 @@ def run(
                 if done.error is not None:
                     raise task_failure(done.error)
                 # done.index counts the jobs; a resumed run has fewer jobs than batches.
-                done_batches[done.value.index] = done.value
+                keep(done.value)
                 if progress is not None:
                     progress(span * share[done.value.index])
                 if on_batch is not None:
@@ -353,8 +364,9 @@ def run(
             shutil.rmtree(staged, ignore_errors=True)
         raise error
     merged = None
-    if with_reports:
-        merged = _merged_report_sums(batches, scenario, staged)
+    if sums is not None:
+        assert staged is not None
+        merged = sums.finish(batches, scenario, staged)
     wall = time.perf_counter() - started
     keys = report_meta(scenario)
     meta = {
@@ -392,21 +404,32 @@ def run(
     return RunResult(scenario, scenario.seed, tables, summary, meta, staged, merged)
 
 
-def _merged_report_sums(
-    batches: list[Batch], scenario: Scenario, staged: Path | None
-) -> dict[str, Any]:
-    """The batches' report sums, added; a resumed batch's are read from its parts."""
-    from simulator import report_sums, reports
+class _SumsOfBatches:
+    """The report sums of a run's batches, added as the batches finish."""
 
-    assert staged is not None
-    meta = reports.RunMeta(report_meta(scenario))
-    merged = report_sums.Merged()
-    for batch in batches:
-        sums = batch.report_sums
-        if sums is None:
-            sums = report_sums.part_sums(staged, batch.index, meta)
-        merged.add(sums)
-    return merged.sums
+    def __init__(self) -> None:
+        from simulator import report_sums
+
+        self.merged = report_sums.Merged()
+        self.added: set[int] = set()
+
+    def take(self, batch: Batch) -> None:
+        """Add ``batch``'s report sums and drop them from it."""
+        if batch.report_sums is not None:
+            self.merged.add(batch.report_sums)
+            self.added.add(batch.index)
+            batch.report_sums = None
+
+    def finish(self, batches: list[Batch], scenario: Scenario, staged: Path) -> dict[str, Any]:
+        """Every batch's sums added; a resumed batch's are read from its parts."""
+        from simulator import report_sums, reports
+
+        meta = reports.RunMeta(report_meta(scenario))
+        for batch in batches:
+            if batch.index not in self.added:
+                self.merged.add(report_sums.part_sums(staged, batch.index, meta))
+                self.added.add(batch.index)
+        return self.merged.sums
 
 
 def _failing_history(
@@ -625,9 +648,18 @@ def finish_summary(counts: dict[str, Any], scenario: Scenario) -> dict[str, Any]
     ``None`` when their denominator is 0, money is in cents and in units.
     """
     c = counts
-    issued = c["credits_granted"] + c["credits_purchased"] + c["credits_refunded"]
-    purchase_cents = c["credits_purchased"] * scenario.pricing.credit_price_cents
-    subscription_cents = c["subscription_revenue_cents"]
+    # The metrics the report headline shares, defined once (simulator.metrics).
+    shared = window_metrics(
+        {
+            **c,
+            "settled": c["refund_rate_settled_inmails"],
+            "settled_refunds": c["settled_refunded"],
+        },
+        scenario.pricing.credit_price_cents,
+    )
+    purchase_cents = int(shared["purchase_revenue_cents"])
+    subscription_cents = int(shared["subscription_revenue_cents"])
+    net_cents = int(shared["net_revenue_cents"])
     out: dict[str, Any] = {key: c[key] for key in (
         "members", "members_initial", "arrivals", "members_present", "inmails_attempted",
         "inmails_sent", "inmails_paid", "inmails_free", "inmails_rejected",
@@ -635,20 +667,20 @@ def finish_summary(counts: dict[str, Any], scenario: Scenario) -> dict[str, Any]
     out.update({
         "response_rate": _ratio(c["responses"], c["inmails_sent"]),
         "refunds": c["refunds"],
-        "refund_rate": _ratio(c["settled_refunded"], c["refund_rate_settled_inmails"]),
+        "refund_rate": json_value(shared["refund_rate"]),
         "refund_rate_settled_inmails": c["refund_rate_settled_inmails"],
         "late_responses": c["late_responses"],
         **{f"credits_{key}": c[f"credits_{key}"] for key, _ in _CREDITS},
         "credits_expired_issued_before_window": c["credits_expired_issued_before_window"],
-        "expiry_waste_rate": _ratio(c["credits_expired"], issued),
+        "expiry_waste_rate": json_value(shared["expiry_waste_rate"]),
         "grant_expiry_rate": _ratio(c["grants_expired"], c["credits_granted"]),
         "vintage_waste_rate": _ratio(c["vintage_expired"], c["vintage_issued"]),
         "purchase_revenue_cents": purchase_cents,
         "purchase_revenue": purchase_cents / 100,
         "subscription_revenue_cents": subscription_cents,
         "subscription_revenue": subscription_cents / 100,
-        "net_revenue_cents": subscription_cents + purchase_cents,
-        "net_revenue": (subscription_cents + purchase_cents) / 100,
+        "net_revenue_cents": net_cents,
+        "net_revenue": net_cents / 100,
         "cancellations": c["cancellations"],
         "tier_changes": c["tier_changes"],
     })  # fmt: skip
@@ -706,7 +738,8 @@ _NONE = NO_INSTANT
 
 
 def _ratio(a: int, b: int) -> float | None:
-    return a / b if b else None
+    """A rate of summary.json: the shared convention (:mod:`simulator.metrics`), as JSON."""
+    return json_value(rate(a, b))
 
 
 def write_run(
