@@ -109,7 +109,8 @@ class Merged:
             held = self._parts[name]
             held.append(sums[name])
             # Added up every few batches: memory stays near the size of the sums
-            # themselves (bounded by their keys, not by the members).
+            # themselves, bounded by their keys (groups, distinct ages, days and
+            # balances); only utilisation_members has a row per member.
             if len(held) >= 8:
                 self._parts[name] = [combine(held)]
 
