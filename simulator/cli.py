@@ -110,7 +110,7 @@ def _build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="members simulated, checked and reduced together; the unit of work of the "
-        "workers (default 2500). Results are the same for any value",
+        "workers (default 1000). Results are the same for any value",
     )
     run.add_argument("--out", metavar="DIR", help="run directory")
     run.add_argument(

@@ -206,7 +206,7 @@ def estimate_batch_bytes(scenario: Scenario, batch_members: int, reports: bool =
 
 
 def estimate_written_run_bytes(
-    scenario: Scenario, workers: int = 1, batch_members: int = 2_500, reports: bool = True
+    scenario: Scenario, workers: int = 1, batch_members: int = 1_000, reports: bool = True
 ) -> int:
     """Predicted peak memory of ``creditsim run`` (every process together): ``workers``
     processes each simulating a batch (and with ``reports`` reducing it to its report
@@ -326,7 +326,7 @@ def check_memory(
     scenario: Scenario,
     force: bool,
     workers: int = 1,
-    batch_members: int = 2_500,
+    batch_members: int = 1_000,
     reports: bool = True,
 ) -> None:
     """Raise :class:`UsageError` when ``creditsim run``'s estimate exceeds the memory available.

@@ -97,9 +97,11 @@ class RunResult:
 
 #: Members per batch, by default (``--batch-members``): at ``scenarios/bench.yaml``'s
 #: rates (about 96 InMails and 194 ledger entries a member a year) one batch's
-#: tables are about 100 MB for a year, far under 1 GB, and a run of a few
-#: thousand members still has a batch for each of a laptop's cores.
-DEFAULT_BATCH_MEMBERS = 2_500
+#: tables are about 40 MB for a year, and a worker that simulates it and reduces
+#: it to its report sums peaks under 1 GiB (982 MiB measured; 1,890 MiB at 2,500
+#: members, at the same speed: benchmarks/RESULTS.md); a run of a thousand
+#: members or more still has a batch for each of a laptop's cores.
+DEFAULT_BATCH_MEMBERS = 1_000
 
 
 def batch_ranges(members: int, batch_members: int = DEFAULT_BATCH_MEMBERS) -> list[range]:

@@ -131,9 +131,10 @@ def test_check_memory_refuses_with_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     s = _scenario(members=2_000_000, rate=20)
     with pytest.raises(UsageError) as info:
         est.check_memory(s, force=False, workers=1)
-    figure = est.estimate_written_run_bytes(s) / GIB
+    figure = est.readable_bytes(est.estimate_written_run_bytes(s))
+    assert figure.endswith(("MiB", "GiB"))
     assert info.value.lines() == (
-        f"scenarios/x.yaml: estimated memory {figure:.1f} GiB exceeds the 300.0 MiB available;"
+        f"scenarios/x.yaml: estimated memory {figure} exceeds the 300.0 MiB available;"
         " pass --force to run anyway",
     )
 
