@@ -1755,6 +1755,8 @@ def headline_finish(
     with_grants = members.loc[members["granted"] > 0, "utilisation"].to_numpy(dtype=float)
     n_members = c["members"]
     n_attempted, n_accepted = c["inmails_attempted"], c["inmails_sent"]
+    settled = int(rates["settled"].sum())
+    settled_refunds = int(rates["settled_refunds"].sum())
     # The metrics summary.json shares, defined once (simulator.metrics).
     shared = window_metrics(
         {
@@ -1763,8 +1765,8 @@ def headline_finish(
             "credits_refunded": k["refund"],
             "credits_spent": k["spend"],
             "credits_expired": k["expire"],
-            "settled": int(rates["settled"].sum()),
-            "settled_refunds": int(rates["settled_refunds"].sum()),
+            "settled": settled,
+            "settled_refunds": settled_refunds,
             "subscription_revenue_cents": c["subscription_revenue_cents"],
         },
         meta.credit_price_cents,
@@ -1790,8 +1792,8 @@ def headline_finish(
         "expired_value_cents": shared["expired_value_cents"],
         "refunds": k["refund"],
         "refund_share": shared["refund_share"],
-        "settled": int(rates["settled"].sum()),
-        "settled_refunds": int(rates["settled_refunds"].sum()),
+        "settled": settled,
+        "settled_refunds": settled_refunds,
         "refund_rate": shared["refund_rate"],
         "late_responses": int(rates["late_responses"].sum()),
         "purchases": c["purchases"],
