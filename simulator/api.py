@@ -1543,7 +1543,7 @@ class Comparison(Sweep):
         Columns: ``tier``, ``metric``, ``n``, ``mean_a``, ``mean_b``, ``diff``,
         ``ci_low``, ``ci_high``, ``relative_diff``, ``members``.
         """
-        from simulator.sweeps import paired_comparison
+        from simulator.stats import paired_comparison
 
         frames = {
             side: [r.per_tier().set_index("tier") for r in self.runs(side)] for side in ("A", "B")

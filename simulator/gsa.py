@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from simulator.errors import UsageError
 from simulator.outputs import atomic_write_text
@@ -360,9 +361,8 @@ def plan_study(
         raise UsageError(f"--method: {method!r}: use one of {', '.join(METHODS)}")
     try:  # an optional extra, like Dask
         import SALib  # noqa: F401
-        import scipy  # noqa: F401
     except ImportError:
-        raise UsageError("sensitivity analysis needs SALib and SciPy: "
+        raise UsageError("sensitivity analysis needs SALib: "
                          "pip install 'creditsim[sensitivity]'") from None  # fmt: skip
     if samples < 2:
         raise UsageError(f"--samples must be at least 2, got {samples}")
@@ -496,8 +496,6 @@ def _indices(
             out.append((k, "mu_star", mu, mu - half, mu + half))
             out.append((k, "sigma", float(mi["sigma"][j]), math.nan, math.nan))
         return out
-    from scipy import stats
-
     out = []
     z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
     for j, k in enumerate(keys):

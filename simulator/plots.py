@@ -19,7 +19,7 @@ House rules, kept by every figure (tests/unit/test_plots_layout.py checks them):
 * tick labels are plain numbers with thousands separators (no ``1e6`` offset
   or ``e+`` notation), with as many decimals as the tick step needs;
 * rates of counted events carry their sample sizes and 95 % intervals
-  (the Wilson score interval, :func:`wilson_interval`).
+  (the Wilson score interval, :func:`simulator.stats.wilson_interval`).
 
 Boundary: no computation beyond presentation (cents -> currency units,
 fractions -> percent, the interval of a drawn proportion), no reading of run
@@ -39,7 +39,6 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -54,6 +53,7 @@ from matplotlib.ticker import Formatter
 
 from simulator import steady as _steady
 from simulator.outputs import atomic_write_bytes
+from simulator.stats import wilson_interval
 
 __all__ = [
     "enable_inline_figures",
@@ -71,7 +71,6 @@ __all__ = [
     "plot_utilisation",
     "save_figure",
     "steady_state_title",
-    "wilson_interval",
 ]
 
 _TIER_ORDER = ("basic", "premium_career", "premium_business", "sales_navigator", "recruiter_lite")
@@ -79,7 +78,6 @@ _DPI = 100
 #: Headroom above the tallest bar, line or interval: this share of the axis' data range.
 HEADROOM = 0.1
 #: The two-sided 95 % normal quantile, z(0.975) = 1.959963984540054.
-_Z95 = NormalDist().inv_cdf(0.975)
 
 
 class _PlainFormatter(Formatter):
@@ -134,24 +132,6 @@ def _headroom(ax, top: float, bottom: float | None = None) -> None:
     if span <= 0:
         span = abs(top) or 1.0
     ax.set_ylim(low, top + HEADROOM * span)
-
-
-def wilson_interval(rate: Any, n: Any, z: float = _Z95) -> tuple[np.ndarray, np.ndarray]:
-    """The Wilson score interval (95 % by default) of proportions ``rate`` out of ``n`` trials.
-
-    ``lower, upper = (p + z²/2n ± z·sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)``
-    (Wilson 1927; Newcombe 1998, method 3). NaN where ``n`` is 0.
-    """
-    p = np.asarray(rate, dtype=float)
-    n = np.asarray(n, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z2n = z * z / n
-        centre = (p + z2n / 2) / (1 + z2n)
-        half = z * np.sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n)
-        # At p = 0 (p = 1) the lower (upper) bound is exactly 0 (1); rounding aside.
-        lower = np.where(n > 0, np.where(p <= 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
-        upper = np.where(n > 0, np.where(p >= 1, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
-    return lower, upper
 
 
 def _new_figure(size: tuple[float, float] = (11, 5)) -> Figure:
@@ -250,7 +230,7 @@ def plot_expiry_waste(expiry: pd.DataFrame) -> Figure:
 def plot_refund_rates(by_tier_category: pd.DataFrame) -> Figure:
     """Refund rate of settled paid InMails (%) per category, one bar per tier with data.
 
-    Each bar carries its 95 % Wilson score interval (:func:`wilson_interval`)
+    Each bar carries its 95 % Wilson score interval (:func:`simulator.stats.wilson_interval`)
     as a whisker and its sample size ``n`` (settled paid InMails, the
     denominator of the rate) as a label. Rows with no settled InMails are
     left out, and so are tiers with no such rows.

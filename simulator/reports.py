@@ -38,7 +38,6 @@ import json
 import math
 import os
 import shutil
-import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -61,6 +60,7 @@ from simulator.columns import (
 from simulator.errors import CreditsimError, InputError
 from simulator.metrics import window_metrics
 from simulator.outputs import atomic_write_bytes
+from simulator.stats import replications
 from simulator.timeutil import DAY, parse_instant
 from simulator.vocabulary import REPORT_LENGTH_BUCKETS
 
@@ -87,11 +87,9 @@ __all__ = [
     "refund_rates",
     "refund_totals",
     "rejections",
-    "replications",
     "report_frames",
     "reports_or_problems",
     "response_delays",
-    "student_t_quantile",
     "utilisation",
     "utilisation_members",
     "vintage_waste_rate",
@@ -1806,107 +1804,6 @@ def headline_finish(
     }
 
 
-def replications(summaries: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Mean, standard deviation and 95 % t-interval of every numeric metric over runs.
-
-    ``summaries`` are the ``summary.json`` dicts of runs of one scenario with
-    different seeds; nested dicts are flattened with dots (``a.b``), booleans
-    and non-numbers are ignored, and a metric counts the runs where it is a
-    finite number. Columns: ``metric``, ``n``, ``mean``, ``std`` (sample,
-    n - 1), ``ci_low``, ``ci_high`` (mean -/+ t(0.975, n - 1) * std / sqrt(n));
-    NaN where n < 2.
-    """
-    values: dict[str, list[float]] = {}
-    for summary in summaries:
-        for key, value in _flatten(summary):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            if math.isfinite(value):
-                values.setdefault(key, []).append(value)
-    rows = []
-    for metric, xs in values.items():
-        n = len(xs)
-        mean = math.fsum(xs) / n
-        if n >= 2:
-            std = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
-            half = student_t_quantile(0.975, n - 1) * std / math.sqrt(n)
-        else:
-            std = half = math.nan
-        rows.append(
-            {
-                "metric": metric,
-                "n": n,
-                "mean": mean,
-                "std": std,
-                "ci_low": mean - half,
-                "ci_high": mean + half,
-            }
-        )
-    return pd.DataFrame(rows, columns=["metric", "n", "mean", "std", "ci_low", "ci_high"])
-
-
-def student_t_quantile(p: float, df: int) -> float:
-    """The p-quantile of Student's t distribution with ``df`` (a whole number >= 1) degrees.
-
-    For df <= 1000 this inverts, by bisection, the exact finite series of the
-    t distribution for whole degrees of freedom (Abramowitz & Stegun,
-    Handbook of Mathematical Functions, 26.7.3 and 26.7.4); above, it uses
-    their Cornish-Fisher expansion around the normal quantile (26.7.5),
-    whose error there is far below 1e-9. Checked in the tests against the
-    published table (NIST/SEMATECH e-Handbook, section 1.3.6.7.2).
-    """
-    if not 0.0 < p < 1.0:
-        raise ValueError(f"p must be strictly between 0 and 1, got {p}")
-    if isinstance(df, bool) or not isinstance(df, int | np.integer) or df < 1:
-        raise ValueError(f"df must be a whole number >= 1, got {df!r}")
-    df = int(df)
-    if p < 0.5:
-        return -student_t_quantile(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    target = 2.0 * p - 1.0  # P(|T| <= t)
-    if df > 1000:
-        z = statistics.NormalDist().inv_cdf(p)
-        g1 = (z**3 + z) / 4
-        g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-        g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-        g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
-        return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
-    lo, hi = 0.0, 1.0
-    while _t_central(hi, df) < target:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if mid in (lo, hi):
-            break
-        if _t_central(mid, df) < target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
-
-
-def _t_central(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with whole df (Abramowitz & Stegun 26.7.3-26.7.4)."""
-    theta = math.atan(t / math.sqrt(df))
-    c2 = math.cos(theta) ** 2
-    if df % 2 == 1:
-        if df == 1:
-            return 2.0 * theta / math.pi
-        term = math.cos(theta)
-        total = term
-        for k in range(1, (df - 1) // 2):
-            term *= (2 * k) / (2 * k + 1) * c2
-            total += term
-        return 2.0 / math.pi * (theta + math.sin(theta) * total)
-    term = 1.0
-    total = term
-    for k in range(1, df // 2):
-        term *= (2 * k - 1) / (2 * k) * c2
-        total += term
-    return math.sin(theta) * total
-
-
 # ---------------------------------------------------------------------------
 # Writing a run's reports
 
@@ -2463,12 +2360,3 @@ def _integer_percentiles(
     np.add.at(counts, values - low, weights)
     cum = np.cumsum(counts)
     return [float(low + _first_reaching(cum, p, total)) for p in percentiles] + [float(high)]
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from _flatten(value, name + ".")
-        else:
-            yield name, value

@@ -59,9 +59,9 @@ from simulator.errors import CreditsimError, InputError, ScenarioError, UsageErr
 from simulator.executors import Executor, SerialExecutor
 from simulator.outputs import atomic_write_bytes, atomic_write_text, cannot_write
 from simulator.population import roster
-from simulator.reports import replications, student_t_quantile
 from simulator.runner import run, write_run
 from simulator.scenario import Scenario, load_scenario_with_block, parse_key_path
+from simulator.stats import metric_bounds, paired_comparison, replications
 from simulator.warmup import resolve_warmup
 from simulator.yamlio import dump_yaml, load_yaml_text
 
@@ -83,10 +83,8 @@ __all__ = [
     "execute",
     "expand",
     "load_sweep_scenario",
-    "metric_bounds",
     "one_money_version",
     "ordered_points",
-    "paired_comparison",
     "parse_axis_arguments",
     "parse_scalar_values",
     "plan_compare",
@@ -1458,99 +1456,6 @@ def compare_notes(a: Scenario, b: Scenario, master: int) -> list[str]:
                          "side's cancel_effective and tier decisions): members present at the "
                          "start share random streams, arrivals only where they match")  # fmt: skip
     return notes
-
-
-def paired_comparison(
-    a: Sequence[Mapping[str, Any]], b: Sequence[Mapping[str, Any]]
-) -> pd.DataFrame:
-    """Per metric, A's and B's means and the paired difference B - A with its 95 % interval.
-
-    ``a[i]`` and ``b[i]`` are the summaries of replication i (same seed).
-    Replications where either value is missing or not a finite number are
-    left out; ``n`` counts the pairs used. Columns: ``metric, n, mean_a,
-    mean_b, diff`` (mean of B - A), ``diff_std`` (sample std of the
-    differences), ``ci_low, ci_high`` (diff -/+ t(0.975, n-1) diff_std /
-    sqrt(n)), ``relative_diff`` (diff / mean_a; NaN when mean_a is 0) and
-    ``unpaired_ci_low, unpaired_ci_high``: the interval the same runs would
-    give if A and B were independent (diff -/+ t(0.975, 2n-2)
-    sqrt(s_a^2/n + s_b^2/n)), to show what common random numbers buy.
-
-    ``narrower`` says which of the two intervals is narrower (``paired``,
-    ``unpaired`` or ``equal``; before clipping). Both intervals are clipped
-    to the range the difference can take (:func:`metric_bounds`: a rate's
-    B lies in [0, 1], so B - A lies in [-A, 1 - A]; a count or an amount of
-    money is >= 0, so B - A >= -A and (B - A) / A >= -100 %); ``clipped``
-    names the clipped intervals (``paired``, ``unpaired``, ``both`` or
-    ``none``; empty when there is no interval, with fewer than 2 pairs).
-    """
-    if len(a) != len(b):
-        raise ValueError(f"a and b need one summary per replication each, got {len(a)} "
-                         f"and {len(b)}")  # fmt: skip
-    metrics: dict[str, None] = {}
-    for summary in (*a, *b):
-        for key, value in summary.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                metrics.setdefault(key, None)
-    rows = []
-    for metric in metrics:
-        pairs = [(float(x[metric]), float(y[metric])) for x, y in zip(a, b, strict=True)
-                 if _finite(x.get(metric)) and _finite(y.get(metric))]  # fmt: skip
-        n = len(pairs)
-        nan = math.nan
-        row = {"metric": metric, "n": n, "mean_a": nan, "mean_b": nan, "diff": nan,
-               "diff_std": nan, "ci_low": nan, "ci_high": nan, "relative_diff": nan,
-               "unpaired_ci_low": nan, "unpaired_ci_high": nan, "narrower": "",
-               "clipped": ""}  # fmt: skip
-        if n:
-            xa = [p[0] for p in pairs]
-            xb = [p[1] for p in pairs]
-            d = [y - x for x, y in pairs]
-            mean_a, mean_b, diff = (math.fsum(v) / n for v in (xa, xb, d))
-            row.update(mean_a=mean_a, mean_b=mean_b, diff=diff)
-            row["relative_diff"] = diff / mean_a if mean_a != 0 else nan
-            if n >= 2:
-                sd = _std(d, diff)
-                half = student_t_quantile(0.975, n - 1) * sd / math.sqrt(n)
-                sa, sb = _std(xa, mean_a), _std(xb, mean_b)
-                uhalf = student_t_quantile(0.975, 2 * n - 2) * math.sqrt((sa**2 + sb**2) / n)
-                row["narrower"] = ("paired" if half < uhalf else "unpaired" if uhalf < half
-                                   else "equal")  # fmt: skip
-                low, high = metric_bounds(metric, xa + xb)
-                dlow, dhigh = low - mean_a, high - mean_a
-                clipped = []
-                for name, lo_, hi_ in (("paired", diff - half, diff + half),
-                                       ("unpaired", diff - uhalf, diff + uhalf)):  # fmt: skip
-                    if lo_ < dlow or hi_ > dhigh:
-                        clipped.append(name)
-                    prefix = "" if name == "paired" else "unpaired_"
-                    row[f"{prefix}ci_low"] = max(lo_, dlow)
-                    row[f"{prefix}ci_high"] = min(hi_, dhigh)
-                row.update(diff_std=sd, clipped=("both" if len(clipped) == 2 else
-                                                 clipped[0] if clipped else "none"))  # fmt: skip
-        rows.append(row)
-    columns = ["metric", "n", "mean_a", "mean_b", "diff", "diff_std", "ci_low", "ci_high",
-               "relative_diff", "unpaired_ci_low", "unpaired_ci_high", "narrower",
-               "clipped"]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
-
-
-def metric_bounds(metric: str, values: Sequence[float]) -> tuple[float, float]:
-    """The range a metric's value can take: [0, 1] for a rate (a name ending in
-    ``_rate``); [0, inf) for a count or an amount of money (every other metric whose
-    observed ``values`` are all >= 0); otherwise unbounded."""
-    if metric.endswith("_rate"):
-        return 0.0, 1.0
-    if all(v >= 0 for v in values):
-        return 0.0, math.inf
-    return -math.inf, math.inf
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _std(xs: Sequence[float], mean: float) -> float:
-    return math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
 
 
 def one_money_version(metrics: Iterable[str]) -> list[str]:

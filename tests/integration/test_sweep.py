@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from simulator import cli
-from simulator.reports import replications
+from simulator.stats import replications
 from simulator.sweeps import replication_seed
 
 ROOT = Path(__file__).parents[2]

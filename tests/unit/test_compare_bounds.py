@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from simulator.sweeps import metric_bounds, one_money_version, paired_comparison, plot_comparison
+from simulator.stats import metric_bounds, paired_comparison
+from simulator.sweeps import one_money_version, plot_comparison
 
 # t quantiles from any Student t table: t(0.975, 2) = 4.30265, t(0.975, 4) = 2.77645.
 T2, T4 = 4.302653, 2.776445

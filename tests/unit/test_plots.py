@@ -24,7 +24,6 @@ from simulator.plots import (
     plot_utilisation,
     save_figure,
     steady_state_title,
-    wilson_interval,
 )
 
 PC = "premium_career"
@@ -204,24 +203,6 @@ def test_refund_rate_bars_carry_wilson_intervals():
         assert (low, high) == pytest.approx((100 * (centre - half), 100 * (centre + half)))
     # 1 of 4: 0.25 -> 4.56 % .. 69.94 % (the formula above, evaluated to 4 digits).
     assert career == pytest.approx([4.56, 69.94], abs=0.01)
-
-
-@pytest.mark.parametrize(
-    ("k", "n", "low", "high"),
-    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611),
-     (1, 29, 0.0061, 0.1718)],
-)  # fmt: skip
-def test_wilson_interval_matches_published_values(k, n, low, high):
-    """wilson_interval reproduces Newcombe (1998), Stat. Med. 17:857, Table I, method 3."""
-    got = wilson_interval(k / n, n)
-    assert (float(got[0]), float(got[1])) == pytest.approx((low, high), abs=5e-5)
-
-
-def test_wilson_interval_without_trials_is_nan():
-    """No trials, no interval: NaN rather than a division error."""
-    low, high = wilson_interval([0.5, math.nan], [10, 0])
-    assert 0 < low[0] < 0.5 < high[0] < 1
-    assert math.isnan(low[1]) and math.isnan(high[1])
 
 
 def test_balance_plot_fan_and_tiers():

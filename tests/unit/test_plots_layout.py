@@ -23,9 +23,10 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from simulator import plots
-from simulator.reports import load_run_tables, replications, report_frames
+from simulator.reports import load_run_tables, report_frames
 from simulator.runner import run, write_run
 from simulator.scenario import load_scenario
+from simulator.stats import replications
 
 SMALL = Path(__file__).parents[1] / "data" / "model" / "small.yaml"
 

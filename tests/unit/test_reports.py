@@ -48,9 +48,7 @@ from simulator.reports import (
     refund_rates,
     refund_totals,
     rejections,
-    replications,
     response_delays,
-    student_t_quantile,
     utilisation,
     utilisation_members,
     vintage_waste_rate,
@@ -735,70 +733,6 @@ def test_missing_columns_are_named():
 def test_length_bucket_edges(body, bucket):
     """Body lengths fall in the buckets of CALIBRATION.md, edges included."""
     assert length_bucket([body]).tolist() == [bucket]
-
-
-# -- replications ---------------------------------------------------------------
-
-
-def test_replications_mean_std_and_interval():
-    """Replications give the sample mean, std and 95 % t-interval of each metric."""
-    out = replications([{"x": 1, "y": 2.0}, {"x": 3, "y": 2.0}, {"x": 5}]).set_index("metric")
-    # x: mean 3, std sqrt((4 + 0 + 4) / 2) = 2, half-width t(0.975, 2) * 2 / sqrt(3)
-    # with t(0.975, 2) = 4.302652729749464 (closed form 0.95 * sqrt(2 / (1 - 0.95**2)))
-    half = 4.302652729749464 * 2 / math.sqrt(3)
-    assert out.loc["x"].tolist() == pytest.approx([3, 3.0, 2.0, 3 - half, 3 + half])
-    # y: two equal values: std 0, the interval collapses on the mean
-    assert out.loc["y"].tolist() == pytest.approx([2, 2.0, 0.0, 2.0, 2.0])
-
-
-def test_replications_single_run_has_no_interval():
-    """With one run a metric has a mean but no std or interval."""
-    out = replications([{"x": 4}])
-    assert out.iloc[0]["n"] == 1 and out.iloc[0]["mean"] == 4.0
-    assert out[["std", "ci_low", "ci_high"]].isna().all(axis=None)
-
-
-def test_replications_flatten_and_skip_non_numbers():
-    """Nested metrics are flattened with dots; booleans, text and NaN are skipped."""
-    out = replications(
-        [{"a": {"b": 1}, "flag": True, "name": "s", "c": float("nan")}, {"a": {"b": 3}}]
-    )
-    assert out["metric"].tolist() == ["a.b"]
-
-
-@pytest.mark.parametrize(
-    ("df", "expected", "tol"),
-    [
-        (1, math.tan(0.475 * math.pi), 1e-9),  # closed form for df = 1: tan(pi (p - 1/2))
-        (2, 0.95 * math.sqrt(2 / (1 - 0.95**2)), 1e-9),  # closed form for df = 2
-        # NIST/SEMATECH e-Handbook 1.3.6.7.2, upper critical values, alpha = 0.025
-        (5, 2.571, 5e-4),
-        (10, 2.228, 5e-4),
-        (30, 2.042, 5e-4),
-        (100, 1.984, 5e-4),
-        (1000, 1.962, 5e-4),
-        (10**6, 1.959966, 1e-6),  # tends to the normal 1.959964: z + (z^3 + z) / 4 / df
-    ],
-)
-def test_student_t_quantile(df, expected, tol):
-    """The t quantile matches closed forms and the published table."""
-    assert student_t_quantile(0.975, df) == pytest.approx(expected, abs=tol)
-
-
-def test_student_t_quantile_is_continuous_at_the_switch():
-    """The exact series (df 1000) and the expansion (df 1001) differ by the expected step."""
-    # A&S 26.7.5: t(p, df) ~ z + (z^3 + z) / (4 df), z = 1.959964 (the 0.975 normal
-    # quantile), so going from df 1000 to 1001 lowers t by (z^3 + z) / 4 * (1/1000 - 1/1001),
-    # about 2.37e-6; the next term changes it by under 1e-8.
-    z = 1.959964
-    step = (z**3 + z) / 4 * (1 / 1000 - 1 / 1001)
-    gap = student_t_quantile(0.975, 1000) - student_t_quantile(0.975, 1001)
-    assert gap == pytest.approx(step, abs=1e-8)
-
-
-def test_student_t_quantile_is_symmetric():
-    """The lower quantile is minus the upper one."""
-    assert student_t_quantile(0.025, 7) == -student_t_quantile(0.975, 7)
 
 
 # -- files ------------------------------------------------------------------------

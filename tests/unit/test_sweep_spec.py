@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from simulator.errors import ScenarioError, UsageError
 from simulator.scenario import load_scenario
+from simulator.stats import paired_comparison
 from simulator.sweeps import (
     SweepSpec,
     expand,
     load_sweep_scenario,
-    paired_comparison,
     parse_axis_arguments,
     plan_compare,
     plan_sweep,
