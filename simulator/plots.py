@@ -134,6 +134,12 @@ def _headroom(ax, top: float, bottom: float | None = None) -> None:
     ax.set_ylim(low, top + HEADROOM * span)
 
 
+def _day_dates(days: Any) -> np.ndarray:
+    """ISO dates (``YYYY-MM-DD``) as ``datetime64[D]``: every year from 1 to 9999 (pandas'
+    nanosecond timestamps stop in 2262, and pandas 2 infers them from strings)."""
+    return np.asarray(list(days), dtype="datetime64[D]")
+
+
 def _new_figure(size: tuple[float, float] = (11, 5)) -> Figure:
     fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -303,7 +309,7 @@ def plot_balance_distribution(balances: pd.DataFrame) -> Figure:
     fan = []
     every = balances[balances["tier"] == "all"]
     if len(every):
-        dates = pd.to_datetime(every["date"]).to_numpy()
+        dates = _day_dates(every["date"])
         fan = [
             left.fill_between(dates, every["p10"], every["p90"], alpha=0.2, step="post",
                               color="tab:blue", label="10-90 % of members"),
@@ -319,7 +325,7 @@ def plot_balance_distribution(balances: pd.DataFrame) -> Figure:
     tiers = []
     for tier in _tiers(balances):
         sub = balances[balances["tier"] == tier]
-        d = pd.to_datetime(sub["date"]).to_numpy()
+        d = _day_dates(sub["date"])
         colour = _tier_colour(tier)
         right.step(d, sub["p50"], where="post", color=colour, label=f"{tier} median")
         right.plot(d, sub["mean_balance"], linestyle="--", color=colour, alpha=0.7,
@@ -660,7 +666,7 @@ def plot_steady_state(block: Mapping[str, Any]) -> Figure:
     unspent share of the credits falling due each week, not the headline
     metric of that name. Rates are shown in percent.
     """
-    weeks = pd.to_datetime(pd.Series(list(block.get("week_start") or []), dtype=object))
+    weeks = _day_dates(list(block.get("week_start") or []))
     series: Mapping[str, Any] = block.get("series") or {}
     per_series: Mapping[str, Any] = block.get("truncation_weeks") or {}
     cut = block.get("suggested_truncation_weeks")
@@ -670,12 +676,12 @@ def plot_steady_state(block: Mapping[str, Any]) -> Figure:
     fig = _new_figure(size=(11, 3.3 * nrows + 1.2))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     fig.suptitle(steady_state_title(block), fontsize=12)
-    if not names or weeks.empty:
+    if not names or not len(weeks):
         _no_data(axes[0])
         for ax in axes[1:]:
             ax.set_visible(False)
         return fig
-    dates = weeks.to_numpy()
+    dates = weeks
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     for ax, name in zip(axes, names, strict=False):
