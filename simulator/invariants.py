@@ -25,7 +25,7 @@ the same columns. It checks:
   InMail has neither; a rejected InMail has exactly one ``reject`` entry with
   its reason; no spend, refund or send rejection names an unknown InMail;
 * the summary's counts equal recounts over the measured window (warm-up
-  excluded, as :func:`simulator.runner.summarise` defines them), and the
+  excluded, as :func:`simulator.run_summary.summarise` defines them), and the
   ledger and InMails tables agree with each other on those counts.
 
 Each problem is one line (a :class:`Violation`, which is a ``str`` that also
@@ -619,7 +619,7 @@ def _check_summary(
 ) -> list[Violation]:
     """The summary's counts against recounts, and ledger against InMails, in the window.
 
-    The window and every definition are those of ``simulator.runner.summarise``:
+    The window and every definition are those of ``simulator.run_summary.summarise``:
     entries and InMails at or after ``scenario.start`` count.
     """
     out: list[Violation] = []

@@ -117,8 +117,8 @@ def test_instants_from_arrow_equal_pandas(unit: str) -> None:
 
 @given(st.lists(st.integers(0, 253_402_300_799), min_size=0, max_size=200))
 def test_month_end_by_search_equals_numpy_calendar(instants: list[int]) -> None:
-    """runner._month_end (a search in month starts) equals numpy's datetime64 arithmetic."""
-    from simulator.runner import _month_end
+    """run_summary._month_end (a search in month starts) equals numpy's datetime64 arithmetic."""
+    from simulator.run_summary import _month_end
 
     t = np.asarray(instants, dtype=np.int64)
     expected = (t.astype("datetime64[s]").astype("datetime64[M]") + 1).astype("datetime64[s]")
