@@ -39,7 +39,7 @@ import pyarrow as pa
 from simulator import runformat
 from simulator.errors import ExecutionError, InvariantError
 from simulator.executors import Executor, LocalExecutor, task_failure
-from simulator.invariants import Violation, check_run
+from simulator.invariants import check_run
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text
 from simulator.population import Roster, member_ids, roster
@@ -48,6 +48,7 @@ from simulator.runformat import TABLES
 from simulator.scenario import Scenario
 from simulator.tables import SimTables, assemble, concat, shard_columns
 from simulator.timeutil import format_instant
+from simulator.violations import Violation
 from simulator.yamlio import dump_yaml
 
 __all__ = [
