@@ -8,6 +8,9 @@ memory after it and the peak so far:
 
     python benchmarks/phases.py [--members 10000] [--scenario scenarios/bench.yaml]
 
+``--simulate-only`` stops after the simulate phase (the model alone): to
+compare two versions of the model, run it alternately on each (ABAB...).
+
 Record results in benchmarks/RESULTS.md (machine, date).
 """
 
@@ -35,13 +38,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", default="scenarios/bench.yaml")
     ap.add_argument("--members", type=int, default=10_000)
+    ap.add_argument("--simulate-only", action="store_true", help="stop after the simulate phase")
     args = ap.parse_args()
 
     from simulator.invariants import check_run
     from simulator.model import simulate_shard
     from simulator.population import member_ids, roster
+    from simulator.run_summary import summarise
     from simulator.runformat import write_parts
-    from simulator.runner import summarise
     from simulator.scenario import load_scenario
     from simulator.tables import assemble, shard_columns
 
@@ -66,6 +70,8 @@ def main() -> None:
     print(f"{members.size:,} members; start: rss {_rss_mib():,.0f} MiB")
     # Each phase's input is dropped once used, as in a real run.
     raw = phase("simulate", simulate_shard, sc, range(members.size), None, members)
+    if args.simulate_only:
+        return
     cols = phase("shard_columns", shard_columns, raw, sc)
     del raw
     tables = phase("assemble", assemble, [cols], sc, members, member_ids(sc, members))

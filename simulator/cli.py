@@ -486,7 +486,8 @@ def _run(args: argparse.Namespace) -> int:
             exc.problems = (*exc.problems[:-1], f"{exc.problems[-1]}; {hint}")
         raise
     except InvariantError as exc:
-        from simulator.invariants import offending_members, write_failures
+        from simulator.invariant_failures import write_failures
+        from simulator.violations import offending_members
 
         assert exc.history is not None
         where = write_failures(out, exc.history, offending_members(exc.problems),

@@ -50,7 +50,7 @@ from scipy import stats
 
 from simulator.errors import UsageError
 from simulator.outputs import atomic_write_text
-from simulator.runner import SUMMARY_METRICS
+from simulator.run_summary import SUMMARY_METRICS
 from simulator.scenario import Scenario, parse_key_path
 from simulator.sweeps import (
     MAX_RUNS,

@@ -3,7 +3,7 @@
 Job: say once what each metric that ``summary.json`` and the report headline
 (``headline.csv``, :func:`simulator.reports.headline`) share is: its name, the
 counts it is made of, and how a rate with nothing to divide by is given. The
-runner's :func:`simulator.runner.finish_summary` and the reports'
+run summary's :func:`simulator.run_summary.finish_summary` and the reports'
 :func:`simulator.reports.headline_finish` both call :func:`window_metrics`,
 each on its own recount of the run (the two recounts are independent, and
 the invariants check that they agree), so a metric cannot mean one thing in

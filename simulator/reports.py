@@ -48,19 +48,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simulator.columns import (
-    NAT,
-    Codes,
-    Columns,
-    LedgerColumns,
-    ParquetTable,
-    Source,
-    column_names,
-)
+from simulator.columns import NAT, Codes, ParquetTable, Source, column_names
 from simulator.errors import CreditsimError, InputError
 from simulator.metrics import window_metrics
 from simulator.outputs import atomic_write_bytes
 from simulator.stats import replications
+from simulator.table_columns import Columns, LedgerColumns
 from simulator.timeutil import DAY, parse_instant
 from simulator.vocabulary import REPORT_LENGTH_BUCKETS
 

@@ -46,11 +46,13 @@ from simulator.engine.history import (
     replay,
 )
 from simulator.errors import InputError
-from simulator.invariants import check_run, offending_members, write_failures
+from simulator.invariant_failures import write_failures
+from simulator.invariants import check_run
 from simulator.reports import load_run_tables
 from simulator.runformat import first_line, history_text, part_path, read_json, read_meta
 from simulator.scenario import load_scenario
 from simulator.timeutil import format_instant
+from simulator.violations import offending_members
 
 __all__ = ["AUDIT_FOLDER", "AuditResult", "audit_run"]
 

@@ -345,7 +345,7 @@ def test_invariant_violation_exits_3_and_writes_failures(
     """A broken invariant: exit 3, the problem on stderr, the member's history, no result."""
     import simulator.cli
     import simulator.invariants
-    from simulator.invariants import Violation
+    from simulator.violations import Violation
 
     line = "m000000: ledger row 0 (grant at 2014-01-01T00:00:00Z): negative balance_after -1"
 

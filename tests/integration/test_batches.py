@@ -6,7 +6,7 @@ the sums behind ``summary.json`` on its own. Whatever the number of workers
 or the executor, the tables are the same; whatever the batch size, they hold
 the same rows (in batch order, as the run directory's parts) and the summary
 is the same: members never interact, every member draws from its own
-generator, and every value of :func:`simulator.runner.summary_counts` is a
+generator, and every value of :func:`simulator.run_summary.summary_counts` is a
 sum over members.
 """
 
@@ -22,16 +22,8 @@ import simulator as cs
 from simulator.cli import main
 from simulator.errors import InvariantError
 from simulator.population import roster
-from simulator.runner import (
-    batch_ranges,
-    finish_summary,
-    merge_counts,
-    run,
-    run_batch,
-    summarise,
-    summary_counts,
-    write_run,
-)
+from simulator.run_summary import finish_summary, merge_counts, summarise, summary_counts
+from simulator.runner import batch_ranges, run, run_batch, write_run
 from simulator.tables import plain_table
 from simulator.yamlio import dump_yaml
 

@@ -177,8 +177,8 @@ def test_a_window_shorter_than_a_credit_life_says_what_expiry_waste_means(
 
 
 def test_summary_metrics_lists_every_number_of_the_summary(small_run) -> None:
-    """runner.SUMMARY_METRICS (what sweeps and sensitivity studies may name) is the summary."""
-    from simulator.runner import SUMMARY_METRICS
+    """run_summary.SUMMARY_METRICS (what sweeps and sensitivity studies may name) is the summary."""
+    from simulator.run_summary import SUMMARY_METRICS
 
     numbers = [k for k, v in small_run.summary.items() if k != "steady_state"]
     assert list(SUMMARY_METRICS) == numbers

@@ -92,7 +92,7 @@ def test_shared_dictionary_codes_compare_across_tables() -> None:
     """Members coded in two tables with different local dictionaries share one dictionary."""
     first = columns._pandas_codes(pd.Series(["m1", "m2", None]))
     second = columns.arrow_codes(pa.chunked_array([pa.array(["m3", "m1"])]))
-    a, b = columns._shared([first, second])
+    a, b = columns.shared_codes([first, second])
     assert a.names is b.names
     assert a.labels(a.codes).tolist() == ["m1", "m2", None]
     assert b.labels(b.codes).tolist() == ["m3", "m1"]
@@ -109,7 +109,7 @@ def test_instants_from_arrow_equal_pandas(unit: str) -> None:
         )
     ).astype(f"datetime64[{unit}, UTC]")
     table = pa.table({"t": pa.array(stamps)})
-    from_arrow = columns._Reader("x", table).instants("t")
+    from_arrow = columns.TableReader("x", table).instants("t")
     from_pandas = columns.instants(stamps)
     np.testing.assert_array_equal(from_arrow, from_pandas)
     assert from_arrow[2] == columns.NAT
@@ -117,8 +117,8 @@ def test_instants_from_arrow_equal_pandas(unit: str) -> None:
 
 @given(st.lists(st.integers(0, 253_402_300_799), min_size=0, max_size=200))
 def test_month_end_by_search_equals_numpy_calendar(instants: list[int]) -> None:
-    """runner._month_end (a search in month starts) equals numpy's datetime64 arithmetic."""
-    from simulator.runner import _month_end
+    """run_summary._month_end (a search in month starts) equals numpy's datetime64 arithmetic."""
+    from simulator.run_summary import _month_end
 
     t = np.asarray(instants, dtype=np.int64)
     expected = (t.astype("datetime64[s]").astype("datetime64[M]") + 1).astype("datetime64[s]")

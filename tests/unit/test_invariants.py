@@ -18,15 +18,10 @@ import pytest
 
 from simulator.cli import main
 from simulator.engine.history import HISTORY_COLUMNS
-from simulator.invariants import (
-    FAILURES_DIR,
-    MAX_MEMBER_LINES,
-    Violation,
-    check_run,
-    offending_members,
-    write_failures,
-)
+from simulator.invariant_failures import FAILURES_DIR, write_failures
+from simulator.invariants import check_run
 from simulator.scenario import load_scenario, scenario_from_dict
+from simulator.violations import MAX_MEMBER_LINES, Violation, offending_members
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = REPO / "tests" / "data" / "model" / "small.yaml"
