@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 import simulator as cs
-from simulator import report_sums
 from simulator.cli import main
 from simulator.reports import load_run_tables, report_frames, write_tables
+from simulator.reports import sums as report_sums
 from simulator.yamlio import dump_yaml
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios" / "valid"
