@@ -101,22 +101,21 @@ class Plot:
 
 @dataclass(frozen=True)
 class Report:
-    """One report of a run (see the module's docstring for the fields' roles).
+    """One report of a run.
 
     ``sums`` and ``combine`` are None for a report finished from other
     reports' frames (a roll-up); ``finish`` is None for one computed from the
-    tables at once (``per_tier``, not written). ``title`` heads its section
-    of report.html.
+    tables at once (``per_tier``, not written).
     """
 
-    name: str
-    description: str
-    title: str
-    finish: Finish | None
-    sums: Callable[[RunTables], Any] | None = None
-    combine: Callable[[list[Any]], Any] | None = None
-    plot: Plot | None = None
-    written: bool = True
+    name: str  # the API's name, and the file's stem in RUN_DIR/reports/
+    description: str  # what it is, in one line
+    title: str  # the heading of its table and plot in report.html
+    finish: Finish | None  # (its sums, added; the run) -> its frame
+    sums: Callable[[RunTables], Any] | None = None  # what one batch of members contributes
+    combine: Callable[[list[Any]], Any] | None = None  # adds several batches' sums
+    plot: Plot | None = None  # drawn as RUN_DIR/plots/<name>.png
+    written: bool = True  # written to RUN_DIR/reports/ (False: an API-only view)
 
     @property
     def stem(self) -> str:
@@ -135,126 +134,126 @@ REPORTS: tuple[Report, ...] = (
         "headline",
         "The run's headline metrics over the measured window, one row each.",
         "Headline metrics",
-        _headline,
-        headline_sums,
-        add_over(()),
+        finish=_headline,
+        sums=headline_sums,
+        combine=add_over(()),
     ),
     Report(
         "expiry_waste",
         "Credits issued and lost per tier and calendar month of the measured window.",
         "Expiry waste per tier and month",
-        lambda sums, run: expiry_waste_finish(sums, run.meta),
-        expiry_waste_sums,
-        add_over(("tier", "_month")),
-        Plot("plot_expiry_waste"),
+        finish=lambda sums, run: expiry_waste_finish(sums, run.meta),
+        sums=expiry_waste_sums,
+        combine=add_over(("tier", "_month")),
+        plot=Plot("plot_expiry_waste"),
     ),
     Report(
         "expiry_waste_by_source",
         "Expiry waste of the whole window per tier and lot source, with 'all' margins.",
         "Expiry waste per lot source",
-        lambda sums, run: expiry_waste_by_source_finish(sums, run.meta),
-        expiry_waste_by_source_sums,
-        add_over(("tier", "lot_source")),
+        finish=lambda sums, run: expiry_waste_by_source_finish(sums, run.meta),
+        sums=expiry_waste_by_source_sums,
+        combine=add_over(("tier", "lot_source")),
     ),
     Report(
         "credit_age",
         "Age of credits (days since issue) when spent and when expired, per lot source.",
         "Age of credits when spent or expired",
-        lambda sums, run: credit_age_finish(sums),
-        credit_age_sums,
-        add_age_histograms,
+        finish=lambda sums, run: credit_age_finish(sums),
+        sums=credit_age_sums,
+        combine=add_age_histograms,
     ),
     Report(
         "credit_vintages",
         "Credits issued per vintage (tier, source, issue month) and where they went by the end.",
         "Credit vintages: each month's credits followed to their fate",
-        lambda sums, run: credit_vintages_finish(sums),
-        credit_vintages_sums,
-        add_over(("tier", "lot_source", "_month", "warmup")),
-        Plot("plot_credit_vintages"),
+        finish=lambda sums, run: credit_vintages_finish(sums),
+        sums=credit_vintages_sums,
+        combine=add_over(("tier", "lot_source", "_month", "warmup")),
+        plot=Plot("plot_credit_vintages"),
     ),
     Report(
         "refund_rates",
         "Paid InMails and refunds per tier, month sent, category and body-length bucket.",
         "Refund rates",
-        lambda sums, run: refund_rates_finish(sums),
-        refund_rates_sums,
-        add_over(("tier", "month", "category", "length_bucket")),
-        Plot("plot_refund_rates", frame="refund_rates_by_tier_category"),
+        finish=lambda sums, run: refund_rates_finish(sums),
+        sums=refund_rates_sums,
+        combine=add_over(("tier", "month", "category", "length_bucket")),
+        plot=Plot("plot_refund_rates", frame="refund_rates_by_tier_category"),
     ),
     Report(
         "refund_rates_by_tier_category",
         "refund_rates summed per tier and category.",
         "Refund rates per tier and category",
-        lambda _, run: refund_cuts(run["refund_rates"], ["tier", "category"]),
+        finish=lambda _, run: refund_cuts(run["refund_rates"], ["tier", "category"]),
     ),
     Report(
         "refund_rates_by_length",
         "refund_rates summed per tier and body-length bucket.",
         "Refund rates per tier and body length",
-        lambda _, run: refund_cuts(run["refund_rates"], ["tier", "length_bucket"]),
+        finish=lambda _, run: refund_cuts(run["refund_rates"], ["tier", "length_bucket"]),
     ),
     Report(
         "refund_totals",
         "refund_rates summed per tier, and over all tiers.",
         "Refund totals per tier",
-        lambda _, run: refund_totals(run["refund_rates"]),
+        finish=lambda _, run: refund_totals(run["refund_rates"]),
     ),
     Report(
         "response_delays",
         "Histogram of the delay from sending to response of paid InMails.",
         "Response delays",
-        lambda sums, run: response_delays_finish(sums, run.meta),
-        response_delays_sums,
-        add_over(("bin",)),
-        Plot("plot_response_delays", meta=("refund_window_days",)),
+        finish=lambda sums, run: response_delays_finish(sums, run.meta),
+        sums=response_delays_sums,
+        combine=add_over(("bin",)),
+        plot=Plot("plot_response_delays", meta=("refund_window_days",)),
     ),
     Report(
         "utilisation",
         "Distribution of per-member utilisation (spent / granted) per tier.",
         "Utilisation per tier",
-        lambda _, run: utilisation(members=run["utilisation_members"]),
+        finish=lambda _, run: utilisation(members=run["utilisation_members"]),
         plot=Plot("plot_utilisation"),
     ),
     Report(
         "utilisation_members",
         "Per member and tier held: credits granted, bought, refunded, spent, InMails sent.",
         "Utilisation per member",
-        lambda sums, run: utilisation_members_finish(sums),
-        utilisation_members_sums,
-        stack_rows,
+        finish=lambda sums, run: utilisation_members_finish(sums),
+        sums=utilisation_members_sums,
+        combine=stack_rows,
     ),
     Report(
         "balance_distribution",
         "End-of-day credit balances of the members present, per day of the window and tier.",
         "Balances",
-        lambda sums, run: balance_distribution_finish(sums, run.meta),
-        balance_distribution_sums,
-        add_over(("tier", "day", "balance")),
-        Plot("plot_balance_distribution"),
+        finish=lambda sums, run: balance_distribution_finish(sums, run.meta),
+        sums=balance_distribution_sums,
+        combine=add_over(("tier", "day", "balance")),
+        plot=Plot("plot_balance_distribution"),
     ),
     Report(
         "purchases_revenue",
         "Purchases, credits bought and revenue per tier and calendar month.",
         "Purchases and revenue",
-        lambda sums, run: purchases_revenue_finish(sums, run.meta),
-        purchases_revenue_sums,
-        add_over(("tier", "_month")),
-        Plot("plot_purchases_revenue", meta=("currency",)),
+        finish=lambda sums, run: purchases_revenue_finish(sums, run.meta),
+        sums=purchases_revenue_sums,
+        combine=add_over(("tier", "_month")),
+        plot=Plot("plot_purchases_revenue", meta=("currency",)),
     ),
     Report(
         "rejections",
         "Rejected sends and purchases per tier, calendar month, action and reason.",
         "Rejections",
-        lambda sums, run: rejections_finish(sums),
-        rejections_sums,
-        add_over(("tier", "month", "action", "reason")),
+        finish=lambda sums, run: rejections_finish(sums),
+        sums=rejections_sums,
+        combine=add_over(("tier", "month", "action", "reason")),
     ),
     Report(
         "per_tier",
         "Per starting tier, what an average member sent, got back and lost (API only).",
         "Per starting tier",
-        None,
+        finish=None,
         written=False,
     ),
 )
