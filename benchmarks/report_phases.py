@@ -2,7 +2,7 @@
 
 Times, in one process, the steps of :func:`simulator.reports.write_reports` on
 an existing run directory: reading each batch's parts, each report's sums
-(:mod:`simulator.report_sums`; summed over the batches), adding them,
+(:mod:`simulator.reports.sums`; summed over the batches), adding them,
 finishing the reports, writing the report tables and drawing the plots. CPU seconds
 (``time.process_time``), which other jobs on a shared machine disturb less
 than wall time, and wall seconds.
@@ -33,8 +33,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from simulator import plots, report_sums, reports, runformat
+from simulator import plots, reports, runformat
 from simulator.columns import ParquetTable
+from simulator.reports import sums as report_sums
 
 
 def _timed(log: dict[str, list[tuple[float, ...]]], name: str, fn: Callable[[], Any]) -> Any:

@@ -64,7 +64,7 @@ the model gives 1,080 MiB (48 % high: its busiest cohort has fewer members
 than a batch, and its batches mix cohorts).
 
 With its reports, each worker also reduces its batch to the batch's report
-sums (:mod:`simulator.report_sums`) while it holds the tables: modelled as
+sums (:mod:`simulator.reports.sums`) while it holds the tables: modelled as
 :data:`REPORT_BATCH_SHARE` more of the batch's data part. Fitted on
 ``bench.yaml --workers 1`` with its reports (same sampler, 2026-12-05):
 1,890 MiB against 1,632 MiB without (+16 %); the model gives 1,932 MiB

@@ -43,6 +43,8 @@ from simulator.invariants import check_run
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text
 from simulator.population import Roster, member_ids, roster
+from simulator.reports.run_tables import RunMeta, RunTables
+from simulator.reports.sums import Merged, batch_sums, part_sums
 from simulator.run_summary import finish_summary, merge_counts, summary_counts
 from simulator.runformat import TABLES
 from simulator.scenario import Scenario
@@ -111,7 +113,7 @@ class Batch:
     counts: dict[str, Any]
     problems: list[str]
     rows: dict[str, int]
-    #: The batch's report sums (:func:`simulator.report_sums.batch_sums`), if asked for.
+    #: The batch's report sums (:func:`simulator.reports.sums.batch_sums`), if asked for.
     report_sums: dict[str, Any] | None = None
 
 
@@ -149,7 +151,7 @@ def run_batch(
     (:func:`simulator.runformat.write_parts`) and, when the batch holds, its
     record for ``--resume``; the tables are kept only with ``keep_tables``.
     With ``reports`` it also computes the batch's report sums
-    (:mod:`simulator.report_sums`), so the parent writes the reports
+    (:mod:`simulator.reports.sums`), so the parent writes the reports
     without reading a table.
     """
     scenario, index, indices, keep_tables, folder, with_reports = job
@@ -170,9 +172,7 @@ def run_batch(
             runformat.write_record(folder, index, record)
     sums = None
     if with_reports and not problems:
-        from simulator import report_sums, reports
-
-        sums = report_sums.batch_sums(reports.RunTables.of(tables, report_meta(scenario)))
+        sums = batch_sums(RunTables.of(tables, report_meta(scenario)))
     return Batch(index, indices, tables if keep_tables else None, counts, problems, rows, sums)
 
 
@@ -392,9 +392,7 @@ class _SumsOfBatches:
     """The report sums of a run's batches, added as the batches finish."""
 
     def __init__(self) -> None:
-        from simulator import report_sums
-
-        self.merged = report_sums.Merged()
+        self.merged = Merged()
         self.added: set[int] = set()
 
     def take(self, batch: Batch) -> None:
@@ -406,12 +404,10 @@ class _SumsOfBatches:
 
     def finish(self, batches: list[Batch], scenario: Scenario, staged: Path) -> dict[str, Any]:
         """Every batch's sums added; a resumed batch's are read from its parts."""
-        from simulator import report_sums, reports
-
-        meta = reports.RunMeta(report_meta(scenario))
+        meta = RunMeta(report_meta(scenario))
         for batch in batches:
             if batch.index not in self.added:
-                self.merged.add(report_sums.part_sums(staged, batch.index, meta))
+                self.merged.add(part_sums(staged, batch.index, meta))
                 self.added.add(batch.index)
         return self.merged.sums
 

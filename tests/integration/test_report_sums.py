@@ -1,7 +1,7 @@
 """Reports from per-batch sums (issue 12, item 4).
 
 A run's workers reduce each batch of members to its report sums
-(:func:`simulator.report_sums.batch_sums`); the parent adds them and writes
+(:func:`simulator.reports.sums.batch_sums`); the parent adds them and writes
 every report from the result. The report files must be byte-identical to
 those of the whole tables read as one batch (what the reports computed
 before batches existed), for any batch size and number of workers, and
@@ -20,9 +20,9 @@ import pandas as pd
 import pytest
 
 import simulator as cs
-from simulator import report_sums
 from simulator.cli import main
 from simulator.reports import load_run_tables, report_frames, write_tables
+from simulator.reports import sums as report_sums
 from simulator.yamlio import dump_yaml
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios" / "valid"

@@ -225,16 +225,16 @@ def test_run_interrupted_while_reporting_leaves_nothing_complete(
 ) -> None:
     """Ctrl-C during the report phase: no run folder at --out; the staging folder stays
     (hidden) for --resume, and a fresh run is not blocked by it."""
-    import simulator.reports
+    import simulator.reports.files
 
-    real = simulator.reports.write_reports
+    real = simulator.reports.files.write_reports
 
     def half_then_interrupt(run_dir, sums=None):  # type: ignore[no-untyped-def]
         (Path(run_dir) / "reports").mkdir()
         (Path(run_dir) / "reports" / "expiry_waste.csv").write_text("tier\n")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(simulator.reports, "write_reports", half_then_interrupt)
+    monkeypatch.setattr(simulator.reports.files, "write_reports", half_then_interrupt)
     out = tmp_path / "r"
     argv = ["run", str(DATA / "small.yaml"), "--set", "population[0].members=5",
             "--set", "duration_days=40", "--out", str(out)]  # fmt: skip
@@ -242,14 +242,14 @@ def test_run_interrupted_while_reporting_leaves_nothing_complete(
     assert "interrupted" in capsys.readouterr().err
     # Nothing at --out: only the hidden staging folder, every batch done, for --resume.
     assert [p.name for p in tmp_path.iterdir()] == [".r.partial"], "nothing looks complete"
-    monkeypatch.setattr(simulator.reports, "write_reports", real)
+    monkeypatch.setattr(simulator.reports.files, "write_reports", real)
     assert main([*argv, "--resume"]) == 0, "--resume writes the reports again and publishes"
     assert (out / "report.html").is_file() and (out / "run.json").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["r"]
-    monkeypatch.setattr(simulator.reports, "write_reports", half_then_interrupt)
+    monkeypatch.setattr(simulator.reports.files, "write_reports", half_then_interrupt)
     assert main([*argv, "--overwrite"]) == 130
     assert (out / "report.html").is_file(), "the earlier run is kept until the new one is whole"
-    monkeypatch.setattr(simulator.reports, "write_reports", real)
+    monkeypatch.setattr(simulator.reports.files, "write_reports", real)
     assert main([*argv, "--overwrite"]) == 0, "the interrupted run did not block a fresh one"
     assert (out / "report.html").is_file() and (out / "run.json").is_file()
 
@@ -293,14 +293,14 @@ def test_a_failing_report_costs_only_the_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A report that raises: the run is published without reports, exit 1, and a retry hint."""
-    import simulator.reports
+    import simulator.reports.files
 
     def half_then_fail(run_dir, sums=None):  # type: ignore[no-untyped-def]
         (Path(run_dir) / "reports").mkdir()
         (Path(run_dir) / "report.html").write_text("<html>")
         raise RuntimeError("a bug in a report")
 
-    monkeypatch.setattr(simulator.reports, "write_reports", half_then_fail)
+    monkeypatch.setattr(simulator.reports.files, "write_reports", half_then_fail)
     out = tmp_path / "r"
     # A warm-up long enough that lots fall due in the 40 days: too few weeks for a
     # steady-state verdict, so stderr holds only what this test is about.

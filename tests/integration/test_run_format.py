@@ -384,7 +384,7 @@ def test_resume_clears_what_the_report_phase_left_half_written(
     """Ctrl-C while reporting leaves reports/, plots/, report.html and temporary files
     half-written in the staging folder; --resume (with or without --no-report) publishes
     none of them: the folder is the uninterrupted run's, file for file."""
-    import simulator.reports
+    import simulator.reports.files
 
     def half_then_interrupt(run_dir: Path, sums: object = None) -> None:
         run_dir = Path(run_dir)
@@ -398,7 +398,7 @@ def test_resume_clears_what_the_report_phase_left_half_written(
     out = tmp_path / "run"
     argv = ["run", str(scenario_file), "--batch-members", BATCH, "--no-progress", "--out", str(out)]
     with monkeypatch.context() as patched:
-        patched.setattr(simulator.reports, "write_reports", half_then_interrupt)
+        patched.setattr(simulator.reports.files, "write_reports", half_then_interrupt)
         assert main(argv) == 130
     assert (runformat.staging_dir(out) / "reports" / "stale.csv").is_file()
     assert main([*argv, "--resume", *([] if report else ["--no-report"])]) == 0

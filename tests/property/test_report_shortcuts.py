@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator import columns, reports
+from simulator.reports import balances, groups
 
 PERCENTILES = reports.PERCENTILES
 
@@ -33,7 +34,7 @@ values_and_weights = st.integers(1, 60).flatmap(
 def test_integer_percentiles_equal_numpy_on_repeated_values(data, dense_limit) -> None:  # type: ignore[no-untyped-def]
     """Counting (any dense_limit) or sorting: numpy's inverted-CDF percentiles and the max."""
     values, weights = (np.array(x, dtype=np.int64) for x in data)
-    got = reports._integer_percentiles(values, weights, dense_limit=dense_limit)
+    got = groups.integer_percentiles(values, weights, dense_limit=dense_limit)
     repeated = np.repeat(values, weights)
     if len(repeated) == 0:
         assert all(np.isnan(got))
@@ -49,7 +50,7 @@ def test_integer_percentiles_equal_numpy_on_repeated_values(data, dense_limit) -
 def test_distinct_equals_unique_and_positions(parts, shift) -> None:  # type: ignore[no-untyped-def]
     """Narrow or wide ranges: the sorted distinct values and where each element is."""
     arrays = [np.array([0, *p], dtype=np.int64) + shift for p in parts]
-    values, where = reports._distinct(arrays)
+    values, where = balances._distinct(arrays)
     np.testing.assert_array_equal(values, np.unique(np.concatenate(arrays)))
     for array, position in zip(arrays, where, strict=True):
         np.testing.assert_array_equal(values[position], array)
@@ -66,7 +67,7 @@ def test_group_sums_equal_pandas_groupby(rows) -> None:  # type: ignore[no-untyp
         # 401 labels x 4 > 4 rows per slot for short inputs: the factorized path too.
         "b": (b, np.arange(401) * 10),
     }
-    got = reports._group_sums(keys, {"v": v}).sort_values(["a", "b"]).reset_index(drop=True)
+    got = groups.group_sums(keys, {"v": v}).sort_values(["a", "b"]).reset_index(drop=True)
     frame = pd.DataFrame({"a": keys["a"][1][a], "b": keys["b"][1][b], "v": v})
     expected = frame.groupby(["a", "b"], as_index=False)["v"].sum()
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)

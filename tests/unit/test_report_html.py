@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator import report_format as rf
-from simulator import report_html as rh
-from simulator import report_story as rs
-from simulator import report_tables as rt
 from simulator.reports import HEADLINE_DEFINITIONS, headline, load_run_tables, write_reports
+from simulator.reports import display as rf
+from simulator.reports import html as rh
+from simulator.reports import page_tables as rt
+from simulator.reports import story as rs
 from simulator.runner import run, write_run
 from simulator.scenario import load_scenario
 

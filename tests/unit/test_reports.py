@@ -30,16 +30,21 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from simulator import report_format, reports
+from simulator import reports
 from simulator.errors import InputError
 from simulator.reports import (
     HEADLINE_DEFINITIONS,
+    PLOT_NAMES,
+    REPORT_NAMES,
+    REPORTS,
     RunTables,
     balance_distribution,
     credit_age,
     credit_vintages,
+    display,
     expiry_waste,
     expiry_waste_by_source,
+    files,
     headline,
     length_bucket,
     load_run_tables,
@@ -818,6 +823,52 @@ def test_write_reports_writes_credit_vintages(written):
     assert (root / "plots" / "credit_vintages.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_every_registered_report_is_written_drawn_and_shown(written):
+    """The registry is what write_reports does: each report written to reports/ unless marked
+    not written, its plot in plots/ when it has one, and a section of report.html; nothing
+    in reports/ or plots/ that the registry does not name."""
+    root, _ = written
+    page = (root / "report.html").read_text()
+    for entry in REPORTS:
+        path = root / "reports" / f"{entry.stem}.csv"
+        assert path.is_file() == entry.written, entry.name
+        if entry.written:
+            assert f'href="reports/{entry.stem}.csv"' in page, entry.name
+            if entry.name != "headline":  # the headline is the "All metrics" section
+                assert f'<h3 id="{entry.name}">' in page, entry.name
+        if entry.plot is not None:
+            assert (root / "plots" / f"{entry.name}.png").read_bytes()[:4] == b"\x89PNG"
+            assert f'<h3 id="plot-{entry.name}">' in page, entry.name
+    assert {p.stem for p in (root / "reports").iterdir()} == {r.stem for r in REPORTS if r.written}
+    drawn = [p.stem for p in sorted((root / "plots").iterdir())]
+    assert sorted(set(drawn) - {"steady_state"}) == sorted(PLOT_NAMES)
+    # report.html shows the plots in PLOT_NAMES' order and the tables in the registry's.
+    at = [page.index(f'<h3 id="plot-{name}">') for name in PLOT_NAMES]
+    assert at == sorted(at)
+    tables = [r.name for r in REPORTS if r.written and r.name != "headline"]
+    at = [page.index(f'<h3 id="{name}">') for name in tables]
+    assert at == sorted(at)
+
+
+def test_the_registry_is_the_list_of_reports_everywhere():
+    """One list: the sums merged, the frames finished, the page's titles and notes, and the
+    API's names all follow the registry."""
+    from simulator import api
+    from simulator.reports import page_tables, sums
+
+    assert REPORT_NAMES == api.REPORTS  # api.py will read REPORT_NAMES itself
+    assert PLOT_NAMES == api.PLOTS
+    assert list(sums.SUMS) == [r.name for r in REPORTS if r.sums is not None]
+    assert not reports.registry.report("per_tier").written  # an API-only view
+    assert list(reports.report_frames(small_run())) == [r.name for r in REPORTS if r.written]
+    named = set(REPORT_NAMES) | {"steady_state"}
+    assert set(page_tables.TITLES) == named
+    assert set(page_tables._TABLE_NOTES) <= named and set(page_tables.PLOT_NOTES) <= named
+    assert set(page_tables._SUMMARISERS) <= set(REPORT_NAMES)
+    with pytest.raises(KeyError, match="no report 'nope'; the reports are: headline, "):
+        reports.registry.report("nope")
+
+
 def test_headline_definitions_cover_the_headline_rates():
     """Every headline rate has a one-sentence definition saying what it divides."""
     for key in (
@@ -971,6 +1022,18 @@ def test_write_replications_refuses_mixed_scenarios(tmp_path):
     with pytest.raises(InputError) as err:
         write_replications(roots, tmp_path / "out")
     assert str(err.value) == "replications: runs of different scenarios: a, b"
+
+
+def test_write_replications_names_a_folder_that_is_not_a_run(tmp_path):
+    """The run directories are read as every reader of one does (simulator.runformat)."""
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as err:
+        write_replications([tmp_path / "empty"], tmp_path / "out")
+    assert str(err.value) == f"{tmp_path / 'empty'}: not a creditsim run directory (no run.json)"
+    (tmp_path / "empty" / "run.json").write_text("[1]")
+    with pytest.raises(InputError) as err:
+        write_replications([tmp_path / "empty"], tmp_path / "out")
+    assert str(err.value) == f"{tmp_path / 'empty' / 'run.json'}: expected a JSON object"
 
 
 # -- unusual and bad input to the typed columns (simulator.columns) ----------------
@@ -1132,11 +1195,11 @@ def test_markdown_and_html_numbers_never_use_scientific_notation():
     frame = pd.DataFrame(
         {"metric": ["revenue", "rate"], "value": [256814000.0, 0.19268556429475864]}
     )
-    text = reports._markdown(frame)
+    text = files._markdown(frame)
     assert "e+" not in text and "e-" not in text
     assert "| 256814000 |" in text
     assert "| 0.192686 |" in text  # six significant digits, as before the change
-    # report.html writes numbers through simulator.report_format (tests/unit/test_report_html.py).
-    assert report_format.number(256814000.0) == "256,814,000"
-    assert report_format.number(12345.6) == "12,345.60"
-    assert "e" not in report_format.number(0.00001234, 8)
+    # report.html writes numbers through simulator.reports.display (tests/unit/test_report_html.py).
+    assert display.number(256814000.0) == "256,814,000"
+    assert display.number(12345.6) == "12,345.60"
+    assert "e" not in display.number(0.00001234, 8)

@@ -16,8 +16,9 @@ from typing import Any
 import pandas as pd
 
 from simulator.engine.policy import PRESETS
-from simulator.report_format import count, missing, money, number, percent, tier_order
-from simulator.reports import RunTables
+from simulator.reports.display import count, missing, money, number, percent, tier_order
+from simulator.reports.run_tables import RunTables
+from simulator.timeutil import parse_instant
 
 __all__ = [
     "RunFacts",
@@ -53,8 +54,6 @@ class RunFacts:
         meta = tables.meta
         sim_start = None
         if isinstance(meta.get("sim_start"), str):
-            from simulator.timeutil import parse_instant
-
             try:
                 sim_start = parse_instant(meta["sim_start"])
             except ValueError:
@@ -359,6 +358,7 @@ def _steady_warning(steady: Mapping[str, Any]) -> str:
             "Caution: whether the measured window is steady is not known (too few weeks with data "
             "for the steady-state check), so the rates below may still carry the run's start-up."
         )
+    # Lazily: simulator.warmup imports the runner, which imports this package.
     from simulator.warmup import recommended_warmup_days
 
     settled, weeks = steady.get("suggested_warmup_days"), steady.get("suggested_truncation_weeks")

@@ -2,7 +2,7 @@
 
 Money in currency units with thousands separators, counts with separators,
 rates as percentages with sensible digits, never scientific notation; each
-metric's display name and definition (:data:`simulator.reports.HEADLINE_DEFINITIONS`),
+metric's display name and definition (:data:`simulator.reports.definitions.HEADLINE_DEFINITIONS`),
 and the key findings a run's page opens with. Pure functions from values to text.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.reports import HEADLINE_DEFINITIONS, TIER_ORDER
+from simulator.reports.definitions import HEADLINE_DEFINITIONS
+from simulator.reports.groups import TIER_ORDER
 
 __all__ = [
     "DASH",

@@ -3,7 +3,7 @@
 Each table is shown as HTML with its warm-up rows hidden, long tables
 summarised (totals per tier, month x tier rates, bands of per-member
 utilisation) and a link to the whole file in ``reports/``; money, counts and
-rates formatted by :mod:`simulator.report_format`.
+rates formatted by :mod:`simulator.reports.display`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.report_format import (
+from simulator.reports.definitions import HEADLINE_DEFINITIONS
+from simulator.reports.display import (
     DASH,
     count,
     is_rate,
@@ -27,8 +28,8 @@ from simulator.report_format import (
     percent,
     tier_order,
 )
-from simulator.report_story import RunFacts
-from simulator.reports import HEADLINE_DEFINITIONS
+from simulator.reports.registry import REPORTS
+from simulator.reports.story import RunFacts
 
 __all__ = [
     "PLOT_NOTES",
@@ -208,23 +209,8 @@ PLOT_NOTES = {
     "refund_rates": "refund_rate: " + HEADLINE_DEFINITIONS["refund_rate"],
 }
 
-TITLES = {
-    "expiry_waste": "Expiry waste per tier and month",
-    "expiry_waste_by_source": "Expiry waste per lot source",
-    "credit_age": "Age of credits when spent or expired",
-    "credit_vintages": "Credit vintages: each month's credits followed to their fate",
-    "refund_rates": "Refund rates",
-    "refund_rates_by_tier_category": "Refund rates per tier and category",
-    "refund_rates_by_length": "Refund rates per tier and body length",
-    "refund_totals": "Refund totals per tier",
-    "response_delays": "Response delays",
-    "utilisation": "Utilisation per tier",
-    "utilisation_members": "Utilisation per member",
-    "balance_distribution": "Balances",
-    "purchases_revenue": "Purchases and revenue",
-    "rejections": "Rejections",
-    "steady_state": "Steady-state check",
-}
+#: Headings of the tables and plots: each report's registered title, and the steady state's.
+TITLES = {r.name: r.title for r in REPORTS} | {"steady_state": "Steady-state check"}
 
 
 def _by_tier(frame: pd.DataFrame) -> pd.DataFrame:

@@ -4,10 +4,10 @@ Job: turn what :mod:`simulator.reports` computed (the report frames, the
 headline metrics, ``run.json``, ``summary.json``, the resolved scenario and
 the PNG figures) into one self-contained page an analyst can forward: a
 title naming the scenario, seed, measured window and policy; a narrative of
-the key numbers generated from the run (:mod:`simulator.report_story`); the
-key findings with their definitions (:mod:`simulator.report_format`); the
+the key numbers generated from the run (:mod:`simulator.reports.story`); the
+key findings with their definitions (:mod:`simulator.reports.display`); the
 steady-state check; the plots; previews of the tables
-(:mod:`simulator.report_tables`); every metric; and the run's metadata last.
+(:mod:`simulator.reports.page_tables`); every metric; and the run's metadata last.
 
 Boundary: pure functions from values to text. Nothing here reads the ledger,
 computes a metric of the run, reads or writes a file, or draws:
@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.report_format import (
+from simulator.reports.definitions import HEADLINE_DEFINITIONS
+from simulator.reports.display import (
     DASH,
     count,
     definition,
@@ -36,9 +37,16 @@ from simulator.report_format import (
     number,
     percent,
 )
-from simulator.report_story import RunFacts, flat_items, narrative, vintage_waste_by_tier
-from simulator.report_tables import PLOT_NOTES, TITLES, html_table, pairs_table, table_section
-from simulator.reports import HEADLINE_DEFINITIONS, RunTables
+from simulator.reports.page_tables import (
+    PLOT_NOTES,
+    TITLES,
+    html_table,
+    pairs_table,
+    table_section,
+)
+from simulator.reports.registry import REPORTS
+from simulator.reports.run_tables import RunTables
+from simulator.reports.story import RunFacts, flat_items, narrative, vintage_waste_by_tier
 
 __all__ = [
     "replications_page",
@@ -51,6 +59,7 @@ __all__ = [
 
 
 def _steady_section(block: Mapping[str, Any], png: bytes | None, currency: str) -> str:
+    # matplotlib (simulator.plots) only when a page is built: workers import this package.
     from simulator.plots import steady_state_title
 
     esc = html.escape
@@ -232,7 +241,10 @@ def run_page(
         sections.append(("steady_state", "Steady state"))
     if images:
         sections.append(("plots", "Plots"))
-    tables_shown = [n for n in frames if n != "headline"]
+    # The written reports in the registry's order (the headline is the metrics section).
+    tables_shown = [
+        r.name for r in REPORTS if r.written and r.name != "headline" and r.name in frames
+    ]
     sections += [("tables", "Tables"), ("metrics", "All metrics"), ("metadata", "Run metadata")]
     parts.append(_nav(sections))
 
