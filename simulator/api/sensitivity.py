@@ -77,9 +77,10 @@ def sensitivity(
     ``on_start`` as :func:`sweep`; ``on_study(study, design points, CPU
     seconds estimated)`` hears the study's size before it runs, ``on_notes``
     the analysis' notes (default: warnings); ``vary_name`` is what messages and
-    the design's labels call the varied keys (the command line: ``--vary``). The result's ``run_result`` says
-    how the runs went and ``files`` what was written; with ``complete=False``
-    a study whose runs did not all succeed is not analysed (``indices`` None).
+    the design's labels call the varied keys (the command line: ``--vary``).
+    The result's ``run_result`` says how the runs went and ``files`` what was
+    written; with ``complete=False`` a study whose runs did not all succeed is
+    not analysed (``indices`` None).
 
     >>> st = sensitivity(scaled("scenarios/baseline.yaml", 0.02, duration_days=60),
     ...                  {"recipients.response_probability": (0.1, 0.4),
