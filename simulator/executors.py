@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -285,7 +286,7 @@ class DaskExecutor(_Base):
     kind = "dask"
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
-        try:
+        try:  # Dask is an optional extra (creditsim[dask]): loaded only when asked for
             from distributed import Client, LocalCluster
         except ImportError:
             raise UsageError(
@@ -296,9 +297,7 @@ class DaskExecutor(_Base):
         self._client: Any = None
         if address is None:
             n = workers or available_cpus()
-            import logging
-
-            import dask
+            import dask  # the optional extra, as above
 
             with dask.config.set(_QUIET_DASK):
                 self._cluster = LocalCluster(
@@ -339,7 +338,7 @@ class DaskExecutor(_Base):
         the scheduler; when it keeps dying (``KilledWorker``, after the scheduler's
         ``allowed-failures``) or the scheduler goes away, one :class:`ExecutionError`
         line instead of a traceback or a wait without end."""
-        from distributed import KilledWorker
+        from distributed import KilledWorker  # the optional extra, present: we have a client
 
         futures = self._client.map(fn, list(items), pure=False)
         try:
@@ -368,7 +367,7 @@ class DaskExecutor(_Base):
         )
 
     def unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Completed]:
-        from distributed import as_completed
+        from distributed import as_completed  # the optional extra, present: we have a client
 
         source = enumerate(items)
         pending: dict[Any, int] = {}
