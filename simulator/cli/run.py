@@ -29,7 +29,6 @@ __all__ = [
     "run_command",
 ]
 
-_int_arg = int_arg
 _MAX_AUDIT_LINES = 20
 
 
@@ -91,7 +90,7 @@ def add_run_parsers(sub: Any) -> None:
         "run directory (default runs/<scenario name>-seed<N>/).",
     )
     run.add_argument("scenario", metavar="SCENARIO.yaml")
-    run.add_argument("--seed", type=_int_arg, help="master seed (default: the scenario's)")
+    run.add_argument("--seed", type=int_arg, help="master seed (default: the scenario's)")
     run.add_argument(
         "--set",
         dest="overrides",
@@ -101,10 +100,10 @@ def add_run_parsers(sub: Any) -> None:
         help="override a scenario key by its dotted path, e.g. "
         "policy.refund.window_days=14 (repeatable; values are YAML scalars)",
     )
-    run.add_argument("--workers", type=_int_arg, default=1, help="local processes (default 1)")
+    run.add_argument("--workers", type=int_arg, default=1, help="local processes (default 1)")
     run.add_argument(
         "--batch-members",
-        type=_int_arg,
+        type=int_arg,
         default=None,
         metavar="N",
         help="members simulated, checked and reduced together; the unit of work of the "
