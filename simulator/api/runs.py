@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 
 from simulator import estimate, runformat, runner
 from simulator import plots as _plots
@@ -40,7 +39,6 @@ from simulator.runformat import history_parts, history_text
 from simulator.runner import RunResult
 from simulator.scenario import Scenario, load_scenario
 from simulator.scratch import scratch_dir
-from simulator.tables import SimTables as ArrowTables
 from simulator.warmup import resolve_warmup
 from simulator.yamlio import dump_yaml
 
@@ -226,9 +224,10 @@ class Run:
         result = self._result
         if result is None and self.directory is not None:
             result = self._copied_parts(path)
-        elif result is None:
-            result = RunResult(
-                self.scenario, self.seed, self._arrow_tables(), self.summary, self.meta
+        elif result is None:  # its tables are DataFrames only: not what a run directory holds
+            raise UsageError(
+                "this Run holds neither a run's own tables nor a run directory: save the Run "
+                "that run() or load_run() returned"
             )
         failed: list[str] = []
         try:
@@ -262,29 +261,6 @@ class Run:
             for part in runformat.parts(self.directory, name):
                 shutil.copyfile(part, staged / name / part.name)
         return RunResult(self.scenario, self.seed, None, self.summary, self.meta, staged)
-
-    def _arrow_tables(self) -> ArrowTables:
-        t = self.tables
-
-        def arrow(frame: pd.DataFrame) -> pa.Table:
-            # The schema write_run gives a run's own tables: plain string
-            # columns, no pandas metadata.
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            text = pa.string()
-            schema = pa.schema(
-                [f.with_type(text) if pa.types.is_large_string(f.type) else f for f in table.schema]
-            )
-            return table.cast(schema).replace_schema_metadata(None)
-
-        events = int(self.meta.get("counts", {}).get("simpy_events", 0))
-        return ArrowTables(
-            arrow(t.ledger),
-            arrow(t.inmails),
-            arrow(t.members),
-            arrow(t.billing),
-            arrow(t.history),
-            events,
-        )
 
     def __repr__(self) -> str:
         s = self.summary
