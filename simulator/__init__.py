@@ -63,7 +63,10 @@ _FROM["Scenario"] = "simulator.scenario"
 
 
 def __getattr__(name: str) -> Any:
-    # Loaded on first use (PEP 562): `import simulator.engine` must not pull in pandas.
+    # Loaded on first use (PEP 562): `import simulator.engine` must not pull in pandas,
+    # nor `creditsim --help` the whole API (the command line calls `simulator.api.X`).
+    if name == "api":
+        return import_module("simulator.api")
     module = _FROM.get(name)
     if module is None:
         raise AttributeError(f"module 'simulator' has no attribute {name!r}")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -37,7 +38,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from simulator.errors import ExecutionError, UsageError
 
@@ -45,11 +46,16 @@ __all__ = [
     "EXECUTORS",
     "Completed",
     "DaskExecutor",
+    "Execution",
     "Executor",
     "LocalExecutor",
     "SerialExecutor",
     "available_cpus",
+    "check_workers",
+    "executor_kind",
     "make_executor",
+    "resolve_execution",
+    "scheduler_problem",
     "task_failure",
 ]
 
@@ -280,20 +286,18 @@ class DaskExecutor(_Base):
     kind = "dask"
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
-        try:
+        try:  # Dask is an optional extra (creditsim[dask]): loaded only when asked for
             from distributed import Client, LocalCluster
         except ImportError:
             raise UsageError(
-                "--executor dask needs Dask: pip install 'creditsim[dask]' (dask[distributed])"
+                "executor='dask' needs Dask: pip install 'creditsim[dask]' (dask[distributed])"
             ) from None
         self.address = address
         self._cluster: Any = None
         self._client: Any = None
         if address is None:
             n = workers or available_cpus()
-            import logging
-
-            import dask
+            import dask  # the optional extra, as above
 
             with dask.config.set(_QUIET_DASK):
                 self._cluster = LocalCluster(
@@ -308,11 +312,11 @@ class DaskExecutor(_Base):
         else:
             problem = scheduler_problem(address)
             if problem is not None:
-                raise UsageError(f"--scheduler: {problem}")
+                raise UsageError(f"scheduler: {problem}")
             try:
                 self._client = Client(address, timeout="10s")
             except (OSError, TimeoutError) as exc:
-                raise UsageError(f"--scheduler {address}: cannot connect: {exc}") from None
+                raise UsageError(f"scheduler {address}: cannot connect: {exc}") from None
         threads = sum(self._client.nthreads().values())
         if threads == 0 and address is not None:
             # A scheduler with no worker yet: wait a little for one to join.
@@ -320,7 +324,7 @@ class DaskExecutor(_Base):
                 self._client.wait_for_workers(1, timeout=30)
             except (TimeoutError, OSError):
                 self.close()
-                raise UsageError(f"--scheduler {address}: no Dask worker joined in 30 s") from None
+                raise UsageError(f"scheduler {address}: no Dask worker joined in 30 s") from None
             threads = sum(self._client.nthreads().values())
         self.workers = max(1, threads)
 
@@ -334,7 +338,7 @@ class DaskExecutor(_Base):
         the scheduler; when it keeps dying (``KilledWorker``, after the scheduler's
         ``allowed-failures``) or the scheduler goes away, one :class:`ExecutionError`
         line instead of a traceback or a wait without end."""
-        from distributed import KilledWorker
+        from distributed import KilledWorker  # the optional extra, present: we have a client
 
         futures = self._client.map(fn, list(items), pure=False)
         try:
@@ -363,7 +367,7 @@ class DaskExecutor(_Base):
         )
 
     def unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Completed]:
-        from distributed import as_completed
+        from distributed import as_completed  # the optional extra, present: we have a client
 
         source = enumerate(items)
         pending: dict[Any, int] = {}
@@ -439,6 +443,101 @@ def scheduler_problem(address: str) -> str | None:
     return None
 
 
+def check_workers(workers: Any) -> int | None:
+    """``workers`` if it is None or a whole number >= 1; else :class:`UsageError`."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise UsageError(f"workers must be a whole number >= 1, got {workers!r}")
+    return workers
+
+
+def executor_kind(executor: Any = None, scheduler: str | None = None) -> str | None:
+    """``"local"`` or ``"dask"`` for ``executor`` (None, a name, or an executor: None) and
+    ``scheduler`` (an address implies Dask); :class:`UsageError` for a bad combination."""
+    if isinstance(executor, str) and executor not in EXECUTORS:
+        raise UsageError(f"executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if scheduler is not None and executor not in (None, "dask"):
+        raise UsageError("scheduler needs executor='dask'")
+    if scheduler is not None:
+        return "dask"
+    if executor is None:
+        return "local"
+    return executor if isinstance(executor, str) else None
+
+
+class Execution:
+    """Where work runs, resolved: ``workers`` tasks at once on ``executor``.
+
+    ``executor`` is None only for a local run made with ``pool=False`` (the
+    runner then starts its own processes, or none for one worker). Used as a
+    context manager, it closes the executor it started (killing local workers
+    on an error or Ctrl-C), never one it was given.
+    """
+
+    def __init__(self, workers: int, executor: Executor | None, owned: bool) -> None:
+        self.workers = workers
+        self.executor = executor
+        self._owned = executor if owned else None
+
+    def describe(self) -> str:
+        """Where the work runs, in words (``2 local processes``, ``this process``, ...)."""
+        if self.executor is None:
+            return "this process" if self.workers == 1 else f"{self.workers} local processes"
+        describe = getattr(self.executor, "describe", None)
+        return describe() if describe is not None else type(self.executor).__name__
+
+    def close(self) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            owned.close()
+
+    def __enter__(self) -> Execution:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            owned.__exit__(exc_type, *rest)
+
+
+def resolve_execution(
+    workers: int | None = None,
+    executor: str | Executor | None = None,
+    scheduler: str | None = None,
+    *,
+    default_workers: int = 1,
+    pool: bool = True,
+) -> Execution:
+    """The one reading of ``workers``, ``executor`` and ``scheduler`` (the API's and the
+    command line's): how many tasks at once, and on what.
+
+    ``workers`` None or a whole number >= 1 (None: ``default_workers`` locally,
+    every CPU for a new Dask LocalCluster, the cluster's threads at
+    ``scheduler``). ``executor`` None or ``"local"`` (this process for one
+    worker, else a process pool), ``"dask"`` (a LocalCluster of ``workers``, or
+    the cluster at ``scheduler``), or an executor of this module (used as it
+    is, and left open). With ``pool=False`` a local executor is not started
+    (``executor`` None: the runner shards a run over its own processes).
+    The result's ``workers`` is how many tasks run at once (for a run, its
+    shards). Raises :class:`UsageError` for a bad combination, naming the
+    parameters (``scheduler needs executor='dask'``).
+    """
+    check_workers(workers)
+    kind = executor_kind(executor, scheduler)
+    if kind is None:  # an executor given: ours to use, not to close
+        given = cast(Executor, executor)
+        return Execution(workers or max(1, int(getattr(given, "workers", 1))), given, False)
+    if kind == "dask":
+        dask = DaskExecutor(scheduler, workers)
+        return Execution(workers or dask.workers, dask, True)
+    n = workers if workers is not None else default_workers
+    if not pool:
+        return Execution(n, None, False)
+    local: SerialExecutor | LocalExecutor = SerialExecutor() if n == 1 else LocalExecutor(n)
+    return Execution(n, local, True)
+
+
 def make_executor(
     kind: str = "local", workers: int | None = None, scheduler: str | None = None
 ) -> SerialExecutor | LocalExecutor | DaskExecutor:
@@ -449,13 +548,6 @@ def make_executor(
     the cluster whose scheduler is at ``scheduler``. Raises
     :class:`UsageError` for a bad combination.
     """
-    if kind not in EXECUTORS:
-        raise UsageError(f"--executor: must be one of {', '.join(EXECUTORS)}, got {kind!r}")
-    if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
-    if kind == "local":
-        if scheduler is not None:
-            raise UsageError("--scheduler needs --executor dask")
-        n = workers if workers is not None else available_cpus()
-        return SerialExecutor() if n == 1 else LocalExecutor(n)
-    return DaskExecutor(scheduler, workers)
+    execution = resolve_execution(workers, kind, scheduler, default_workers=available_cpus())
+    assert execution.executor is not None  # a pool was asked for
+    return cast("SerialExecutor | LocalExecutor | DaskExecutor", execution.executor)

@@ -290,9 +290,9 @@ def test_a_run_too_large_for_memory_goes_to_a_scratch_folder(
 ) -> None:
     """Above IN_MEMORY_MAX_BYTES of expected tables, run() writes a scratch run directory
     (removed when Python exits) and reads from it on request: the same run."""
-    import simulator.api as api
+    import simulator.api.runs as api_runs
 
-    monkeypatch.setattr(api, "IN_MEMORY_MAX_BYTES", 0)
+    monkeypatch.setattr(api_runs, "IN_MEMORY_MAX_BYTES", 0)
     got = cs.run(SMALL, progress=False)
     assert got.directory is not None and got.directory.name == "run"
     assert got.directory.parent.name.startswith("creditsim-run-")

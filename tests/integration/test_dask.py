@@ -24,9 +24,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from simulator import cli, sweep_cli
+from simulator import api, cli
 from simulator.executors import DaskExecutor, LocalExecutor, make_executor
-from simulator.runner import run
 from simulator.scenario import load_scenario
 
 ROOT = Path(__file__).parents[2]
@@ -152,9 +151,8 @@ def test_compare_on_the_cluster_equals_local(
 def test_run_sharded_over_the_cluster_equals_a_local_run(cluster: SimpleNamespace) -> None:
     """creditsim run --scheduler: members spread over the workers, the local run's tables."""
     scenario = load_scenario(SMALL)
-    args = SimpleNamespace(executor=None, scheduler=cluster.address, workers=1)
-    remote = sweep_cli.run_scenario(scenario, args)  # type: ignore[arg-type]
-    here = run(scenario)
+    remote = api.run(scenario, scheduler=cluster.address, progress=False)
+    here = api.run(scenario, progress=False)
     assert remote.meta["workers"] == 2  # one shard per worker thread
     for name in ("ledger", "inmails", "members", "billing"):
         pd.testing.assert_frame_equal(getattr(remote.tables, name), getattr(here.tables, name))
@@ -255,14 +253,13 @@ def test_a_dead_dask_worker_mid_sharded_run_does_not_change_the_tables(
     import threading
 
     scenario = load_scenario(SMALL).with_overrides({"population[1].members": 2000})  # ~4 s
-    args = SimpleNamespace(executor=None, scheduler=cluster.address, workers=1)
     leaves = [p for p in _descendants(cluster.workers.pid) if not _descendants(p)]
     before = {p: _cpu_seconds(p) for p in leaves}
     outcome: dict[str, object] = {}
 
     def remote() -> None:
         try:
-            outcome["run"] = sweep_cli.run_scenario(scenario, args)  # type: ignore[arg-type]
+            outcome["run"] = api.run(scenario, scheduler=cluster.address, progress=False)
         except BaseException as exc:  # reported by the assertion below
             outcome["error"] = exc
 
@@ -278,7 +275,7 @@ def test_a_dead_dask_worker_mid_sharded_run_does_not_change_the_tables(
     thread.join(timeout=300)
     assert not thread.is_alive(), "the run hung after losing a worker"
     assert "error" not in outcome, outcome.get("error")
-    here = run(scenario)
+    here = api.run(scenario, progress=False)
     got = outcome["run"]
     for name in ("ledger", "inmails", "members", "billing"):
         pd.testing.assert_frame_equal(getattr(got.tables, name), getattr(here.tables, name))  # type: ignore[attr-defined]

@@ -344,9 +344,9 @@ def test_paired_comparison_by_hand() -> None:
 @pytest.mark.parametrize(
     ("kind", "workers", "scheduler", "message"),
     [
-        ("local", 2, "tcp://127.0.0.1:1", "--scheduler needs --executor dask"),
-        ("slurm", 2, None, "--executor: must be one of local, dask, got 'slurm'"),
-        ("local", 0, None, "--workers must be >= 1, got 0"),
+        ("local", 2, "tcp://127.0.0.1:1", "scheduler needs executor='dask'"),
+        ("slurm", 2, None, "executor: must be one of local, dask, got 'slurm'"),
+        ("local", 0, None, "workers must be a whole number >= 1, got 0"),
     ],
 )
 def test_bad_executor_choices(kind: str, workers: int, scheduler: str | None, message: str) -> None:
@@ -401,7 +401,7 @@ def test_a_large_sweep_says_how_many_runs_before_checking(
     """From LARGE_SWEEP_POINTS points on, the count comes first; smaller sweeps stay quiet."""
     import argparse
 
-    from simulator.sweep_cli import LARGE_SWEEP_POINTS, _validation_progress
+    from simulator.cli.sweep import LARGE_SWEEP_POINTS, _validation_progress
 
     args = argparse.Namespace(no_progress=True)
     large = _spec(("--range", f"a=1:{LARGE_SWEEP_POINTS}:1"), replications=3)
