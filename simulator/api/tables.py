@@ -12,46 +12,22 @@ directory) is the caller's, given as loaders.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import cast
 
 import pandas as pd
 
 from simulator import reports as _reports
 from simulator.api.notebook import _frame_repr
-from simulator.reports import per_tier
+from simulator.reports import PLOT_NAMES, REPORT_NAMES, per_tier
+from simulator.reports.sums import table_reports
 
 __all__ = ["PLOTS", "REPORTS", "Reports", "Tables"]
 
-#: Names of the reports of a run, as in ``RUN_DIR/reports/`` (see :mod:`simulator.reports`).
-REPORTS: tuple[str, ...] = (
-    "headline",
-    "expiry_waste",
-    "expiry_waste_by_source",
-    "credit_age",
-    "credit_vintages",
-    "refund_rates",
-    "refund_rates_by_tier_category",
-    "refund_rates_by_length",
-    "refund_totals",
-    "response_delays",
-    "utilisation",
-    "utilisation_members",
-    "balance_distribution",
-    "purchases_revenue",
-    "rejections",
-    "per_tier",
-)
+#: Names of the reports of a run (the registry's order, :data:`simulator.reports.REPORT_NAMES`):
+#: those of ``RUN_DIR/reports/``, and ``per_tier``, which only the API offers.
+REPORTS: tuple[str, ...] = REPORT_NAMES
 
-#: Names of the plots of a run, as in ``RUN_DIR/plots/``.
-PLOTS: tuple[str, ...] = (
-    "expiry_waste",
-    "credit_vintages",
-    "refund_rates",
-    "balance_distribution",
-    "response_delays",
-    "purchases_revenue",
-    "utilisation",
-)
+#: Names of the plots of a run, as in ``RUN_DIR/plots/`` (:data:`simulator.reports.PLOT_NAMES`).
+PLOTS: tuple[str, ...] = PLOT_NAMES
 
 _TABLES = ("ledger", "inmails", "members", "billing")
 _DAY = 86_400
@@ -144,26 +120,13 @@ class Reports(Mapping[str, pd.DataFrame]):
 
     def __init__(self, tables: _reports.RunTables) -> None:
         self._tables = tables
+        self._finished = table_reports(tables)
         self._cache: dict[str, pd.DataFrame] = {}
 
     def _compute(self, name: str) -> pd.DataFrame:
-        t = self._tables
-        if name == "headline":
-            facts = _reports.headline(
-                t, rates=self["refund_rates"], members=self["utilisation_members"]
-            )
-            return pd.DataFrame({"metric": list(facts), "value": list(facts.values())})
-        if name == "refund_rates_by_tier_category":
-            return _reports.refund_cuts(self["refund_rates"], ["tier", "category"])
-        if name == "refund_rates_by_length":
-            return _reports.refund_cuts(self["refund_rates"], ["tier", "length_bucket"])
-        if name == "refund_totals":
-            return _reports.refund_totals(self["refund_rates"])
-        if name == "utilisation":
-            return _reports.utilisation(t, self["utilisation_members"])
-        if name == "per_tier":
-            return per_tier(t)
-        return cast(pd.DataFrame, getattr(_reports, name)(t))
+        if name == "per_tier":  # from the tables at once, not from sums (the registry)
+            return per_tier(self._tables)
+        return self._finished[name]
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         if name not in REPORTS:

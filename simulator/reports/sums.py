@@ -26,7 +26,7 @@ order.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "merge",
     "part_sums",
     "run_sums",
+    "table_reports",
 ]
 
 #: Each report's sums: the function of a batch's tables, and how batches' sums are
@@ -146,6 +147,31 @@ class Finished:
                 raise KeyError(f"report {name!r} is computed from the tables, not from sums")
             self._frames[name] = entry.finish(self._sums.get(name), self)
         return self._frames[name]
+
+
+class _SumsOfTables(Mapping[str, Any]):
+    """Each report's sums over one set of tables, computed when first asked for."""
+
+    def __init__(self, tables: RunTables) -> None:
+        self._tables = tables
+        self._held: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._held:
+            self._held[name] = SUMS[name][0](self._tables)
+        return self._held[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SUMS)
+
+    def __len__(self) -> int:
+        return len(SUMS)
+
+
+def table_reports(tables: RunTables) -> Finished:
+    """The reports of ``tables`` (held whole, e.g. a run in memory), each computed when
+    first asked for: only its own sums (and those of the reports it reads)."""
+    return Finished(_SumsOfTables(tables), tables)
 
 
 def frames(sums: Mapping[str, Any], meta: RunMeta) -> dict[str, pd.DataFrame]:

@@ -126,6 +126,21 @@ def test_summary_frame_lists_every_metric(small_run: cs.Run) -> None:
     assert dict(zip(frame["metric"], frame["value"], strict=True)) == small_run.summary
 
 
+def test_the_api_reports_are_the_files_reports(
+    small_run: cs.Run, saved: Path, tmp_path: Path
+) -> None:
+    """run.reports and RUN_DIR/reports/ come from the one registry: every written report
+    (the headline too, its values floats in both) is the same frame in both."""
+    copy = Path(shutil.copytree(saved, tmp_path / "run"))
+    rep.write_reports(copy, fmt="parquet")  # Parquet keeps each column's type exactly
+    written = [r.name for r in rep.REPORTS if r.written]
+    assert set(written) == set(REPORTS) - {"per_tier"}
+    for name in written:
+        on_disk = pd.read_parquet(copy / "reports" / f"{name}.parquet")
+        pd.testing.assert_frame_equal(small_run.reports[name], on_disk, obj=name)
+    assert small_run.reports.headline["value"].dtype == np.float64
+
+
 def test_every_report_is_the_reports_module_frame(small_run: cs.Run) -> None:
     """Each report equals the simulator.reports function on the same tables."""
     t = small_run.report_tables
