@@ -127,9 +127,10 @@ class Replay:
         frame = pd.DataFrame(self._ledger_text, columns=list(LEDGER_COLUMNS))
         for name in ("member", "kind", "lot", "inmail", "reason"):
             frame[name] = frame[name].astype(str)
-        frame["time"] = pd.to_datetime(frame["time"], utc=True, format="ISO8601").astype(
-            "datetime64[s, UTC]"
-        )
+        # The engine writes whole seconds as ``YYYY-MM-DDTHH:MM:SSZ``, years 0 to 9999:
+        # numpy parses them all (pandas' own parser stops at nanosecond bounds under pandas 2).
+        seconds = np.array([t.removesuffix("Z") for t in frame["time"]], dtype="datetime64[s]")
+        frame["time"] = pd.Series(seconds, index=frame.index).dt.tz_localize("UTC")
         for name in ("quantity", "balance_after"):
             frame[name] = frame[name].astype(np.int64)
         return frame
