@@ -57,7 +57,7 @@ CONFIGS = {
 # The driver's own peak RSS (children excluded), printed by a wrapper around the CLI.
 _WRAPPER = (
     "import resource, sys\n"
-    "from simulator.sweep_cli import main\n"
+    "from simulator.cli import main\n"
     "code = main(sys.argv[1:])\n"
     "print('peak_rss_kib', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     "sys.exit(code)\n"

@@ -18,8 +18,6 @@ import simulator.cli.sensitivity
 ROOT = Path(__file__).parents[2]
 CLI_MODULES = [
     *sorted((ROOT / "simulator" / "cli").glob("*.py")),
-    ROOT / "simulator" / "sweep_cli.py",
-    ROOT / "simulator" / "sensitivity_cli.py",
     ROOT / "simulator" / "__main__.py",
 ]
 #: What a CLI module may import of the simulator: the package, its API, its error
