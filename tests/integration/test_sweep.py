@@ -278,7 +278,7 @@ def test_a_crashed_run_is_recorded_and_the_sweep_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A run that raises is written with its error; the others finish; exit status 1."""
-    import simulator.sweeps as sweep_module
+    import simulator.sweeps.execution as sweep_module
 
     real_run = sweep_module.run
     bad_seed = replication_seed(3, 1)
