@@ -407,6 +407,9 @@ def _raise_problems(problems: list[str], error_class: type[CreditsimError]) -> N
     raise error_class(*unique)
 
 
+# -- order by value -------------------------------------------------------------
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
