@@ -48,10 +48,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulator.errors import UsageError
+from simulator.errors import ScenarioError, UsageError
 from simulator.outputs import atomic_write_text
 from simulator.run_summary import SUMMARY_METRICS
-from simulator.scenario import Scenario, parse_key_path
+from simulator.scenario import Scenario, load_scenario_with_block, parse_key_path
 from simulator.sweeps import (
     MAX_RUNS,
     Axis,
@@ -62,6 +62,7 @@ from simulator.sweeps import (
     parse_scalar_values,
     plan_sweep,
     run_id,
+    scalar_text,
 )
 
 __all__ = [
@@ -233,9 +234,6 @@ def load_study_scenario(path: str | Path) -> tuple[Scenario, dict[str, Any]]:
     and ``against`` (a path relative to the file). It is taken out before the
     scenario is validated. Returned values: ``vary`` as ``KEY=...`` texts.
     """
-    from simulator.errors import ScenarioError
-    from simulator.scenario import load_scenario_with_block
-
     source = str(path)
 
     def parse(block: Any) -> dict[str, Any]:
@@ -282,8 +280,6 @@ def _block_flags(block: Any, where: str, base: Path, problems: list[str]) -> dic
 
 
 def _block_vary(value: Any, at: str, problems: list[str]) -> list[str]:
-    from simulator.sweeps import scalar_text
-
     if not isinstance(value, Mapping) or not value:
         problems.append(f"{at}: must map key paths to LOW:HIGH, {{low, high}} or choices")
         return []
@@ -318,7 +314,7 @@ def design_runs(method: str, samples: int, keys: int) -> int:
 
 def sample(varies: Sequence[Vary], method: str, samples: int, seed: int) -> np.ndarray:
     """The design matrix (one row per point, one column per key's unit variable)."""
-    from SALib.sample import latin, morris, sobol
+    from SALib.sample import latin, morris, sobol  # an optional extra (creditsim[sensitivity])
 
     spec = problem(varies)
     if method == "sobol":
@@ -476,7 +472,7 @@ def _indices(
         return [(k, n, math.nan, math.nan, math.nan) for k in keys for n in names]
     spec = problem(study.varies)
     if study.method == "sobol":
-        from SALib.analyze import sobol
+        from SALib.analyze import sobol  # an optional extra (creditsim[sensitivity])
 
         si = sobol.analyze(spec, y, calc_second_order=False, num_resamples=BOOTSTRAP,
                            conf_level=CONFIDENCE, seed=seed)  # fmt: skip
@@ -486,7 +482,7 @@ def _indices(
             for j, k in enumerate(keys) for n in names
         ]  # fmt: skip
     if study.method == "morris":
-        from SALib.analyze import morris
+        from SALib.analyze import morris  # an optional extra (creditsim[sensitivity])
 
         mi = morris.analyze(spec, x, y, num_resamples=BOOTSTRAP, conf_level=CONFIDENCE,
                             num_levels=MORRIS_LEVELS, seed=seed)  # fmt: skip
@@ -531,7 +527,7 @@ def write_study(
     atomic_write_text(out / "sensitivity.csv", indices.to_csv(index=False))
     written = [out / "sensitivity.csv"]
     if plots:
-        from simulator import plots as charts
+        from simulator import plots as charts  # loads matplotlib: only when drawing
 
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
@@ -576,7 +572,7 @@ class Sensitivity:
     def plot(self, metric: str, kind: str = "indices") -> Any:
         """The indices of ``metric`` as bars with intervals, or (``kind="scatter"``) the
         metric at every design point against each key; a matplotlib Figure."""
-        from simulator import plots as charts
+        from simulator import plots as charts  # loads matplotlib: only when drawing
 
         charts.enable_inline_figures()  # a Figure made without pyplot, shown in Jupyter
         if metric not in self.metrics:

@@ -278,7 +278,7 @@ def test_a_crashed_run_is_recorded_and_the_sweep_goes_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A run that raises is written with its error; the others finish; exit status 1."""
-    import simulator.sweeps as sweep_module
+    import simulator.sweeps.execution as sweep_module
 
     real_run = sweep_module.run
     bad_seed = replication_seed(3, 1)
@@ -436,3 +436,28 @@ def test_text_values_zips_and_undefined_rates_are_tabled_and_plotted(
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "policy.preset.png", "population0.members.png", "population1.members.png",
     ]  # fmt: skip
+
+
+def test_a_folder_reads_back_as_a_typed_run_table_and_summary(reference: Path) -> None:
+    """load_run_table and read_summary give a sweep's points and summary with typed keys:
+    enough to plot the sweep again, without its scenarios."""
+    from simulator.plots import plot_sweep_key
+    from simulator.sweeps import load_run_table, ordered_points, read_summary
+
+    keys = ("policy.refund.window_days", "policy.grant_expiry_days")
+    table = load_run_table(reference)
+    assert (table.kind, table.keys, table.replications, table.seed) == ("sweep", keys, 2, 3)
+    assert table.table_csv() == (reference / "runs.csv").read_text()
+    assert {p.params[keys[0]] for p in table.points} == {7, 14}
+    assert all(type(p.params[k]) is int for p in table.points for k in keys)
+    summary = read_summary(reference, table)
+    raw = pd.read_csv(reference / "summary.csv")
+    assert list(summary.columns) == list(raw.columns) and len(summary) == len(raw)
+    assert str(summary[keys[0]].dtype) == "int64"
+    pd.testing.assert_series_equal(summary["mean"], raw["mean"].astype(float))
+    by_run = dict(zip(summary["run_id"], summary[keys[1]], strict=False))
+    assert all(by_run[p.run_id] == p.params[keys[1]] for p in table.points)
+    order = list(dict.fromkeys(summary["run_id"]))  # the file is in value order
+    assert order == [p.run_id for p in ordered_points(table)]
+    fig = plot_sweep_key(table, summary, keys[0])
+    assert fig.axes and any(ax.get_title() == "net_revenue" for ax in fig.axes)
