@@ -13,9 +13,7 @@ messages name parameters (``until``, ``out``), never flags.
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 import math
 import os
 import shutil
@@ -38,7 +36,7 @@ from simulator.engine import (
     Policy,
     balances_rows,
     ledger_rows,
-    parse_history,
+    parse_history_rows,
     read_history,
     resolve_policy,
 )
@@ -346,8 +344,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _history_text(history: Any) -> str:
-    """A DataFrame or a list of rows (dicts, or sequences in HISTORY_COLUMNS order) as CSV."""
+def _history_rows(history: Any) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """A DataFrame or a list of rows (dicts, or sequences in HISTORY_COLUMNS order) as a
+    header and ``(line, cells)`` rows, each cell the text a file would hold (line 2 is the
+    first row), for :func:`~simulator.engine.history.parse_history_rows`."""
     if isinstance(history, pd.DataFrame):
         frame = history
     else:
@@ -363,12 +363,10 @@ def _history_text(history: Any) -> str:
             frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS))
         else:
             frame = pd.DataFrame(rows, columns=list(HISTORY_COLUMNS) if not rows else None)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([str(c) for c in frame.columns])
-    for row in frame.itertuples(index=False, name=None):
-        writer.writerow([_cell(v) for v in row])
-    return buf.getvalue()
+    header = [str(c) for c in frame.columns]
+    rows_of = frame.itertuples(index=False, name=None)
+    cells = [(line, [_cell(v) for v in row]) for line, row in enumerate(rows_of, start=2)]
+    return header, cells
 
 
 def replay(
@@ -401,7 +399,8 @@ def replay(
     if isinstance(history, str | os.PathLike):
         actions = read_history(os.fspath(history), pol, allow_long_span)
     else:
-        actions = parse_history(_history_text(history), pol, "<history>", allow_long_span)
+        header, rows = _history_rows(history)
+        actions = parse_history_rows(header, rows, pol, "<history>", allow_long_span)
     end = _instant(until, "until")
     if end is not None and not allow_long_span:
         problem = until_problem(actions, end)

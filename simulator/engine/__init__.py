@@ -15,6 +15,7 @@ from simulator.engine.history import (
     balances_rows,
     ledger_rows,
     parse_history,
+    parse_history_rows,
     read_history,
     replay,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "balances_rows",
     "ledger_rows",
     "parse_history",
+    "parse_history_rows",
     "read_history",
     "replay",
     "resolve_policy",

@@ -40,7 +40,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +60,7 @@ __all__ = [
     "balances_rows",
     "ledger_rows",
     "parse_history",
+    "parse_history_rows",
     "read_history",
     "replay",
     "span_problem",
@@ -146,11 +147,6 @@ def parse_history(
     Unless ``allow_long_span``, a history whose instants span more than
     ``MAX_DAYS`` is refused as a likely typo (:func:`span_problem`).
     """
-    problems: list[str] = []
-
-    def bad(line: int, message: str) -> None:
-        problems.append(f"{source}:{line}: {message}")
-
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
@@ -158,6 +154,45 @@ def parse_history(
         raise HistoryError(f"{source}:1: malformed CSV: {exc}") from None
     if header is None or not any(cell.strip() for cell in header):
         raise HistoryError(f"{source}:1: empty file: expected a header row")
+    problems: list[str] = []
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        row_start = 2  # the line the next row begins on (a quoted cell may span lines)
+        try:
+            for row in reader:
+                row_start = reader.line_num + 1
+                yield reader.line_num, row
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                runs = (f" (it runs to the end of the file, line {reader.line_num})"
+                        if reader.line_num > row_start else "")  # fmt: skip
+                problems.append(f"{source}:{row_start}: malformed CSV: a quoted cell opened on "
+                                f"this row is never closed{runs}")  # fmt: skip
+            else:
+                problems.append(f"{source}:{reader.line_num}: malformed CSV: {exc}")
+
+    return parse_history_rows(header, rows(), policy, source, allow_long_span, problems)
+
+
+def parse_history_rows(
+    header: Sequence[str],
+    rows: Iterable[tuple[int, Sequence[str]]],
+    policy: Policy,
+    source: str = "<history>",
+    allow_long_span: bool = False,
+    problems: list[str] | None = None,
+) -> list[Action]:
+    """Validate a history given as cells: ``header`` (the column names) and ``rows``
+    (``(line, cells)``, cells as a file's text would hold them); return its actions
+    sorted by (time, R10 step, line). The checks and their texts are those of a file
+    (:func:`parse_history`, which reads one into this); ``problems`` already found
+    (the file's malformed CSV) are reported with the rest, in line order.
+    """
+    problems = [] if problems is None else problems
+
+    def bad(line: int, message: str) -> None:
+        problems.append(f"{source}:{line}: {message}")
+
     header = [cell.strip() for cell in header]
     dupes = sorted(name for name, n in Counter(header).items() if n > 1 and name)
     if dupes:
@@ -172,41 +207,29 @@ def parse_history(
     sends: dict[str, Action] = {}
     broken_sends: dict[str, int] = {}
     responses: list[Action] = []
-    line = 1
-    row_start = 2  # the line the next row begins on (a quoted cell may span lines)
-    try:
-        for row in reader:
-            line = reader.line_num
-            row_start = line + 1
-            if not row:
-                continue  # a blank line
-            if len(row) != width:
-                bad(line, f"expected {width} cells like the header, got {len(row)}")
+    for line, row in rows:
+        if not row:
+            continue  # a blank line
+        if len(row) != width:
+            bad(line, f"expected {width} cells like the header, got {len(row)}")
+            continue
+        act = _parse_row(row, col, line, policy, bad)
+        if act is None:
+            # Remember the id a broken send row names, so a response to it
+            # is not also reported as "never sent" (the send row already is).
+            i = col.get("inmail")
+            if i is not None and (row[col["action"]].strip() == "send") and row[i].strip():
+                broken_sends.setdefault(row[i].strip(), line)
+            continue
+        if act.action == "send":
+            first = sends.get(act.inmail)
+            if first is not None:
+                bad(line, f"InMail id {act.inmail!r} already sent on line {first.line}")
                 continue
-            act = _parse_row(row, col, line, policy, bad)
-            if act is None:
-                # Remember the id a broken send row names, so a response to it
-                # is not also reported as "never sent" (the send row already is).
-                i = col.get("inmail")
-                if i is not None and (row[col["action"]].strip() == "send") and row[i].strip():
-                    broken_sends.setdefault(row[i].strip(), line)
-                continue
-            if act.action == "send":
-                first = sends.get(act.inmail)
-                if first is not None:
-                    bad(line, f"InMail id {act.inmail!r} already sent on line {first.line}")
-                    continue
-                sends[act.inmail] = act
-            elif act.action == "respond":
-                responses.append(act)
-            actions.append(act)
-    except csv.Error as exc:
-        if "unexpected end of data" in str(exc):
-            runs = (f" (it runs to the end of the file, line {reader.line_num})"
-                    if reader.line_num > row_start else "")  # fmt: skip
-            bad(row_start, f"malformed CSV: a quoted cell opened on this row is never closed{runs}")
-        else:
-            bad(reader.line_num, f"malformed CSV: {exc}")
+            sends[act.inmail] = act
+        elif act.action == "respond":
+            responses.append(act)
+        actions.append(act)
 
     answered: dict[str, int] = {}
     for r in responses:
@@ -282,7 +305,7 @@ _SPAN_HINT = (f"a history spans at most {MAX_DAYS:,} days, so this is likely a t
 
 
 def _parse_row(
-    row: list[str],
+    row: Sequence[str],
     col: dict[str, int],
     line: int,
     policy: Policy,
