@@ -49,6 +49,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from simulator import __version__
+from simulator.engine.history import HISTORY_COLUMNS
 from simulator.errors import InputError, UsageError
 from simulator.outputs import atomic_write_text, current_umask, fsync_path
 from simulator.tables import SimTables, plain_table
@@ -417,8 +419,6 @@ def _remove(path: Path) -> None:
 def plan_of(scenario_yaml: str, batch_members: int, members: int) -> dict[str, Any]:
     """What makes a run's batches the same: its scenario (as written), batch size, members,
     and the creditsim that simulates them."""
-    from simulator import __version__
-
     digest = hashlib.sha256(scenario_yaml.encode("utf-8")).hexdigest()
     return {"format_version": FORMAT_VERSION, "creditsim": __version__,
             "scenario_sha256": digest, "batch_members": batch_members,
@@ -492,8 +492,6 @@ def _decode(obj: dict[str, Any]) -> Any:
 
 def history_text(paths: Iterable[Path]) -> pa.Table:
     """History parts read as they are written: every column text, empty cells empty."""
-    from simulator.engine.history import HISTORY_COLUMNS
-
     options = pacsv.ConvertOptions(
         strings_can_be_null=False, column_types={c: pa.string() for c in HISTORY_COLUMNS}
     )
