@@ -73,6 +73,16 @@ def _replication_rows(reps: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(_order=order).sort_values("_order", kind="stable").drop(columns="_order")
 
 
+def _number(x: float, digits: int = 4) -> str:
+    """``x`` to about ``digits`` significant digits, plain, with thousands separators."""
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "0"
+    decimals = 0 if x == round(x) else max(0, digits - 1 - math.floor(math.log10(abs(x))))
+    return f"{x:,.{decimals}f}"
+
+
 def _is_money(metric: str) -> bool:
     return metric.endswith(("_revenue", "_spend", "_value")) or metric == "revenue"
 
@@ -238,13 +248,3 @@ def plot_sensitivity_scatter(
     for ax in axes[len(keys) :]:
         ax.set_visible(False)
     return fig
-
-
-def _number(x: float, digits: int = 4) -> str:
-    """``x`` to about ``digits`` significant digits, plain, with thousands separators."""
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    decimals = 0 if x == round(x) else max(0, digits - 1 - math.floor(math.log10(abs(x))))
-    return f"{x:,.{decimals}f}"

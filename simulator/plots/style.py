@@ -54,10 +54,10 @@ __all__ = [
 
 #: The known tiers, in the order their colours (C0, C1, ...) and legends follow.
 TIER_ORDER = ("basic", "premium_career", "premium_business", "sales_navigator", "recruiter_lite")
+#: The resolution of every figure and PNG (dots per inch).
 DPI = 100
 #: Headroom above the tallest bar, line or interval: this share of the axis' data range.
 HEADROOM = 0.1
-#: The two-sided 95 % normal quantile, z(0.975) = 1.959963984540054.
 
 
 class PlainFormatter(Formatter):
@@ -210,11 +210,3 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     atomic_write_bytes(path, figure_png(fig))
     return path
-
-
-# Sweeps and comparisons ----------------------------------------------------------
-#
-# The figures of a sweep (simulator.sweeps: plots/<key>.png) and of a compare
-# (comparison.png), drawn from a run table and summary.csv or comparison.csv.
-# They keep their own helpers: tick labels by _tick (not PlainFormatter), y-axis
-# units by metric_unit (rates as shares), a fixed layout for a sweep's many panels.

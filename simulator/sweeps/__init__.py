@@ -31,10 +31,11 @@ The package, in the order a sweep goes through it:
   of a compare, and the notes on pairing.
 
 Statistics are :mod:`simulator.stats`; figures are drawn by
-:mod:`simulator.plots`, which sits below this package (``plot_comparison``,
-``metric_unit``, ``one_money_version``, ``DEFAULT_PLOT_METRICS``, also
-importable from here: they are loaded on first use, since they load matplotlib, which a sweep
-without plots never needs). The simulation is :func:`simulator.runner.run`.
+:mod:`simulator.plots`, which sits below this package and imports nothing of
+it (``plot_comparison``, ``metric_unit``, ``one_money_version``,
+``DEFAULT_PLOT_METRICS``, also importable from here: they are loaded on first
+use, since they load matplotlib, which a sweep without plots never needs).
+The simulation is :func:`simulator.runner.run`.
 """
 
 from __future__ import annotations
