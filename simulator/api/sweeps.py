@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from simulator import sweeps as _sweep
 from simulator.api.execution import _api_workers, execute_plan
@@ -32,9 +31,20 @@ from simulator.api.overrides import apply_overrides
 from simulator.api.runs import Run, load_run
 from simulator.errors import CreditsimError, InputError, UsageError
 from simulator.executors import Executor
+from simulator.plots import plot_comparison, plot_surface
 from simulator.scenario import Scenario, load_scenario
 from simulator.stats import paired_comparison
-from simulator.sweeps import Plan, Point, Progress, SweepResult, plot_comparison, plot_sweep_key
+from simulator.sweeps import (
+    Plan,
+    Progress,
+    RunTable,
+    SweepResult,
+    TablePoint,
+    load_run_table,
+    plot_sweep_key,
+    read_summary,
+    scalar_text,
+)
 
 __all__ = ["Comparison", "Sweep", "compare", "load_sweep", "sweep"]
 
@@ -129,33 +139,24 @@ class Sweep:
         return pd.read_csv(self.out / "timings.csv")
 
     @cached_property
-    def _params(self) -> dict[str, dict[str, Any]]:
-        res = self.results
-        params: dict[str, dict[str, Any]] = {}
-        for row in (
-            res[["run_id", *self.keys]].drop_duplicates("run_id").itertuples(index=False, name=None)
-        ):
-            params[row[0]] = {k: _plain(v) for k, v in zip(self.keys, row[1:], strict=True)}
-        return params
+    def _table(self) -> RunTable[TablePoint]:
+        """The run table of ``sweep.json`` and ``runs.csv``: typed points, in plan order."""
+        return load_run_table(self.out)
 
     @cached_property
     def summary(self) -> pd.DataFrame:
         """Per point and metric: n, mean, std and the 95 % t-interval over replications."""
-        frame = pd.read_csv(
-            self.out / "summary.csv",
-            dtype={k: str for k in self.keys},
-            keep_default_na=False,
-            na_values=[""],
-        )
-        if self.kind == "sweep":
-            for key in self.keys:
-                typed = {rid: p[key] for rid, p in self._params.items()}
-                frame[key] = frame["run_id"].map(typed)
-        for name in ("mean", "std", "ci_low", "ci_high"):
-            frame[name] = pd.to_numeric(frame[name], errors="coerce")
-        if self.kind == "sweep" and not frame.empty:
-            # Points in the order of their swept values; metrics keep their order.
-            order = frame.sort_values(list(self.keys), kind="stable").index
+        if self.kind != "sweep":  # a compare's or study's key columns stay text
+            frame = pd.read_csv(self.out / "summary.csv", dtype={k: str for k in self.keys},
+                                keep_default_na=False, na_values=[""])  # fmt: skip
+            for name in ("mean", "std", "ci_low", "ci_high"):
+                frame[name] = pd.to_numeric(frame[name], errors="coerce")
+            return frame
+        frame = read_summary(self.out, self._table)
+        if not frame.empty:
+            # Points sorted by their swept values (numbers as numbers, anything else
+            # by its text), stably: metrics keep their order.
+            order = frame.sort_values(list(self.keys), kind="stable", key=_value_order).index
             frame = frame.loc[order].reset_index(drop=True)
         return frame
 
@@ -198,7 +199,11 @@ class Sweep:
         key = key or (self.keys[0] if self.keys else None)
         if key not in self.keys:
             raise KeyError(f"{key!r} is not swept; the swept keys are: {', '.join(self.keys)}")
-        return _figure(plot_sweep_key(self._plan(), self.summary, key))
+        # Text values in the order of their points' run ids, as this method always
+        # drew them (plots/<key>.png keeps the order they were given in).
+        table = self._table
+        by_id = replace(table, points=tuple(sorted(table.points, key=lambda p: p.run_id)))
+        return _figure(plot_sweep_key(by_id, self.summary, key))
 
     @property
     def plots(self) -> dict[str, Any]:
@@ -210,62 +215,8 @@ class Sweep:
         labelled with its mean and the half-width of its 95 % interval."""
         mean = self.surface(metric, x, y)
         half = (self.surface(metric, x, y, "ci_high") - self.surface(metric, x, y, "ci_low")) / 2
-        if percent is None:
-            percent = metric.endswith(("_rate", "_share"))
-        scale = 100.0 if percent else 1.0
-        fig = Figure(
-            figsize=(1.3 * len(mean.columns) + 3, 0.6 * len(mean.index) + 2),
-            dpi=100,
-            layout="constrained",
-        )
-        FigureCanvasAgg(fig)
-        ax = fig.subplots()
-        image = ax.imshow(
-            scale * mean.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis"
-        )
-        ax.set_xticks(range(len(mean.columns)), [str(v) for v in mean.columns])
-        ax.set_yticks(range(len(mean.index)), [str(v) for v in mean.index])
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        unit = " (%)" if percent else ""
-        fig.colorbar(image, ax=ax, label=f"{metric}{unit}")
-        ax.set_title(
-            f"{metric}{unit}: mean ± 95 % half-width, {self.replications} replications", fontsize=10
-        )
-        values = scale * mean.to_numpy(dtype=float)
-        halves = scale * half.to_numpy(dtype=float)
-        finite = values[np.isfinite(values)]
-        middle = (finite.min() + finite.max()) / 2 if finite.size else 0
-        for i in range(values.shape[0]):
-            for j in range(values.shape[1]):
-                if not np.isfinite(values[i, j]):
-                    continue
-                text = f"{values[i, j]:.3g}"
-                if np.isfinite(halves[i, j]):
-                    text += f"\n± {halves[i, j]:.2g}"
-                ax.text(
-                    j,
-                    i,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if values[i, j] < middle else "black",
-                )
-        return _figure(fig)
-
-    def _plan(self) -> Any:
-        points = tuple(
-            Point(rid, params, cast(Any, None)) for rid, params in sorted(self._params.items())
-        )
-        return Plan(
-            self.kind,
-            str(self.meta.get("scenario", "")),
-            self.keys,
-            points,
-            self.replications,
-            self.seed,
-        )
+        return _figure(plot_surface(mean, half, metric, x, y, replications=self.replications,
+                                    percent=percent))  # fmt: skip
 
     def __repr__(self) -> str:
         res = self.results
@@ -276,10 +227,15 @@ class Sweep:
         )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _value_order(column: pd.Series) -> pd.Series:
+    """A key column as it sorts: numbers by value, anything else by its text (as when the
+    column was read back as text), missing values last."""
+    if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return column
+    present = column.dropna()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return pd.to_numeric(column)
+    return column.map(lambda v: None if pd.isna(v) else scalar_text(v))
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -24,14 +24,18 @@ The package, in the order a sweep goes through it:
   :class:`SweepResult`.
 - :mod:`~simulator.sweeps.collect`: ``results.parquet``, ``timings.csv``,
   ``summary.csv`` and the plots, built from the records; :func:`read_summary`.
+- :mod:`~simulator.sweeps.figures`: a sweep's figures from its run table
+  (:func:`plot_sweep_key`, :func:`sweep_points`: the plain inputs
+  :mod:`simulator.plots` draws).
 - :mod:`~simulator.sweeps.compare`: the paired inputs and ``comparison.csv``
   of a compare, and the notes on pairing.
 
-Statistics are :mod:`simulator.stats`; figures are :mod:`simulator.plots`
-(``plot_sweep_key``, ``plot_comparison``, ``metric_unit``,
-``one_money_version``, ``DEFAULT_PLOT_METRICS``, also importable from here:
-they are loaded on first use, since they load matplotlib, which a sweep
-without plots never needs). The simulation is :func:`simulator.runner.run`.
+Statistics are :mod:`simulator.stats`; figures are drawn by
+:mod:`simulator.plots`, which sits below this package and imports nothing of
+it (``plot_comparison``, ``metric_unit``, ``one_money_version``,
+``DEFAULT_PLOT_METRICS``, also importable from here: they are loaded on first
+use, since they load matplotlib, which a sweep without plots never needs).
+The simulation is :func:`simulator.runner.run`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from simulator.sweeps.execution import (
     check_out,
     execute,
 )
+from simulator.sweeps.figures import plot_sweep_key, sweep_points
 from simulator.sweeps.folder import FORMAT_VERSION, load_run_table
 from simulator.sweeps.plan import (
     MAX_RUNS,
@@ -82,7 +87,6 @@ if TYPE_CHECKING:
         metric_unit,
         one_money_version,
         plot_comparison,
-        plot_sweep_key,
     )
 
 __all__ = [
@@ -122,15 +126,15 @@ __all__ = [
     "run_id",
     "scalar_text",
     "spec_from_block",
+    "sweep_points",
     "with_spec",
     "write_comparison",
 ]
 
 # Names that live in simulator.plots, kept importable from here as they were.
 _FROM_PLOTS = frozenset(
-    {"DEFAULT_PLOT_METRICS", "metric_unit", "one_money_version", "plot_comparison",
-     "plot_sweep_key"}
-)  # fmt: skip
+    {"DEFAULT_PLOT_METRICS", "metric_unit", "one_money_version", "plot_comparison"}
+)
 
 
 def __getattr__(name: str) -> Any:

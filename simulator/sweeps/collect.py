@@ -10,9 +10,9 @@ replication. :func:`read_summary` reads ``summary.csv`` back with its key
 columns typed again.
 
 Boundary: the records are :mod:`simulator.sweeps.folder`; statistics are
-:mod:`simulator.stats`; drawing is :mod:`simulator.plots`, imported only
-when plots are written (it loads matplotlib, which a sweep without plots
-never needs).
+:mod:`simulator.stats`; the figures are :mod:`simulator.sweeps.figures`,
+drawn by :mod:`simulator.plots`, imported only when plots are written (it
+loads matplotlib, which a sweep without plots never needs).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from simulator.outputs import atomic_write_bytes, atomic_write_text
 from simulator.stats import replications
+from simulator.sweeps.figures import plot_sweep_key
 from simulator.sweeps.folder import load_run_table, read_record, record_path
 from simulator.sweeps.plan import Plan, RunTable, TablePoint, file_label, ordered_points
 from simulator.sweeps.spec import scalar_text
@@ -144,7 +145,7 @@ def _write_sweep_plots(
     out: Path, plan: Plan, summary: pd.DataFrame, metrics: str | Sequence[str] | None
 ) -> list[Path]:
     # matplotlib is loaded only when plots are drawn: a sweep without plots never needs it.
-    from simulator.plots import plot_sweep_key, save_figure
+    from simulator.plots import save_figure
 
     folder = out / "plots"
     folder.mkdir(exist_ok=True)

@@ -242,7 +242,7 @@ def execute(
     """Run ``plan`` on ``executor`` (default: this process), streaming results to ``out``.
 
     ``plot_metrics`` chooses the metrics of the sweep plots (see
-    :func:`simulator.plots.plot_sweep_key`).
+    :func:`simulator.sweeps.figures.plot_sweep_key`).
     ``files`` (name -> text) are written with ``runs.csv``, before any run (a
     sensitivity study's design).
 

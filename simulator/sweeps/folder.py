@@ -98,7 +98,7 @@ def load_run_table(out: str | Path) -> RunTable[TablePoint]:
     run, so an unfinished folder has a run table too. The points have no
     scenarios: the table can be ordered
     (:func:`~simulator.sweeps.plan.ordered_points`) and plotted
-    (:func:`simulator.plots.plot_sweep_key`), not run. Raises
+    (:func:`simulator.sweeps.figures.plot_sweep_key`), not run. Raises
     :class:`~simulator.errors.InputError` naming the file.
     """
     out = Path(out)

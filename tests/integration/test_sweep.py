@@ -441,8 +441,7 @@ def test_text_values_zips_and_undefined_rates_are_tabled_and_plotted(
 def test_a_folder_reads_back_as_a_typed_run_table_and_summary(reference: Path) -> None:
     """load_run_table and read_summary give a sweep's points and summary with typed keys:
     enough to plot the sweep again, without its scenarios."""
-    from simulator.plots import plot_sweep_key
-    from simulator.sweeps import load_run_table, ordered_points, read_summary
+    from simulator.sweeps import load_run_table, ordered_points, plot_sweep_key, read_summary
 
     keys = ("policy.refund.window_days", "policy.grant_expiry_days")
     table = load_run_table(reference)

@@ -11,7 +11,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from simulator.plots import (
-    _plain,
     figure_png,
     plot_balance_distribution,
     plot_credit_vintages,
@@ -25,6 +24,7 @@ from simulator.plots import (
     save_figure,
     steady_state_title,
 )
+from simulator.plots.style import plain_axis
 
 PC = "premium_career"
 
@@ -556,7 +556,7 @@ def test_plain_formatter_decimals_follow_the_tick_step():
     ax = fig.subplots()
     ax.plot([0, 1], [-1e-17, 1.0])
     ax.set_yticks([-1e-17, 0.25, 0.5, 0.75, 1.0])  # a rounding error must not print "-0.00"
-    _plain(ax)
+    plain_axis(ax)
     FigureCanvasAgg(fig).draw()
     assert [t.get_text() for t in ax.get_yticklabels()] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
     ax.set_yticks([0, 1000, 2000])

@@ -57,14 +57,16 @@ OLD_NAMES = [
 
 
 def test_every_old_name_is_still_importable() -> None:
-    """The package re-exports the module's names; the plotting ones are simulator.plots'."""
+    """The package re-exports the module's names; the plotting ones are simulator.plots',
+    but for plot_sweep_key, which draws a run table with simulator.plots' plain inputs."""
     import simulator.plots
+    import simulator.sweeps.figures
 
     for name in OLD_NAMES:
         assert getattr(sweeps, name) is not None, name
-    for name in ("plot_sweep_key", "plot_comparison", "metric_unit", "one_money_version",
-                 "DEFAULT_PLOT_METRICS"):  # fmt: skip
+    for name in ("plot_comparison", "metric_unit", "one_money_version", "DEFAULT_PLOT_METRICS"):
         assert getattr(sweeps, name) is getattr(simulator.plots, name), name
+    assert sweeps.plot_sweep_key is simulator.sweeps.figures.plot_sweep_key
     assert callable(sweeps.execute)  # the function, not the module simulator.sweeps.execution
     assert set(OLD_NAMES) <= set(sweeps.__all__)
     with pytest.raises(AttributeError, match="no_such_name"):
@@ -78,6 +80,8 @@ def test_import_loads_no_matplotlib() -> None:
         import simulator.sweeps
         assert "matplotlib" not in sys.modules, "import simulator.sweeps loaded matplotlib"
         from simulator.sweeps import plot_sweep_key
+        assert "matplotlib" not in sys.modules, "plot_sweep_key loaded matplotlib before drawing"
+        from simulator.sweeps import plot_comparison
         assert "matplotlib" in sys.modules
         print("ok")
     """)
