@@ -136,7 +136,8 @@ class Vary:
 def parse_vary(texts: Sequence[str], scenario: Scenario, flag: str = "vary") -> tuple[Vary, ...]:
     """``KEY=LOW:HIGH`` or ``KEY=V1,V2,...`` texts -> :class:`Vary`, typed by the scenario.
 
-    Raises :class:`UsageError` with one line per problem, each naming the flag.
+    Raises :class:`UsageError` with one line per problem, each naming ``flag``: the
+    parameter, ``vary``, for a Python caller; the command line passes ``--vary``.
     """
     problems: list[str] = []
     out: list[Vary] = []
@@ -385,7 +386,8 @@ def plan_study(
                 tuple(v.label for v in varies))  # fmt: skip
     spec = SweepSpec((axis,), replications, master)
     # Each key is checked alone at its range's ends (or every choice), which names
-    # the --vary flag of a value the scenario refuses; then every point as a whole.
+    # the label (``vary``, the command line's ``--vary``) of a value the scenario refuses;
+    # then every point as a whole.
     ends = {v.key: v.extremes() for v in varies}
     plan_a = plan_sweep(scenario, spec, progress=progress, check_values=ends)
     points = list(plan_a.points)
