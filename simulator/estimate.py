@@ -318,7 +318,7 @@ def check_disk(scenario: Scenario, out: str | os.PathLike[str], force: bool) -> 
         raise UsageError(
             f"{scenario.source}: its run directory needs about {readable_bytes(need)}, but the "
             f"disk of {out} has {readable_bytes(free)} free; free some space, choose another "
-            "--out, or pass --force to run anyway"
+            "out, or pass force=True to run anyway"
         )
 
 
@@ -349,10 +349,10 @@ def check_memory(
         if reports and estimate_written_run_bytes(scenario, workers, batch_members, False) <= (
             available
         ):
-            hint = "; it fits without its reports: --no-report runs it"
+            hint = "; it fits without its reports: reports=False runs it"
         raise UsageError(
             f"{scenario.source}: estimated memory {readable_bytes(estimate)}{who} exceeds the"
-            f" {readable_bytes(available)} available; pass --force to run anyway{hint}"
+            f" {readable_bytes(available)} available; pass force=True to run anyway{hint}"
         )
 
 

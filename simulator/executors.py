@@ -202,8 +202,7 @@ class LocalExecutor(_Base):
     kind = "local"
 
     def __init__(self, workers: int) -> None:
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        check_workers(workers)  # the one check of workers (and its one text)
         self.workers = workers
         self._pool: cf.ProcessPoolExecutor | None = None
 

@@ -133,10 +133,11 @@ class Vary:
         return float(x)
 
 
-def parse_vary(texts: Sequence[str], scenario: Scenario, flag: str = "--vary") -> tuple[Vary, ...]:
+def parse_vary(texts: Sequence[str], scenario: Scenario, flag: str = "vary") -> tuple[Vary, ...]:
     """``KEY=LOW:HIGH`` or ``KEY=V1,V2,...`` texts -> :class:`Vary`, typed by the scenario.
 
-    Raises :class:`UsageError` with one line per problem, each naming the flag.
+    Raises :class:`UsageError` with one line per problem, each naming ``flag``: the
+    parameter, ``vary``, for a Python caller; the command line passes ``--vary``.
     """
     problems: list[str] = []
     out: list[Vary] = []
@@ -354,21 +355,21 @@ def plan_study(
 ) -> Study:
     """Sample the design and validate every distinct point (A's and B's); nothing runs."""
     if method not in METHODS:
-        raise UsageError(f"--method: {method!r}: use one of {', '.join(METHODS)}")
+        raise UsageError(f"method: {method!r}: use one of {', '.join(METHODS)}")
     try:  # an optional extra, like Dask
         import SALib  # noqa: F401
     except ImportError:
         raise UsageError("sensitivity analysis needs SALib: "
                          "pip install 'creditsim[sensitivity]'") from None  # fmt: skip
     if samples < 2:
-        raise UsageError(f"--samples must be at least 2, got {samples}")
+        raise UsageError(f"samples must be at least 2, got {samples}")
     if method == "sobol" and samples & (samples - 1):
-        raise UsageError(f"--samples {samples}: Sobol designs need a power of two (e.g. "
+        raise UsageError(f"samples {samples}: Sobol designs need a power of two (e.g. "
                          f"{1 << samples.bit_length()})")  # fmt: skip
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise UsageError(f"--seed must be a whole number >= 0, got {seed!r}")
+        raise UsageError(f"seed must be a whole number >= 0, got {seed!r}")
     if replications < 1:
-        raise UsageError(f"--replications must be >= 1, got {replications}")
+        raise UsageError(f"replications must be >= 1, got {replications}")
     varies = tuple(varies)
     master = seed if seed is not None else scenario.seed
     runs = design_runs(method, samples, len(varies)) * replications * (2 if against else 1)
@@ -385,7 +386,8 @@ def plan_study(
                 tuple(v.label for v in varies))  # fmt: skip
     spec = SweepSpec((axis,), replications, master)
     # Each key is checked alone at its range's ends (or every choice), which names
-    # the --vary flag of a value the scenario refuses; then every point as a whole.
+    # the label (``vary``, the command line's ``--vary``) of a value the scenario refuses;
+    # then every point as a whole.
     ends = {v.key: v.extremes() for v in varies}
     plan_a = plan_sweep(scenario, spec, progress=progress, check_values=ends)
     points = list(plan_a.points)
@@ -420,17 +422,17 @@ def check_metrics(names: Sequence[str]) -> tuple[str, ...]:
     """Metric names of ``summary.json`` (numbers); UsageError naming the unknown ones."""
     problems = []
     if any(not name for name in names):
-        raise UsageError("--metrics: expected NAME,NAME,... (summary.json's numbers)")
+        raise UsageError("metrics: expected NAME,NAME,... (summary.json's numbers)")
     names = list(dict.fromkeys(names))  # a metric named twice is analysed once
     for name in names:
         if name not in SUMMARY_METRICS:
             near = difflib.get_close_matches(name, SUMMARY_METRICS, n=1)
             hint = f"did you mean {near[0]!r}?" if near else "see README, summary.json"
-            problems.append(f"--metrics: unknown metric {name!r} ({hint})")
+            problems.append(f"metrics: unknown metric {name!r} ({hint})")
     if problems:
         raise UsageError(*problems)
     if not names:
-        raise UsageError("--metrics: name at least one metric")
+        raise UsageError("metrics: name at least one metric")
     return tuple(names)
 
 

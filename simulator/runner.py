@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from simulator import runformat
 from simulator.errors import ExecutionError, InvariantError
-from simulator.executors import Executor, LocalExecutor, task_failure
+from simulator.executors import Executor, check_workers, resolve_execution, task_failure
 from simulator.invariants import check_run
 from simulator.model import simulate_shard
 from simulator.outputs import atomic_write_text
@@ -207,7 +207,7 @@ def _can_write(folder: str) -> str | None:
         (Path(folder) / ".batches" / "plan.json").read_bytes()
     except OSError as exc:
         return (f"{where} cannot use the run's folder {folder}: {exc.strerror or exc}; the "
-                "workers write the parts themselves, so --out must be on storage every "
+                "workers write the parts themselves, so out must be on storage every "
                 "worker sees (a shared file system)")  # fmt: skip
     return None
 
@@ -258,6 +258,7 @@ def run(
     (:attr:`RunResult.report_sums`, for :func:`simulator.reports.write_reports`);
     those of batches resumed from an earlier attempt are read from their parts.
     """
+    check_workers(workers)
     if seed is not None and seed != scenario.seed:
         scenario = scenario.with_overrides({"seed": seed})
     if scenario.auto_warmup:
@@ -296,7 +297,7 @@ def run(
     if on_batch is not None:
         for done_batch in done_batches.values():
             on_batch(done_batch)
-    if executor is None and workers <= 1:
+    if executor is None and workers == 1:
         for job in jobs:
             part = share[job[1]]
             scaled = None if progress is None else (lambda s, part=part: progress(s * part))
@@ -307,7 +308,8 @@ def run(
         with contextlib.ExitStack() as stack:
             # A pool of our own is stopped on leaving; on an error or Ctrl-C its
             # workers are killed rather than waited for (LocalExecutor.__exit__).
-            pool = executor or stack.enter_context(LocalExecutor(workers))
+            pool = stack.enter_context(resolve_execution(workers, executor)).executor
+            assert pool is not None  # a pool was asked for
             if folder is not None:
                 # Workers write the parts: each must see the staging folder (a
                 # Dask worker on another machine needs shared storage). Asked

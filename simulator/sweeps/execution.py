@@ -201,30 +201,30 @@ def check_out(out: str | Path, plan: Plan, resume: bool) -> None:
     or with another plan) an earlier sweep. Writes nothing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
+        raise UsageError(f"out {out}: exists and is not a directory")
     problem = cannot_write(out)
     if problem is not None:
-        raise UsageError(f"--out {out}: {problem}")
+        raise UsageError(f"out {out}: {problem}")
     if not out.is_dir() or not any(out.iterdir()):
         return
     marker = out / "sweep.json"
     if not marker.is_file():
-        raise UsageError(f"--out {out}: not empty and not a creditsim sweep; "
+        raise UsageError(f"out {out}: not empty and not a creditsim sweep; "
                          "choose another directory")  # fmt: skip
     try:
         earlier = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--out {out}: cannot read sweep.json: {exc}") from None
+        raise UsageError(f"out {out}: cannot read sweep.json: {exc}") from None
     if not resume:
-        raise UsageError(f"--out {out}: holds an earlier {earlier.get('kind', 'sweep')}; "
-                         "pass --resume to finish it, or choose another directory")  # fmt: skip
+        raise UsageError(f"out {out}: holds an earlier {earlier.get('kind', 'sweep')}; "
+                         "pass resume=True to finish it, or choose another directory")  # fmt: skip
     known = earlier.get("fingerprint")
     if earlier.get("kind") != plan.kind or (
         known != plan.fingerprint() and known != plan.yaml_fingerprint()
     ):
-        raise UsageError(f"--resume: {out} holds a different {earlier.get('kind', 'sweep')} "
+        raise UsageError(f"resume: {out} holds a different {earlier.get('kind', 'sweep')} "
                          "(its scenario, keys, values, replications or seed differ); "
-                         "choose another --out")  # fmt: skip
+                         "choose another out")  # fmt: skip
 
 
 def execute(

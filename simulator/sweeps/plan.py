@@ -358,10 +358,10 @@ def plan_compare(a: Scenario, b: Scenario, replications: int = 5, seed: int | No
     """
     master = seed if seed is not None else a.seed
     if replications < 2:
-        raise UsageError(f"--replications must be >= 2 to compare, got {replications}")
+        raise UsageError(f"replications must be >= 2 to compare, got {replications}")
     _check_counts(replications, master)
     if 2 * replications > MAX_RUNS:
-        raise UsageError(f"--replications {replications:,}: the comparison would have "
+        raise UsageError(f"replications {replications:,}: the comparison would have "
                          f"{2 * replications:,} runs; at most {MAX_RUNS:,} are "
                          "allowed")  # fmt: skip
     base = a if a.auto_warmup else b
@@ -380,9 +380,9 @@ def plan_compare(a: Scenario, b: Scenario, replications: int = 5, seed: int | No
 
 def _check_counts(replications: int, seed: int) -> None:
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
-        raise UsageError(f"--replications must be >= 1, got {replications}")
+        raise UsageError(f"replications must be >= 1, got {replications}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UsageError(f"--seed must be a whole number >= 0, got {seed}")
+        raise UsageError(f"seed must be a whole number >= 0, got {seed}")
 
 
 def _relabel(exc: CreditsimError, key: str, label: str) -> list[str]:

@@ -129,7 +129,7 @@ def canonical_key(label: str, text: str, problems: list[str]) -> str | None:
         problems.append(f"{label}: {exc}")
         return None
     if path[0] == "seed" and len(path) == 1:
-        problems.append(f"{label}: the seed is not swept: set --seed and --replications")
+        problems.append(f"{label}: the seed is not swept: set seed and replications")
         return None
     return format_path(path)
 

@@ -200,6 +200,6 @@ def test_api_ranges_take_numpy_and_text_numbers(tiny: Path, tmp_path: Path) -> N
                            out=tmp_path / "np", progress=False)  # fmt: skip
     values = study.design["recipients.response_probability"]
     assert ((values >= 0.1) & (values <= 0.3)).all()
-    with pytest.raises(UsageError, match="--replications must be >= 1, got 0"):
+    with pytest.raises(UsageError, match=r"^replications must be >= 1, got 0$"):
         cs.sensitivity(tiny, {"recipients.response_probability": (0.1, 0.3)}, replications=0,
                        out=tmp_path / "zero", progress=False)  # fmt: skip

@@ -135,7 +135,7 @@ def test_check_memory_refuses_with_one_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert figure.endswith(("MiB", "GiB"))
     assert info.value.lines() == (
         f"scenarios/x.yaml: estimated memory {figure} exceeds the 300.0 MiB available;"
-        " pass --force to run anyway",
+        " pass force=True to run anyway",
     )
 
 
@@ -239,7 +239,7 @@ def test_check_disk_refuses_a_run_that_would_not_fit(
     assert info.value.lines() == (
         f"scenarios/x.yaml: its run directory needs about {est.readable_bytes(need)}, but the "
         f"disk of {tmp_path / 'out'} has {est.readable_bytes(need - 1)} free; free some "
-        "space, choose another --out, or pass --force to run anyway",
+        "space, choose another out, or pass force=True to run anyway",
     )
     est.check_disk(s, tmp_path / "out", force=True)
     monkeypatch.setattr(est, "free_disk_bytes", lambda folder: need)
@@ -337,6 +337,6 @@ def test_when_only_the_reports_do_not_fit_the_message_says_so(
     with pytest.raises(UsageError) as info:
         est.check_memory(s, force=False, workers=1)
     (line,) = info.value.lines()
-    assert line.endswith("pass --force to run anyway; it fits without its reports: "
-                         "--no-report runs it")  # fmt: skip
+    assert line.endswith("pass force=True to run anyway; it fits without its reports: "
+                         "reports=False runs it")  # fmt: skip
     est.check_memory(s, force=False, workers=1, reports=False)  # fits

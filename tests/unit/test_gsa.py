@@ -142,5 +142,16 @@ def test_vary_reads_ranges_and_choices_typed_by_the_scenario() -> None:
 def test_bad_vary_is_one_line(text: str, line: str) -> None:
     scenario = load_scenario("scenarios/baseline.yaml")
     with pytest.raises(UsageError) as err:
-        parse_vary([text], scenario)
+        parse_vary([text], scenario, flag="--vary")  # the command line's label
     assert err.value.lines() == (line,)
+
+
+def test_vary_messages_name_the_parameter_unless_given_a_flag() -> None:
+    """A Python caller reads ``vary``, the parameter; the command line passes ``--vary``."""
+    scenario = load_scenario("scenarios/baseline.yaml")
+    with pytest.raises(UsageError) as err:
+        parse_vary([], scenario)
+    assert err.value.lines() == ("vary: give at least one KEY=LOW:HIGH or KEY=V1,V2,...",)
+    with pytest.raises(UsageError) as err:
+        parse_vary([], scenario, flag="--vary")
+    assert err.value.lines() == ("--vary: give at least one KEY=LOW:HIGH or KEY=V1,V2,...",)
