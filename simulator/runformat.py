@@ -372,18 +372,19 @@ def start_staging(
 
 
 def _other_plan(folder: Path, held: str, plan: dict[str, Any]) -> str:
-    """Why ``--resume`` refuses the interrupted run in ``folder`` (its plan ``held``)."""
+    """Why ``resume`` refuses the interrupted run in ``folder`` (its plan ``held``), in
+    the library's words (the CLI says ``--resume``, ``--batch-members``)."""
     try:
         version = json.loads(held).get("creditsim")
     except (ValueError, AttributeError):
         version = None
     if version != plan["creditsim"]:
         made = f"creditsim {version}" if version else "another creditsim"
-        return (f"--resume: {folder} holds an interrupted run made by {made}, and this is "
+        return (f"resume: {folder} holds an interrupted run made by {made}, and this is "
                 f"creditsim {plan['creditsim']}; its batches may differ from this version's: "
-                "run without --resume to start again")  # fmt: skip
-    return (f"--resume: {folder} holds an interrupted run of another scenario, seed or "
-            "--batch-members; run without --resume to start again")  # fmt: skip
+                "run without resume=True to start again")  # fmt: skip
+    return (f"resume: {folder} holds an interrupted run of another scenario, seed or "
+            "batch_members; run without resume=True to start again")  # fmt: skip
 
 
 def _keep_only_batches(folder: Path) -> None:

@@ -46,6 +46,10 @@ def _resume(m: re.Match[str], command: str) -> str:
     rest = m["rest"]
     if rest.endswith("; choose another out"):
         rest = rest.removesuffix("out") + "--out"
+    if rest.endswith("run without resume=True to start again"):
+        rest = (rest.removesuffix("run without resume=True to start again")
+                .replace(" seed or batch_members;", " seed or --batch-members;")
+                + "run without --resume to start again")  # fmt: skip
     return f"--resume: {rest}"
 
 

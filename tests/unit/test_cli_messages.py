@@ -183,3 +183,26 @@ def test_a_run_folders_lines_keep_the_command() -> None:
     line = "out o: exists and is not a directory"
     assert as_flags("run", [line]) == ("creditsim run: --out o: exists and is not a directory",)
     assert as_flags("sweep", [line]) == ("--out o: exists and is not a directory",)
+
+
+@pytest.mark.parametrize("other", ["scenario", "version"])
+def test_resume_of_another_plan(other: str, tmp_path: Path) -> None:
+    """A resume of another plan: ``resume=True`` and ``batch_members`` for Python callers,
+    ``--resume`` and ``--batch-members`` for ``creditsim run`` (test_run_format pins it)."""
+    from simulator import runformat
+
+    plan = runformat.plan_of("name: a\n", 30, 104)
+    staging, _ = runformat.start_staging(tmp_path / "run", plan, resume=False)
+    again = (runformat.plan_of("name: b\n", 30, 104) if other == "scenario"
+             else {**plan, "creditsim": "0.0.1"})  # fmt: skip
+    made = f"creditsim {runformat.__version__}"
+    why = {
+        "scenario": ("holds an interrupted run of another scenario, seed or {b}; "
+                     "run without {r} to start again"),
+        "version": ("holds an interrupted run made by " + made + ", and this is creditsim "
+                    "0.0.1; its batches may differ from this version's: run without {r} to "
+                    "start again"),
+    }[other]  # fmt: skip
+    _says(lambda: runformat.start_staging(tmp_path / "run", again, resume=True), "run",
+          f"resume: {staging} " + why.format(b="batch_members", r="resume=True"),
+          f"--resume: {staging} " + why.format(b="--batch-members", r="--resume"))  # fmt: skip
