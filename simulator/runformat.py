@@ -115,17 +115,20 @@ def staging_dir(out: str | Path) -> Path:
     return out.parent / f".{out.name}.partial"
 
 
-def read_json(path: str | Path, root: str | Path) -> dict[str, Any]:
-    """A JSON object file of the run directory ``root`` (``run.json``, ``summary.json``).
+def read_json(
+    path: str | Path, root: str | Path, folder: str = "creditsim run directory"
+) -> dict[str, Any]:
+    """A JSON object file of the folder ``root`` (a run's ``run.json``, ``summary.json``;
+    a sweep's ``sweep.json``, with ``folder`` naming what ``root`` should be).
 
     Raises :class:`InputError`, one line, for a missing file (``root`` is then
-    not a run directory), an unreadable one or one that is not a JSON object.
+    not such a folder), an unreadable one or one that is not a JSON object.
     """
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"{root}: not a creditsim run directory (no {path.name})") from None
+        raise InputError(f"{root}: not a {folder} (no {path.name})") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from None
     if not isinstance(data, dict):

@@ -13,7 +13,6 @@ and :mod:`simulator.stats`); what a folder holds is :mod:`simulator.sweeps`'.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -32,6 +31,7 @@ from simulator.api.runs import Run, load_run
 from simulator.errors import CreditsimError, InputError, UsageError
 from simulator.executors import Executor
 from simulator.plots import plot_comparison, plot_surface
+from simulator.runformat import read_json
 from simulator.scenario import Scenario, load_scenario
 from simulator.stats import paired_comparison
 from simulator.sweeps import (
@@ -47,6 +47,9 @@ from simulator.sweeps import (
 )
 
 __all__ = ["Comparison", "Sweep", "compare", "load_sweep", "sweep"]
+
+#: What a folder :func:`load_sweep` reads must be (it holds ``sweep.json``).
+_SWEEP_FOLDER = "creditsim sweep or compare folder"
 
 
 def _axis_block(values: Any, what: str) -> Any:
@@ -103,7 +106,7 @@ class Sweep:
         self.out = Path(out)
         #: How the runs went when this object ran them (None when read from disk).
         self.result = result
-        meta = _read_json(self.out / "sweep.json")
+        meta = read_json(self.out / "sweep.json", self.out, _SWEEP_FOLDER)
         self.kind: str = str(meta.get("kind", "sweep"))
         self.keys: tuple[str, ...] = tuple(meta.get("keys", ()))
         self.replications = int(meta.get("replications", 1))
@@ -236,18 +239,6 @@ def _value_order(column: pd.Series) -> pd.Series:
     if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
         return pd.to_numeric(column)
     return column.map(lambda v: None if pd.isna(v) else scalar_text(v))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputError(f"{path.parent}: not a creditsim sweep or compare folder (no {path.name})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise InputError(f"{path}: not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: must hold a JSON object")
-    return data
 
 
 class Comparison(Sweep):
@@ -529,7 +520,7 @@ def load_sweep(out: str | os.PathLike[str]) -> Sweep:
     >>> sw.summary.head()  # doctest: +SKIP
     """
     path = Path(out)
-    meta = _read_json(path / "sweep.json")
+    meta = read_json(path / "sweep.json", path, _SWEEP_FOLDER)
     if meta.get("kind") == "compare":
         return Comparison(path)
     return Sweep(path)
