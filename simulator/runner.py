@@ -26,6 +26,7 @@ import os
 import pickle
 import platform
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,8 +36,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import simpy
 
-from simulator import runformat
+from simulator import __version__, runformat
 from simulator.errors import ExecutionError, InvariantError
 from simulator.executors import Executor, check_workers, resolve_execution, task_failure
 from simulator.invariants import check_run
@@ -197,8 +199,6 @@ def _done_batch(record: dict[str, Any]) -> Batch:
 
 def _can_write(folder: str) -> str | None:
     """On a worker: None if it sees the run's staging folder (its plan) and can write there."""
-    import socket
-
     where = f"the worker on {socket.gethostname()} (pid {os.getpid()})"
     try:
         probe = Path(folder) / ".batches" / f".probe-{os.getpid()}"
@@ -456,10 +456,6 @@ def _run_problems(
 
 
 def _versions() -> dict[str, str]:
-    import simpy
-
-    from simulator import __version__
-
     return {
         "creditsim": __version__, "python": platform.python_version(), "simpy": simpy.__version__,
         "numpy": np.__version__, "pandas": pd.__version__, "pyarrow": pa.__version__,

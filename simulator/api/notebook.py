@@ -19,17 +19,6 @@ from simulator.sweeps import TqdmProgress
 __all__: list[str] = []
 
 
-def _tqdm() -> Any:
-    """tqdm's notebook widget when ipywidgets is there, else the text bar (never a warning)."""
-    try:
-        # Optional: only whether the notebook widget can be drawn.
-        import ipywidgets  # noqa: F401
-        from tqdm.auto import tqdm
-    except ImportError:
-        from tqdm import tqdm
-    return tqdm
-
-
 def _figure(fig: Any) -> Any:
     plots.enable_inline_figures()
     return fig
@@ -39,12 +28,5 @@ def _frame_repr(name: str, items: Iterable[str]) -> str:
     return f"{name}({', '.join(items)})"
 
 
-class _Bar(TqdmProgress):
-    """A sweep's progress over runs, drawn by :func:`_tqdm`'s bar."""
-
-    def start(self, total: int, done: int) -> None:
-        self.bar = _tqdm()(total=total, initial=done, unit="run", desc=self.desc)
-
-
 def _progress(progress: bool, desc: str) -> Any:
-    return _Bar(desc) if progress else None
+    return TqdmProgress(desc) if progress else None

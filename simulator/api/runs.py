@@ -29,7 +29,7 @@ from simulator import estimate, runformat, runner
 from simulator import plots as _plots
 from simulator import reports as _reports
 from simulator.api.execution import _api_workers, _check_not_bootstrapping
-from simulator.api.notebook import _figure, _frame_repr, _tqdm
+from simulator.api.notebook import _figure, _frame_repr
 from simulator.api.replays import Replay, replay
 from simulator.api.tables import _DAY, PLOTS, Reports, Tables
 from simulator.errors import InputError, UsageError
@@ -39,6 +39,7 @@ from simulator.runformat import history_parts, history_text
 from simulator.runner import RunResult
 from simulator.scenario import Scenario, load_scenario
 from simulator.scratch import scratch_dir
+from simulator.sweeps.execution import tqdm_bar
 from simulator.warmup import resolve_warmup
 from simulator.yamlio import dump_yaml
 
@@ -347,7 +348,7 @@ def run(
     callback = None
     if progress:
         total = round((sc.end + 1 - sc.sim_start) / _DAY, 1)
-        bar = _tqdm()(total=total, unit="day", desc=f"simulating {sc.name}", leave=False)
+        bar = tqdm_bar()(total=total, unit="day", desc=f"simulating {sc.name}", leave=False)
 
         def callback(seconds: float) -> None:
             bar.update(seconds / _DAY)

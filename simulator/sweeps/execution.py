@@ -129,6 +129,17 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+def tqdm_bar() -> Any:
+    """tqdm's bar class: the notebook widget when ipywidgets is there, else the text bar
+    (never tqdm's warning about a missing widget)."""
+    try:  # ipywidgets is optional (for notebooks): only whether the widget can be drawn
+        import ipywidgets  # noqa: F401
+        from tqdm import auto
+    except ImportError:
+        return tqdm
+    return auto.tqdm
+
+
 class TqdmProgress:
     """A tqdm bar over runs, with rate and ETA."""
 
@@ -139,15 +150,8 @@ class TqdmProgress:
         self.failed = 0
 
     def start(self, total: int, done: int) -> None:
-        bar: Any = tqdm
-        try:  # a widget in Jupyter when ipywidgets (optional, for notebooks) is there, else text
-            import ipywidgets  # noqa: F401
-            from tqdm import auto
-        except ImportError:
-            pass
-        else:
-            bar = auto.tqdm
-        self.bar = bar(total=total, initial=done, unit="run", desc=self.desc, **self.kwargs)
+        self.bar = tqdm_bar()(total=total, initial=done, unit="run", desc=self.desc,
+                              **self.kwargs)  # fmt: skip
 
     def update(self, record: Mapping[str, Any]) -> None:
         if record.get("error"):
