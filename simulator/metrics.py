@@ -6,8 +6,9 @@ counts it is made of, and how a rate with nothing to divide by is given. The
 run summary's :func:`simulator.run_summary.finish_summary` and the reports'
 :func:`simulator.reports.headline_finish` both call :func:`window_metrics`,
 each on its own recount of the run (the two recounts are independent, and
-the invariants check that they agree), so a metric cannot mean one thing in
-one file and another in the other.
+``test_summary_and_headline_of_a_run_agree_on_every_shared_metric`` in
+``tests/integration/test_report_sums.py`` checks that they agree), so a
+metric cannot mean one thing in one file and another in the other.
 
 Convention: counts and cents are ints; a rate is a float, NaN when its
 denominator is 0. ``summary.json`` writes NaN as ``null`` (JSON has no NaN:
