@@ -77,12 +77,14 @@ __all__ = [
     "MIN_WEEKS",
     "NO_RESPONSE",
     "RESPONSE_HORIZON_DAYS",
+    "SAFETY_FACTOR",
     "SERIES",
     "THRESHOLD_WEEKS",
     "Z_THRESHOLD",
     "bias_z",
     "merge_bins",
     "mser",
+    "recommended_warmup_days",
     "steady_bins",
     "steady_block",
     "verdict",
@@ -326,3 +328,20 @@ def verdict(
         "warmup_days": warmup_days,
         "suggested_warmup_days": suggested,
     }
+
+
+# MSER on the pilot finds where the credit ramp ends; slower modes (the tier
+# mix of members who changed tier, purchased reserves) move the headline by
+# a point or two more and cannot be seen in a pilot's noise. Measured on the
+# baseline (6 seeds, scenarios/README.md "Warm-up"): the pilot's truncation
+# alone (210 days) leaves the mean expiry waste 0.9 points below a two-year
+# warm-up; twice it (420 days), 0.2 points above.
+SAFETY_FACTOR = 2
+
+
+def recommended_warmup_days(settled_days: int) -> int:
+    """The warm-up to recommend when a run's weekly series settle ``settled_days`` after it
+    starts (``suggested_warmup_days`` of its ``steady_state``): :data:`SAFETY_FACTOR` times
+    that, as ``warmup_days: auto`` chooses (the detected settling point is itself about a
+    point of expiry waste short of steady: scenarios/README.md, "Warm-up")."""
+    return SAFETY_FACTOR * settled_days

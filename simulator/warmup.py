@@ -5,7 +5,7 @@ to about :data:`PILOT_MEMBERS` in all, at least one member each, arrival
 rates scaled with them) from empty accounts, with no warm-up, over
 :func:`pilot_days` days, and reads the truncation that :mod:`simulator.steady`
 finds on its weekly series (MSER, kept only when it cuts a real transient).
-Twice that truncation (:data:`SAFETY_FACTOR`), in days, is the warm-up.
+Twice that truncation (:data:`simulator.steady.SAFETY_FACTOR`), in days, is the warm-up.
 When it reaches the cap (half the pilot), the warm-up is twice the cap.
 
 Callers resolve ``auto`` once, before anything runs: ``creditsim run`` and
@@ -21,25 +21,17 @@ from typing import Any
 
 from simulator.runner import run
 from simulator.scenario import MAX_DAYS, Scenario
+from simulator.steady import SAFETY_FACTOR
 
 __all__ = [
     "PILOT_MEMBERS",
-    "SAFETY_FACTOR",
     "pilot_days",
-    "recommended_warmup_days",
     "resolve_warmup",
 ]
 
 PILOT_MEMBERS = 1500
 MIN_PILOT_DAYS = 730
 MAX_PILOT_DAYS = 3650  # a longer ramp is reported at the cap ("twice" ten years' half)
-# MSER on the pilot finds where the credit ramp ends; slower modes (the tier
-# mix of members who changed tier, purchased reserves) move the headline by
-# a point or two more and cannot be seen in a pilot's noise. Measured on the
-# baseline (6 seeds, scenarios/README.md "Warm-up"): the pilot's truncation
-# alone (210 days) leaves the mean expiry waste 0.9 points below a two-year
-# warm-up; twice it (420 days), 0.2 points above.
-SAFETY_FACTOR = 2
 
 
 def pilot_days(scenario: Scenario) -> int:
@@ -96,11 +88,3 @@ def resolve_warmup(scenario: Scenario) -> tuple[Scenario, dict[str, Any] | None]
         "capped": capped,
     }
     return resolved, record
-
-
-def recommended_warmup_days(settled_days: int) -> int:
-    """The warm-up to recommend when a run's weekly series settle ``settled_days`` after it
-    starts (``suggested_warmup_days`` of its ``steady_state``): :data:`SAFETY_FACTOR` times
-    that, as ``warmup_days: auto`` chooses (the detected settling point is itself about a
-    point of expiry waste short of steady: scenarios/README.md, "Warm-up")."""
-    return SAFETY_FACTOR * settled_days

@@ -36,8 +36,8 @@ from simulator.executors import (
     resolve_execution,
 )
 from simulator.scratch import scratch_dir
+from simulator.steady import recommended_warmup_days
 from simulator.sweeps import Plan, Progress, SweepResult
-from simulator.warmup import recommended_warmup_days
 
 __all__ = ["check_plan_memory", "execute_plan", "saved_runs", "unsteady_runs"]
 
@@ -98,7 +98,7 @@ def check_plan_memory(plan: Plan, concurrent: int) -> None:
 def unsteady_runs(out: str | os.PathLike[str]) -> tuple[int, int, int | None, int | None]:
     """Of the runs in ``out/results.parquet``: how many have a measured window that is not
     steady, how many there are, the latest day their weekly series settle, and the
-    warm-up that would cover it (:func:`simulator.warmup.recommended_warmup_days`)."""
+    warm-up that would cover it (:func:`simulator.steady.recommended_warmup_days`)."""
     path = Path(out) / "results.parquet"
     if not path.is_file() or "steady" not in pq.read_schema(path).names:
         return 0, 0, None, None

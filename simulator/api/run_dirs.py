@@ -43,8 +43,9 @@ from simulator.population import roster
 from simulator.rundirs import default_run_dir, difference, stored_scenario
 from simulator.runner import RunResult
 from simulator.scenario import Scenario, load_scenario_with_overrides
+from simulator.steady import recommended_warmup_days
 from simulator.violations import offending_members
-from simulator.warmup import recommended_warmup_days, resolve_warmup
+from simulator.warmup import resolve_warmup
 
 __all__ = [
     "RunInterrupted",

@@ -18,6 +18,7 @@ import pandas as pd
 from simulator.engine.policy import PRESETS
 from simulator.reports.display import count, missing, money, number, percent, tier_order
 from simulator.reports.run_tables import RunTables
+from simulator.steady import recommended_warmup_days
 from simulator.timeutil import parse_instant
 
 __all__ = [
@@ -358,8 +359,6 @@ def _steady_warning(steady: Mapping[str, Any]) -> str:
             "Caution: whether the measured window is steady is not known (too few weeks with data "
             "for the steady-state check), so the rates below may still carry the run's start-up."
         )
-    # Lazily: simulator.warmup imports the runner, which imports this package.
-    from simulator.warmup import recommended_warmup_days
 
     settled, weeks = steady.get("suggested_warmup_days"), steady.get("suggested_truncation_weeks")
     if steady.get("capped"):

@@ -58,7 +58,7 @@ def test_a_run_without_warmup_warns_with_the_days_it_suggests(
     assert block["steady"] is False and block["suggested_warmup_days"] >= 91
     settled = block["suggested_warmup_days"]
     assert f"settle only {settled} days into the run" in warnings[0]
-    # The advice is twice the settling point, as warmup_days: auto (warmup.SAFETY_FACTOR).
+    # The advice is twice the settling point, as warmup_days: auto (steady.SAFETY_FACTOR).
     assert f"use a warm-up of {2 * settled} days, twice that" in warnings[0]
 
 

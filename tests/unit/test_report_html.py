@@ -239,7 +239,7 @@ def test_narrative_warns_first_when_the_window_is_not_steady():
     paragraphs = story(steady=NOT_STEADY)
     assert paragraphs[0].startswith("Warning: the measured window is not steady")
     assert "settle only 210 days into the run (MSER truncation 30 weeks)" in paragraphs[0]
-    # The advice creditsim run prints: SAFETY_FACTOR (2, simulator/warmup.py) x 210 days.
+    # The advice creditsim run prints: SAFETY_FACTOR (2, simulator/steady.py) x 210 days.
     assert "Rerun with a warm-up of 420 days" in paragraphs[0]
     assert not any("passed the steady-state check" in p for p in paragraphs)
 
