@@ -95,40 +95,77 @@ def _log_interval(value: float, var: float) -> tuple[float, float, float]:
     return value * sd, value * math.exp(-Z95 * sd), value * math.exp(Z95 * sd)
 
 
-def fit_lengths(x: np.ndarray) -> dict[str, Any]:
-    """Lognormal or uniform for whole-character lengths, by AIC; parameters and intervals."""
+def fit_lengths(x: np.ndarray, clip: int | None = None) -> dict[str, Any]:
+    """Lognormal or uniform for whole-character lengths, by AIC; parameters and intervals.
+
+    ``clip`` is the simulator's ``clip_max`` (the policy's limit by default): a
+    length at it may have been drawn longer, so the lognormal fit treats it as
+    right-censored at ``clip - 0.5`` (Tobit-style MLE); without such lengths
+    the fit is the closed-form MLE with exact t and chi-square intervals.
+    """
     x = x.astype(np.float64)
     n = len(x)
     if n and x.min() == x.max():
         return {"kind": "fixed", "value": int(x[0]), "n": n, "aic": {}}
-    lx = np.log(x)
+    at_clip = x >= clip if clip is not None else np.zeros(n, bool)
+    n_c = int(at_clip.sum())
+    lx = np.log(x[~at_clip])
     mu, sd = float(lx.mean()), float(lx.std(ddof=1))
-    sigma_mle = float(lx.std())
-    ll_ln = float(np.sum(stats.norm.logpdf(lx, mu, sigma_mle) - lx))
+    if n_c:
+        cut = math.log(float(clip) - 0.5)  # type: ignore[arg-type]
+        s1, s2, n_u = float(lx.sum()), float((lx**2).sum()), len(lx)
+
+        def nll(p: np.ndarray) -> float:
+            m, sig = p[0], math.exp(p[1])
+            ll = -n_u * math.log(sig) - (s2 - 2 * m * s1 + n_u * m * m) / (2 * sig * sig)
+            return -(ll + n_c * float(stats.norm.logsf((cut - m) / sig)))
+
+        est, cov = mle(nll, np.array([mu, math.log(sd)]))
+        mu, sigma = float(est[0]), math.exp(est[1])
+        se_mu, se_ls = math.sqrt(max(cov[0, 0], 0)), math.sqrt(max(cov[1, 1], 0))
+        median = (
+            math.exp(mu),
+            math.exp(mu) * se_mu,
+            math.exp(mu - Z95 * se_mu),
+            math.exp(mu + Z95 * se_mu),
+        )
+        sig_row = (
+            sigma,
+            sigma * se_ls,
+            sigma * math.exp(-Z95 * se_ls),
+            sigma * math.exp(Z95 * se_ls),
+        )
+        ll_ln = -float(nll(est)) - float(lx.sum()) - 0.5 * len(lx) * math.log(2 * math.pi)
+    else:
+        sigma_mle = float(lx.std())
+        ll_ln = float(np.sum(stats.norm.logpdf(lx, mu, sigma_mle) - lx))
+        t = float(stats.t.ppf(0.975, n - 1))
+        half = t * sd / math.sqrt(n)
+        chi_lo, chi_hi = stats.chi2.ppf([0.975, 0.025], n - 1)
+        median = (
+            math.exp(mu),
+            math.exp(mu) * sd / math.sqrt(n),
+            math.exp(mu - half),
+            math.exp(mu + half),
+        )
+        sig_row = (
+            sd,
+            sd / math.sqrt(2 * (n - 1)),
+            sd * math.sqrt((n - 1) / chi_lo),
+            sd * math.sqrt((n - 1) / chi_hi),
+        )
     lo_x, hi_x = float(x.min()), float(x.max())
     width = hi_x - lo_x + 1.0
     ll_u = -n * math.log(width)
     aic = {"lognormal": 4 - 2 * ll_ln, "uniform": 4 - 2 * ll_u}
-    t = float(stats.t.ppf(0.975, n - 1))
-    half = t * sd / math.sqrt(n)
-    chi_lo, chi_hi = stats.chi2.ppf([0.975, 0.025], n - 1)
     tail = 1 - 0.05 ** (1 / n)
     return {
         "kind": min(aic, key=aic.__getitem__),
         "n": n,
         "aic": aic,
-        "median": (
-            math.exp(mu),
-            math.exp(mu) * sd / math.sqrt(n),
-            math.exp(mu - half),
-            math.exp(mu + half),
-        ),
-        "sigma": (
-            sd,
-            sd / math.sqrt(2 * (n - 1)),
-            sd * math.sqrt((n - 1) / chi_lo),
-            sd * math.sqrt((n - 1) / chi_hi),
-        ),
+        "censored": n_c,
+        "median": median,
+        "sigma": sig_row,
         "low": (lo_x - 0.5, math.nan, lo_x - 0.5 - width * tail, lo_x + 0.5),
         "high": (hi_x + 0.5, math.nan, hi_x - 0.5, hi_x + 0.5 + width * tail),
     }
@@ -222,31 +259,36 @@ def fit_sending(
         return block, rows, extra
     t = obs.time[planned]
     weekday = np.bincount(((t // DAY) + 3) % 7, minlength=7)  # Monday = 0
+    # Days of each weekday in the window (a year has one weekday 53 times).
+    days = np.arange(obs.start // DAY, obs.until // DAY + 1)
+    per_day = np.bincount((days + 3) % 7, minlength=7).astype(np.float64)
+    per_day = per_day / per_day.mean()
+    # Sends per day of each weekday, scaled to average 1 over the week.
+    scale = 7 / float((weekday / n_sends / per_day).sum())
     weights = []
     for d in range(7):
-        p, se, lo, hi = wilson(weekday[d], n_sends)
-        weights.append(7 * p)
+        p, se, lo, hi = (v * scale / per_day[d] for v in wilson(weekday[d], n_sends))
+        weights.append(p)
         rows.append(
             Estimate(
                 "sending",
                 name,
                 f"{key}.weekday_weights[{d}]",
-                7 * p,
-                7 * se,
-                7 * lo,
-                7 * hi,
+                p,
+                se,
+                lo,
+                hi,
                 n_sends,
                 "sends",
-                "share of sends on the weekday x 7 (average 1); "
-                "Wilson; exposure by weekday taken as equal",
+                "sends per day of the weekday in the window, scaled to average 1; Wilson",
             )
         )
     block["weekday_weights"] = weights if any(weights) else [1.0] * 7
-    for field_name, values in (
-        ("body_chars", obs.body_chars[planned]),
-        ("subject_chars", obs.subject_chars[planned]),
+    for field_name, values, clip in (
+        ("body_chars", obs.body_chars[planned], policy.max_body_chars),
+        ("subject_chars", obs.subject_chars[planned], policy.max_subject_chars),
     ):
-        fit = fit_lengths(np.maximum(values, 1))
+        fit = fit_lengths(np.maximum(values, 1), clip)
         method = (
             f"{fit['kind']} by AIC ("
             + ", ".join(f"{k} {v:,.0f}" for k, v in fit["aic"].items())

@@ -57,7 +57,10 @@ def wilson(k: float, n: float) -> tuple[float, float, float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     se = math.sqrt(max(p * (1 - p), 0.0) / n)
-    return p, se, max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds its end point exactly when every (or no) trial succeeded.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return p, se, low, high
 
 
 def poisson_interval(k: int) -> tuple[float, float]:
