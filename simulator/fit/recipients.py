@@ -216,7 +216,7 @@ def fit_recipients(
             "block": None,
             "rows": [],
             "problem": f"{int(s['n'])} responses to "
-            f"{d['n_sends']} accepted sends: too few to fit recipients",
+            f"{d['n_sends']} accepted sends (needs 2 responses and 20 sends)",
             "data": d,
         }
     for kind in DELAY_KINDS:

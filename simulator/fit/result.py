@@ -145,14 +145,17 @@ def _cohort_doc(
     rows.extend(s_rows)
     rows.extend(d_rows)
     fallback = _base_cohort(base, view)
-    missing = [k for k in _SENDING_KEYS if k not in sending]
+    missing = [k for k in (*_SENDING_KEYS, "rate_shape") if k in extra["problems"]]
     if missing:
-        why = "; ".join(extra["problems"]) or "not enough sends"
         if fallback is None:
-            problems.append(
-                f"population[{view.name}].sending: cannot estimate {', '.join(missing)}: "
-                f"{why} (give a base scenario to use its values)"
-            )
+            by_reason: dict[str, list[str]] = {}
+            for k in missing:
+                by_reason.setdefault(extra["problems"][k], []).append(k)
+            for why, keys in by_reason.items():
+                problems.append(
+                    f"population[{view.name}].sending: cannot estimate {', '.join(keys)}: {why}; "
+                    "give a base scenario (--scenario) to use its values"
+                )
             return None
         for k in missing:
             sending[k] = fallback["sending"][k]
@@ -167,9 +170,9 @@ def _cohort_doc(
                     math.nan,
                     0,
                     "",
-                    "base scenario's value",
+                    "not estimated: the base scenario's value",
                     source="base",
-                    note=why,
+                    note=f"too small to estimate: {extra['problems'][k]}",
                 )
             )
     members = extra.get("members", view.initial)
@@ -239,7 +242,8 @@ def fit(
     if recipients is None:
         if sc_base is None:
             problems.append(
-                f"recipients: {rec['problem']} (give a base scenario to use its values)"
+                f"recipients: cannot estimate: {rec['problem']}; "
+                "give a base scenario (--scenario) to use its values"
             )
         else:
             recipients = sc_base.recipients.to_dict()
@@ -254,9 +258,9 @@ def fit(
                     math.nan,
                     0,
                     "",
-                    "base scenario's value",
+                    "not estimated: the base scenario's value",
                     source="base",
-                    note=rec["problem"],
+                    note=f"too small to estimate: {rec['problem']}",
                 )
             )
     if problems:

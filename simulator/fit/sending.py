@@ -179,7 +179,7 @@ def fit_sending(
     key = f"population[{name}].sending"
     rows: list[Estimate] = []
     block: dict[str, Any] = {}
-    extra: dict[str, Any] = {"problems": []}
+    extra: dict[str, Any] = {"problems": {}}
     members = view.members
     if len(members) >= MIN_MEMBERS and view.sends.sum() > 0:
         r = fit_rates(view.sends, view.exposure, view.visible_only_when_active)
@@ -244,17 +244,29 @@ def fit_sending(
                 )
             )
     else:
-        extra["problems"].append(
-            f"{key}.inmails_per_month: {len(members)} members and "
-            f"{int(view.sends.sum())} sends (needs {MIN_MEMBERS} members and a send)"
+        sent = int(view.sends.sum())
+        why = (
+            f"{len(members)} member{'s' if len(members) != 1 else ''} with {sent} planned "
+            f"send{'s' if sent != 1 else ''} (needs {MIN_MEMBERS} members and a send)"
         )
+        extra["problems"].update(dict.fromkeys(("inmails_per_month", "rate_shape"), why))
 
     planned = (obs.action == ACT_SEND) & ~rep.retry & np.isin(obs.member, members)
     n_sends = int(planned.sum())
     if n_sends < MIN_SENDS:
-        extra["problems"].append(
-            f"{key}: {n_sends} planned sends, fewer than {MIN_SENDS}: no "
-            "weekdays, lengths, categories or free share"
+        why = f"{n_sends} planned send{'s' if n_sends != 1 else ''} (needs {MIN_SENDS})"
+        extra["problems"].update(
+            dict.fromkeys(
+                (
+                    "weekday_weights",
+                    "body_chars",
+                    "subject_chars",
+                    "categories",
+                    "free_share",
+                    "out_of_credit",
+                ),
+                why,
+            )
         )
         return block, rows, extra
     t = obs.time[planned]
