@@ -89,6 +89,8 @@ def fit_decisions(
                         cancels[held] += 1
                         at_risk = False
                     subscribed = False
+                elif to == tier and subscribed:
+                    continue  # a "change" to the tier held changes nothing (R9 anchors aside)
                 else:
                     if at_risk and not up:
                         changes[held][to] += 1

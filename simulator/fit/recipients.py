@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from simulator.behaviour import length_bucket_index
 from simulator.engine import Policy
@@ -60,13 +60,13 @@ __all__ = [
 
 DELAY_KINDS = ("exponential", "lognormal", "gamma")
 KM_TOLERANCE = 0.02  # largest |KM - model| of the response curve that still "fits"
-_EDGES = np.concatenate(
-    [
-        np.arange(0, 30 * DAY, 3600),
-        np.arange(30 * DAY, 400 * DAY, DAY),
-        np.arange(400 * DAY, 40_000 * DAY, 30 * DAY),
-    ]
-).astype(np.float64)
+# Follow-up bins of the unanswered sends (seconds): hourly for two days, every
+# six hours to 30 days, daily to 400, then monthly; each bin is evaluated at its
+# sends' mean follow-up, so F is nearly linear across it.
+_EDGES = np.concatenate([
+    np.arange(0, 2 * DAY, 3600), np.arange(2 * DAY, 30 * DAY, DAY // 4),
+    np.arange(30 * DAY, 400 * DAY, DAY), np.arange(400 * DAY, 40_000 * DAY, 30 * DAY),
+]).astype(np.float64)  # fmt: skip
 
 
 def _delay_logpdf_sum(kind: str, x: np.ndarray, s: dict[str, float]) -> float:
@@ -97,7 +97,7 @@ def _delay_cdf(kind: str, x: np.ndarray, days: np.ndarray) -> np.ndarray:
     if kind == "exponential":
         return -np.expm1(-days / math.exp(x[0]))
     if kind == "lognormal":
-        return stats.norm.cdf((np.log(np.maximum(days, 1e-12)) - x[0]) / math.exp(x[1]))
+        return special.ndtr((np.log(np.maximum(days, 1e-12)) - x[0]) / math.exp(x[1]))
     shape, mean = math.exp(x[0]), math.exp(x[1])
     return special.gammainc(shape, days * shape / mean)
 
@@ -137,41 +137,54 @@ def _delay_params(
 
 
 def _data(obs: Observed, rep: Replayed, policy: Policy) -> dict[str, Any]:
+    """The accepted sends reduced to counts: by cell, by cell and follow-up bin, by hour.
+
+    Memory stays a few bytes a send: per-send arrays are small integers and
+    are freed as soon as they are counted; only the responders' delays stay.
+    """
     sends = (obs.action == ACT_SEND) & (rep.reason == 0)
-    rows = np.flatnonzero(sends)
-    bucket = np.minimum(length_bucket_index(obs.body_chars[rows]), 3)
     ncat = len(policy.categories)
-    cell = bucket * ncat + obs.category[rows].astype(np.int64)
-    follow = (obs.until - obs.time[rows]).astype(np.float64)
-    responded = np.zeros(len(obs), bool)
+    bucket = np.minimum(length_bucket_index(obs.body_chars[sends]), 3).astype(np.int16)
+    cell = bucket * ncat + obs.category[sends].astype(np.int16)
+    del bucket
+    follow = (obs.until - obs.time[sends]).astype(np.int64)  # seconds of follow-up
     resp_rows = np.flatnonzero(obs.action == ACT_RESPOND)
     sent_rows = obs.link[resp_rows]
     ok = sends[sent_rows]
     resp_rows, sent_rows = resp_rows[ok], sent_rows[ok]
-    responded[sent_rows] = True
-    delay = (obs.time[resp_rows] - obs.time[sent_rows]).astype(np.float64) / DAY
     kinds = np.bincount(obs.response[resp_rows].astype(np.int64), minlength=len(RESPONSE_KINDS))
-    r = responded[rows]
-    # Delays in the order of the accepted sends that were answered (aligned with ``r``).
-    by_row = np.zeros(len(obs), np.float64)
-    by_row[sent_rows] = delay
-    delay = by_row[rows][r]
+    # Each responder's delay at its send's place among the accepted sends.
+    by_row = np.zeros(len(obs), np.int64)
+    by_row[sent_rows] = obs.time[resp_rows] - obs.time[sent_rows]
+    delay_s = by_row[sends]
+    del by_row, resp_rows, sent_rows, sends
+    r = delay_s > 0
+    delay = delay_s[r].astype(np.float64) / DAY
     ncell = 4 * ncat
-    # Unanswered sends grouped by cell and follow-up bin (hourly to 30 days, then coarser).
-    b = np.searchsorted(_EDGES, follow[~r], side="right") - 1
-    key = cell[~r] * len(_EDGES) + b
-    uniq, inv = np.unique(key, return_inverse=True)
-    count = np.bincount(inv).astype(np.float64)
-    mean_follow = np.bincount(inv, weights=follow[~r]) / count / DAY
+    # Unanswered sends by cell and follow-up bin (counted, not sorted).
+    nbins = len(_EDGES)
+    unanswered = ~r
+    b = np.searchsorted(_EDGES, follow[unanswered], side="right") - 1
+    key = cell[unanswered].astype(np.int64) * nbins + b
+    del b
+    count = np.bincount(key, minlength=ncell * nbins).astype(np.float64)
+    total = np.bincount(key, weights=follow[unanswered], minlength=ncell * nbins)
+    del key
+    used = np.flatnonzero(count)
+    # Kaplan-Meier input: every accepted send's time to response (or follow-up), by hour.
+    hours = np.maximum(np.ceil(np.where(r, delay_s, follow) / 3600), 1).astype(np.int64)
+    km = np.bincount(hours * 2 + r, minlength=2 * (int(hours.max(initial=0)) + 1))
+    follow_hours = np.bincount(np.ceil(follow / 3600).astype(np.int64))
+    cum = np.cumsum(follow_hours)
+    horizon = float(np.searchsorted(cum, 0.9 * cum[-1])) / 24 if len(cum) else 0.0
     return {
-        "n_sends": len(rows),
+        "n_sends": len(cell),
         "cell_sends": np.bincount(cell, minlength=ncell).astype(np.float64),
         "cell_resp": np.bincount(cell[r], minlength=ncell).astype(np.float64),
-        "nr_cell": uniq // len(_EDGES),
-        "nr_count": count,
-        "nr_follow": mean_follow,
+        "nr_cell": used // nbins,
+        "nr_count": count[used],
+        "nr_follow": total[used] / count[used] / DAY,
         "delay": delay,
-        "follow_resp": follow[r] / DAY,
         "kinds": kinds,
         "stats": {
             "n": float(len(delay)),
@@ -179,8 +192,8 @@ def _data(obs: Observed, rep: Replayed, policy: Policy) -> dict[str, Any]:
             "log": float(np.log(np.maximum(delay, 1e-9)).sum()),
             "log2": float((np.log(np.maximum(delay, 1e-9)) ** 2).sum()),
         },
-        "follow_all": follow,
-        "responded": r,
+        "km_counts": km,
+        "horizon_days": horizon,
     }
 
 
@@ -427,14 +440,10 @@ def kaplan_meier(d: dict[str, Any]) -> pd.DataFrame:
     """
     from lifelines import KaplanMeierFitter  # an optional extra (creditsim[fit]): loaded here
 
-    r = d["responded"]
-    dur = d["follow_all"].copy() / DAY
-    dur[r] = d["delay"]
-    hours = np.ceil(np.maximum(dur, 1e-9) * 24)
-    key = hours * 2 + r
-    uniq, counts = np.unique(key, return_counts=True)
+    counts = d["km_counts"]
+    key = np.flatnonzero(counts)
     km = KaplanMeierFitter()
-    km.fit(uniq // 2 / 24, event_observed=(uniq % 2).astype(bool), weights=counts)
+    km.fit(key // 2 / 24, event_observed=(key % 2).astype(bool), weights=counts[key])
     s = km.survival_function_.iloc[:, 0]
     ci = km.confidence_interval_
     return pd.DataFrame(
@@ -458,7 +467,7 @@ def check_delay(result: dict[str, Any]) -> dict[str, Any]:
     """Compare the chosen delay with Kaplan-Meier; switch to ``empirical`` when none fits."""
     d = result["data"]
     km = kaplan_meier(d)
-    horizon = float(np.quantile(d["follow_all"], 0.9)) / DAY
+    horizon = d["horizon_days"]
     part = km[km["days"] <= horizon]
     days = part["days"].to_numpy()
     se = (part["high"] - part["low"]).to_numpy() / (2 * Z95)

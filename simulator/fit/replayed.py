@@ -18,6 +18,7 @@ counts as it grows, so memory stays bounded by the accounts, not the entries.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +40,7 @@ from simulator.vocabulary import RESPONSE_KINDS, SEND_REASONS
 __all__ = ["NC_BUY", "NC_UPGRADE", "NC_WAIT", "Replayed", "month_end_after", "replay_observed"]
 
 NC_WAIT, NC_BUY, NC_UPGRADE = 0, 1, 2
-_CHUNK = 1 << 18  # rows turned into Python lists at a time
+_CHUNK = 1 << 16  # rows turned into Python lists at a time (and ledger drained)
 _REASON_CODE: dict[str | None, int] = {None: 0, **{r: i for i, r in enumerate(SEND_REASONS, 1)}}
 
 
@@ -101,7 +102,7 @@ def replay_observed(obs: Observed, policy: Policy) -> Replayed:
     pending: dict[int, tuple[int, int, int]] = {}
     expect_retry: dict[int, int] = {}
     kinds = dict.fromkeys(KINDS, 0)
-    refunded_rows: list[int] = []
+    refunded_rows = array("q")  # InMail (row) of every refund, 8 bytes each
     accounts = [engine.account(i) for i in range(m)]
     kind_names = KINDS
 
@@ -200,7 +201,7 @@ def _counts(
     obs: Observed,
     reason: np.ndarray,
     kinds: dict[str, int],
-    refunded: list[int],
+    refunded: array,
     window: int | None,
 ) -> dict[str, int]:
     """The history's headline counts, defined as :func:`headline_metrics` reads them."""
@@ -210,10 +211,10 @@ def _counts(
     responds = obs.action == ACT_RESPOND
     answered = responds & accepted[np.maximum(obs.link, 0)]
     if window is None:
-        settled_rows = np.zeros(0, np.int64)
+        settled = np.zeros(len(obs), bool)
     else:
-        settled_rows = np.flatnonzero(paid & (obs.time + window <= obs.until))
-    refunded_arr = np.asarray(refunded, dtype=np.int64)
+        settled = paid & (obs.time + window <= obs.until)
+    refunded_rows = np.frombuffer(refunded, dtype=np.int64) if len(refunded) else np.zeros(0, int)
     return {
         "members": len(obs.members),
         "sends": int(sends.sum()),
@@ -227,6 +228,6 @@ def _counts(
         "credits_refunded": kinds["refund"],
         "credits_spent": kinds["spend"],
         "credits_expired": kinds["expire"],
-        "settled": len(settled_rows),
-        "settled_refunds": int(np.isin(refunded_arr, settled_rows).sum()),
+        "settled": int(settled.sum()),
+        "settled_refunds": int(settled[refunded_rows].sum()),
     }

@@ -32,7 +32,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from simulator.engine import Policy
 from simulator.fit.cohorts import CohortView
@@ -71,7 +71,24 @@ def fit_rates(counts: np.ndarray, exposure: np.ndarray, truncated: bool) -> dict
     mean = max(y.sum() / e.sum(), 1e-6)
     x, cov = mle(nll, np.array([math.log(mean), 0.0]), [(-20, 10), (-8, math.log(MAX_SHAPE))])
     mu, k = math.exp(x[0]), math.exp(x[1])
-    out: dict[str, Any] = {"mu": mu, "k": k, "cov": cov}
+    out: dict[str, Any] = {"mu": mu, "k": k, "cov": cov, "poisson": False}
+    top = math.log(MAX_SHAPE)
+    if x[1] >= top - 0.01:
+        # No heterogeneity seen: the Poisson model (rate_shape null), mu's interval
+        # from it, and the shape's lower bound from the profile likelihood (the
+        # shape where twice the drop in log-likelihood reaches chi2(1, 0.95)).
+        xp, covp = mle(lambda z: nll(np.array([z[0], top])), np.array([x[0]]), [(-20, 10)])
+        best = nll(np.array([xp[0], top]))
+
+        def drop(log_k: float) -> float:
+            prof = optimize.minimize_scalar(lambda z: nll(np.array([z, log_k])), bounds=(-20, 10),
+                                            method="bounded")  # fmt: skip
+            return float(prof.fun) - best - stats.chi2.ppf(0.95, 1) / 2
+
+        low = -8.0 if drop(-8.0) < 0 else optimize.brentq(drop, -8.0, top)
+        cov = np.array([[covp[0, 0], np.nan], [np.nan, np.nan]])
+        out.update(mu=math.exp(xp[0]), k=math.inf, cov=cov, poisson=True, k_low=math.exp(low))
+        x = np.array([xp[0], top])
     if truncated:
         p0 = np.exp(k * np.log(k / (k + mu * e)))
         out["members"] = float((1 / (1 - np.minimum(p0, 1 - 1e-12))).sum())
@@ -118,7 +135,7 @@ def fit_lengths(x: np.ndarray, clip: int | None = None) -> dict[str, Any]:
         def nll(p: np.ndarray) -> float:
             m, sig = p[0], math.exp(p[1])
             ll = -n_u * math.log(sig) - (s2 - 2 * m * s1 + n_u * m * m) / (2 * sig * sig)
-            return -(ll + n_c * float(stats.norm.logsf((cut - m) / sig)))
+            return -(ll + n_c * float(special.log_ndtr((m - cut) / sig)))
 
         est, cov = mle(nll, np.array([mu, math.log(sd)]))
         mu, sigma = float(est[0]), math.exp(est[1])
@@ -182,7 +199,9 @@ def fit_sending(
     extra: dict[str, Any] = {"problems": {}}
     members = view.members
     if len(members) >= MIN_MEMBERS and view.sends.sum() > 0:
-        r = fit_rates(view.sends, view.exposure, view.visible_only_when_active)
+        # A member with no exposure left (it waited for credit all along) says nothing of its rate.
+        exposed = view.exposure > 0
+        r = fit_rates(view.sends[exposed], view.exposure[exposed], view.visible_only_when_active)
         cov = r["cov"]
         n_m, expo = len(members), f"{view.exposure.sum():,.0f} member-months"
         method = (
@@ -206,25 +225,18 @@ def fit_sending(
                 note=expo,
             )
         )
-        se, lo, hi = _log_interval(r["k"], cov[1, 1])
-        note = "at the Poisson bound: no heterogeneity seen" if r["k"] >= MAX_SHAPE * 0.99 else ""
+        if r["poisson"]:
+            k_est, se, lo, hi = math.inf, math.nan, r["k_low"], math.inf
+            note = "no heterogeneity seen: Poisson (rate_shape null); lower bound: profile"
+        else:
+            k_est, note = r["k"], ""
+            se, lo, hi = _log_interval(r["k"], cov[1, 1])
         rows.append(
-            Estimate(
-                "sending",
-                name,
-                f"{key}.rate_shape",
-                r["k"],
-                se,
-                lo,
-                hi,
-                n_m,
-                "members",
-                method,
-                note=note,
-            )
-        )
+            Estimate("sending", name, f"{key}.rate_shape", k_est, se, lo, hi, n_m, "members",
+                     method, note=note)
+        )  # fmt: skip
         block["inmails_per_month"] = r["mu"]
-        block["rate_shape"] = min(r["k"], MAX_SHAPE)
+        block["rate_shape"] = None if r["poisson"] else r["k"]
         if "members" in r:
             extra["members"] = r["members"]
             se = r["members_se"]
@@ -251,7 +263,9 @@ def fit_sending(
         )
         extra["problems"].update(dict.fromkeys(("inmails_per_month", "rate_shape"), why))
 
-    planned = (obs.action == ACT_SEND) & ~rep.retry & np.isin(obs.member, members)
+    in_cohort = np.zeros(len(obs.members), bool)
+    in_cohort[members] = True
+    planned = (obs.action == ACT_SEND) & ~rep.retry & in_cohort[obs.member]
     n_sends = int(planned.sum())
     if n_sends < MIN_SENDS:
         why = f"{n_sends} planned send{'s' if n_sends != 1 else ''} (needs {MIN_SENDS})"
@@ -397,7 +411,9 @@ def _out_of_credit(
     view: CohortView, rep: Replayed, policy: Policy, key: str
 ) -> tuple[dict[str, Any], list[Estimate]]:
     tiers = tuple(policy.tiers)
-    mine = np.isin(rep.nc_member, view.members)
+    in_cohort = np.zeros(int(rep.joined.shape[0]), bool)
+    in_cohort[view.members] = True
+    mine = in_cohort[rep.nc_member]
     outcome, n = rep.nc_outcome[mine], int(mine.sum())
     rows: list[Estimate] = []
     block: dict[str, Any] = {

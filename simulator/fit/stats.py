@@ -97,15 +97,11 @@ def mle(
     bounds: list[tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Minimise ``nll`` from ``x0``; return the estimate and its covariance (NaN if singular)."""
-    res = optimize.minimize(nll, np.asarray(x0, float), method="L-BFGS-B", bounds=bounds)
+    # Tight tolerances: the Hessian below is taken at the optimum, so it must be one.
+    options = {"ftol": 1e-14, "gtol": 1e-9, "maxiter": 5000}
+    res = optimize.minimize(nll, np.asarray(x0, float), method="L-BFGS-B", bounds=bounds,
+                            options=options)  # fmt: skip
     x = res.x
-    res2 = optimize.minimize(
-        nll, x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000}
-    )
-    if res2.fun < res.fun and (
-        bounds is None or all(lo <= v <= hi for v, (lo, hi) in zip(res2.x, bounds, strict=True))
-    ):
-        x = res2.x
     try:
         cov = np.linalg.inv(hessian(nll, x))
         if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):

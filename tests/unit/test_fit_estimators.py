@@ -100,3 +100,14 @@ def test_change_point_splits_spread_and_arrivals() -> None:
     s, k1 = _change_point(np.concatenate([first, later]), float(span))
     assert 28 * DAY < s <= 31 * DAY
     assert 500 <= k1 <= 530
+
+
+def test_rates_without_heterogeneity_are_poisson() -> None:
+    """Counts less spread than Poisson: shape at its bound, so rate_shape null, mu still bounded."""
+    rng = np.random.default_rng(7)
+    e = rng.uniform(2, 12, 2000)
+    y = rng.poisson(4 * e) // 2 * 2 + 1  # under-dispersed around 4 a month
+    r = fit_rates(y, e, truncated=False)
+    assert r["poisson"] and r["k"] == math.inf
+    assert 1 < r["k_low"] < 1e4
+    assert math.sqrt(r["cov"][0, 0]) > 0
