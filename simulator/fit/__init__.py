@@ -34,7 +34,8 @@ is ``fit(paths, until=INSTANT, base=BASE.yaml, cohorts=..., validate=N, seed=N,
 workers=N, progress=None if --no-progress else a printer).save(DIR)``. It writes
 ``DIR/scenario.yaml`` (loads and runs as is), ``DIR/fit.csv`` (one row per
 parameter: group, cohort, parameter key path, estimate, se, low, high, n,
-unit, method, source ``fit``/``base``/``fixed``, note), ``DIR/plots/*.png``,
+unit, method, source ``fit``/``base``/``fixed``, note), ``DIR/arrivals.csv``
+(arrivals per cohort and month), ``DIR/plots/*.png``,
 ``DIR/fit.html`` (self-contained) and, with ``--validate``, ``DIR/validation.csv``
 and ``DIR/validation_runs.csv``. Errors are the project's
 (:mod:`simulator.errors`), each with ``exit_code`` 2 and one line per problem

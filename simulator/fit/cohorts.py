@@ -22,7 +22,7 @@ Boundary: grouping and counting; the sending and decision estimators use it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class CohortView:
     arrival_rate: float | None  # arrivals a month per initial member, None for none
     arrivals: int
     visible_only_when_active: bool  # basic: a member who never acts is not in the history
+    # first subscriptions after the change point, by average month since the start
+    arrivals_by_month: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 def _change_point(offsets: np.ndarray, span: float) -> tuple[float, int]:
@@ -117,6 +119,7 @@ def build_cohorts(
             basic = tier == "basic"
             if basic:
                 spread, k1, rate_b, n_arr = 0.0, len(members), None, 0
+                by_month = np.zeros(0, np.int64)
                 initial = float(len(members))
             else:
                 offsets = rep.joined[members] - obs.start
@@ -126,6 +129,9 @@ def build_cohorts(
                 initial = max(1.0, k1 - b * spread)
                 rate_b = b * MONTH / initial if k2 > 0 else None
                 n_arr = k2
+                later = offsets[offsets >= spread]
+                months = int(span // MONTH) + 1
+                by_month = np.bincount((later // MONTH).astype(np.int64), minlength=months)
             view = CohortView(
                 name=name,
                 tier=tier,
@@ -138,6 +144,7 @@ def build_cohorts(
                 arrival_rate=rate_b,
                 arrivals=n_arr,
                 visible_only_when_active=basic,
+                arrivals_by_month=by_month,
             )
             views.append(view)
             if not basic:

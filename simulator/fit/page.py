@@ -98,7 +98,7 @@ def figure(fit: Fit, name: str) -> Any:
             ax.set_yticks(y, v["metric"].tolist())
             ax.set_xlabel("relative to the simulations' mean")
             ax.set_title("Validation: the fitted scenario against the history")
-            ax.legend()
+            ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     return fig
 
@@ -166,6 +166,12 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
                  "the time to response of every accepted send, censored at the end of observation."
                  "</p>" + _img("delays", pngs))  # fmt: skip
     parts.append('<h2 id="rates">Sending rates</h2>' + _img("rates", pngs))
+    arrivals = fit.arrivals
+    if len(arrivals):
+        wide = arrivals.pivot(index="start", columns="cohort", values="arrivals").reset_index()
+        parts.append('<h2 id="arrivals">Arrivals by month (arrivals.csv)</h2><p class="note">'
+                     "First subscriptions after each cohort's initial spread, by average month "
+                     "from the start of observation.</p>" + _table(wide))  # fmt: skip
     parts.append('<h2 id="parameters">Parameters (fit.csv)</h2>' + _table(p))
     parts.append(f'<h2 id="scenario">scenario.yaml</h2><pre>{esc(scenario_text)}</pre>')
     parts.append("</body></html>")
@@ -187,6 +193,7 @@ def save(fit: Fit, out: Path) -> Path:
     text = dump_scenario(fit.scenario)
     (out / "scenario.yaml").write_text(text, encoding="utf-8")
     fit.parameters.to_csv(out / "fit.csv", index=False)
+    fit.arrivals.to_csv(out / "arrivals.csv", index=False)
     if fit.validation is not None:
         fit.validation.to_csv(out / "validation.csv", index=False)
         if fit.validation_runs is not None:

@@ -34,6 +34,7 @@ Boundary: numbers from arrays; :mod:`simulator.fit.result` assembles them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -489,6 +490,11 @@ def check_delay(result: dict[str, Any]) -> dict[str, Any]:
     grid = (np.arange(1000) + 0.5) / 1000 * cdf.max()
     seconds = np.maximum(1, np.rint(np.interp(grid, cdf, km["days"].to_numpy()) * DAY)).astype(int)
     result["block"]["delay"] = {"kind": "empirical", "delay_seconds": seconds.tolist()}
+    result["rows"] = [
+        dataclasses.replace(row, note="not used: no family fits (recipients.delay.kind)")
+        if row.parameter.startswith("recipients.delay.") else row
+        for row in result["rows"]
+    ]  # fmt: skip
     result["rows"].append(
         Estimate(
             "recipients",

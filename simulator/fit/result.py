@@ -25,7 +25,7 @@ import pandas as pd
 
 from simulator.engine import Policy, resolve_policy
 from simulator.errors import InputError, UsageError
-from simulator.fit.cohorts import CohortView, build_cohorts
+from simulator.fit.cohorts import MONTH, CohortView, build_cohorts
 from simulator.fit.decisions import fit_decisions
 from simulator.fit.reader import Observed, read_histories
 from simulator.fit.recipients import check_delay, fit_recipients
@@ -84,6 +84,21 @@ class Fit:
         return pd.DataFrame(
             [dataclasses.astuple(e) for e in self._estimates], columns=list(PARAMETER_COLUMNS)
         )
+
+    @property
+    def arrivals(self) -> pd.DataFrame:
+        """First subscriptions after each cohort's initial spread, by average month (arrivals.csv).
+
+        ``month`` counts average months (30.44 days) from the observation start;
+        ``start`` is that month's first instant. Cohorts seen only through their
+        actions (``basic``) have no arrivals to see.
+        """
+        rows = []
+        for view in self.cohorts:
+            for k, n in enumerate(view.arrivals_by_month.tolist()):
+                start = self.observed.start + int(k * MONTH)
+                rows.append((view.name, k, format_instant(start), n))
+        return pd.DataFrame(rows, columns=["cohort", "month", "start", "arrivals"])
 
     def plot(self, name: str) -> Any:
         """A matplotlib figure by name (:data:`simulator.fit.page.PLOTS`)."""

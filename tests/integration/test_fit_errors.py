@@ -1,0 +1,82 @@
+"""creditsim fit on bad or small input: replay's errors, and what a small history cannot say."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator.engine import read_history, resolve_policy
+from simulator.errors import HistoryError, UsageError
+from simulator.fit import FitTooSmall, fit
+
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "scenarios" / "examples" / "history.csv"
+BASELINE = ROOT / "scenarios" / "baseline.yaml"
+BAD = ROOT / "tests" / "data" / "invalid" / "history" / "several_problems.csv"
+
+
+def test_bad_history_is_reported_as_replay_reports_it() -> None:
+    """Every problem, one line each, exactly replay's; exit status 2."""
+    with pytest.raises(HistoryError) as want:
+        read_history(BAD, resolve_policy(None))
+    with pytest.raises(HistoryError) as got:
+        fit(BAD)
+    assert got.value.lines() == want.value.lines()
+    assert got.value.exit_code == 2
+
+
+def test_small_history_says_what_it_cannot_estimate() -> None:
+    """Without a base scenario, each parameter it cannot estimate is named with the reason."""
+    with pytest.raises(FitTooSmall) as got:
+        fit(EXAMPLE)
+    assert got.value.exit_code == 2
+    assert got.value.lines() == (
+        "population[basic].sending: cannot estimate inmails_per_month, rate_shape: 1 member "
+        "with 2 planned sends (needs 5 members and a send); give a base scenario (--scenario) "
+        "to use its values",
+        "population[basic].sending: cannot estimate weekday_weights, body_chars, subject_chars, "
+        "categories, free_share, out_of_credit: 2 planned sends (needs 20); give a base "
+        "scenario (--scenario) to use its values",
+        "population[premium_career].sending: cannot estimate inmails_per_month, rate_shape: "
+        "1 member with 4 planned sends (needs 5 members and a send); give a base scenario "
+        "(--scenario) to use its values",
+        "population[premium_career].sending: cannot estimate weekday_weights, body_chars, "
+        "subject_chars, categories, free_share, out_of_credit: 4 planned sends (needs 20); "
+        "give a base scenario (--scenario) to use its values",
+        "recipients: cannot estimate: 2 responses to 5 accepted sends (needs 2 responses and "
+        "20 sends); give a base scenario (--scenario) to use its values",
+    )
+
+
+def test_base_scenario_fills_in_and_says_so() -> None:
+    """With --scenario, the base's values are used and fit.csv marks them source=base."""
+    fitted = fit(EXAMPLE, base=BASELINE)
+    p = fitted.parameters
+    base = p[p["source"] == "base"]
+    assert "population[premium_career].sending.inmails_per_month" in set(base["parameter"])
+    assert base["note"].str.startswith("too small to estimate").all()
+    cohort = fitted.scenario.cohort("premium_career")
+    assert cohort.sending.inmails_per_month == 3.0  # baseline.yaml's premium_career cohort
+    assert fitted.scenario.pricing.currency == "USD"  # the base's pricing
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cohorts": "age"}, "cohorts: expected one of tier, tier-activity, got 'age'"),
+        ({"validate": -1}, "validate: must be >= 0, got -1"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(kwargs: dict[str, object], message: str) -> None:
+    """Arguments are checked before anything is read."""
+    with pytest.raises(UsageError) as got:
+        fit(EXAMPLE, **kwargs)  # type: ignore[arg-type]
+    assert got.value.lines() == (message,)
+
+
+def test_bad_until_is_a_usage_error() -> None:
+    """A malformed --until names itself."""
+    with pytest.raises(UsageError) as got:
+        fit(EXAMPLE, until="yesterday")
+    assert got.value.lines()[0].startswith("until: ")
