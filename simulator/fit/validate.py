@@ -28,6 +28,7 @@ from scipy import stats
 from simulator.fit.reader import read_histories
 from simulator.fit.replayed import replay_observed
 from simulator.metrics import rate
+from simulator.runformat import history_parts
 
 if TYPE_CHECKING:
     from simulator.fit.result import Fit
@@ -66,11 +67,12 @@ def _simulate(fit: Fit, seed: int, workers: int) -> dict[str, float]:
     from simulator.api import run  # the simulator, loaded only when validation is asked for
 
     sc = fit.scenario
-    result = run(sc, seed=seed, workers=workers, progress=False)
     with tempfile.TemporaryDirectory(prefix="creditsim-fit-") as tmp:
-        path = Path(tmp) / "history.csv"
-        result.tables.history.to_csv(path, index=False)
-        obs = read_histories([path], sc.policy, until=sc.end)
+        # Written as a run directory, so its history is streamed back part by
+        # part like the observed one, never held whole.
+        folder = Path(tmp) / "run"
+        run(sc, seed=seed, workers=workers, progress=False, out=folder)
+        obs = read_histories(history_parts(folder), sc.policy, until=sc.end)
     return headline_metrics(replay_observed(obs, sc.policy).counts)
 
 
