@@ -113,6 +113,14 @@ def build_cohorts(
                 (f"{tier}-low", idx[low], exposure[low]),
                 (f"{tier}-high", idx[~low], exposure[~low]),
             ]
+            for name, side in ((f"{tier}-low", "at or below"), (f"{tier}-high", "above")):
+                rows.append(
+                    Estimate("cohorts", name, f"population[{name}].activity_split", cut,
+                             math.nan, math.nan, math.nan, len(idx), "members",
+                             f"members whose planned sends a month are {side} the median of "
+                             f"{tier} (this estimate); each half's rates are cut there, so its "
+                             "rate_shape describes the half, not the tier")
+                )  # fmt: skip
         for name, members, expo in groups:
             if len(members) == 0:
                 continue
@@ -198,6 +206,8 @@ def build_cohorts(
                         "(Garwood) interval; growth_per_month not estimated (0)",
                     )
                 )
+            if basic:
+                continue  # basic has no subscription to cancel
             rows.append(
                 Estimate(
                     "cohorts",
