@@ -48,6 +48,36 @@ too small to estimate and why, when no ``--scenario`` gives a fallback,
 :class:`~simulator.errors.UsageError` for a bad ``--until``, ``--cohorts``,
 ``--validate`` or ``--out`` (an existing file). Success is exit 0.
 
+Choices where the issue is silent:
+
+* The fitted scenario covers the observed window: ``start`` is the first
+  instant in the files, ``end`` is ``until``, ``warmup_days`` 0, so its
+  members start as the history's did (a history that begins mid-life, with
+  members already holding credits, is not reproduced).
+* A member's cohort is its tier at its first row: a subscribe names it; a
+  member whose first row is anything else is ``basic``. Basic members who
+  never act are not in any history: their number is estimated from the
+  zero-truncated rate fit. ``tier-activity`` splits each tier at the median
+  of its members' planned sends a month (``activity_split`` in fit.csv).
+* Members present at the start and arrivals are told apart by the change
+  point of first subscriptions; arrivals are a constant ``monthly_rate``
+  (``growth_per_month`` 0); ``arrivals.csv`` gives the counts by month.
+* ``after_cancel`` is ``leave`` when at most 1 % of the members who left
+  premium ever acted again, else ``stay``.
+* Lengths: the scenario has no empirical length kind, so lognormal (censored
+  at the policy's limit) or uniform, by AIC.
+* Delays: the family with the lowest AIC; ``empirical`` (inlined
+  ``delay_seconds``) only when no family stays within 0.02 of Kaplan-Meier
+  beyond its 99 % band.
+* Too small to estimate: a rate needs 5 members and a send; weekdays,
+  lengths, categories, free share and out-of-credit behaviour need 20
+  planned sends; recipients need 2 responses and 20 accepted sends; an
+  ``after_change`` entry needs 12 member-months on that tier.
+* Validation compares counts computed by this package's own replay of both
+  histories, observed and simulated (:data:`METRICS`), so the two sides
+  share one definition; the interval is a 95 % prediction interval for one
+  more simulation.
+
 Boundary: everything here reads histories and scenarios and writes only the
 output folder; the engine, the model and the scenario format are used as
 they are, through their public names.
