@@ -163,11 +163,14 @@ def _block(batch: pa.RecordBatch, policy: Policy, ids: dict[str, int], cols: _Co
         raise _Doubt
     head = pc.utf8_slice_codeunits(time_text, 0, 19)
     stamp = pc.strptime(head, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-    # strptime rolls 2023-02-29 over to March 1st: a date that does not print back is no date.
-    if (
-        stamp.null_count
-        or not pc.all(pc.equal(pc.strftime(stamp, "%Y-%m-%dT%H:%M:%S"), head)).as_py()
-    ):
+    # strptime rolls 2023-02-29 over to March 1st and second 60 to the next
+    # minute: an instant whose day or second does not read back is no instant.
+    if stamp.null_count:
+        raise _Doubt
+    day = pc.cast(pc.utf8_slice_codeunits(head, 8, 10), pa.int64())
+    second = pc.cast(pc.utf8_slice_codeunits(head, 17, 19), pa.int64())
+    same = pc.and_(pc.equal(pc.day(stamp), day), pc.equal(pc.second(stamp), second))
+    if not pc.all(same).as_py():
         raise _Doubt
     time = pc.cast(stamp, pa.int64()).to_numpy()
     if pc.any(pc.equal(pc.utf8_length(member_text), 0)).as_py():

@@ -111,3 +111,19 @@ def test_two_files_are_one_history() -> None:
     responds = np.flatnonzero(obs.action == ACT_RESPOND)
     assert (obs.action[obs.link[responds]] == ACT_SEND).all()
     assert (obs.member[obs.link[responds]] == obs.member[responds]).all()
+
+
+@pytest.mark.parametrize(
+    "instant",
+    ["2023-02-29T00:00:00Z", "2024-04-31T10:00:00Z", "2024-01-01T23:59:60Z", "2024-01-01T24:00:00Z",
+     "2024-13-01T00:00:00Z", "2024-1-01T00:00:00Z", "2024-01-01T00:00:00+01:00"],
+)  # fmt: skip
+def test_instants_arrow_would_roll_over_are_refused(instant: str, tmp_path: Path) -> None:
+    """Arrow's strptime turns Feb 29, 2023 into March 1: the fit refuses it as replay does."""
+    path = tmp_path / "h.csv"
+    path.write_text(f"time,member,action,tier\n{instant},a,subscribe,premium_career\n")
+    with pytest.raises(HistoryError) as want:
+        read_history(path, POLICY)
+    with pytest.raises(HistoryError) as got:
+        read_histories([path], POLICY)
+    assert got.value.lines() == want.value.lines()
