@@ -31,6 +31,7 @@ from simulator.fit.reader import ACT_RESPOND, ACT_SEND, Observed
 from simulator.fit.replayed import Replayed
 from simulator.fit.stats import Estimate, poisson_interval
 from simulator.timeutil import DAY, MEAN_MONTH_DAYS
+from simulator.vocabulary import NO_INSTANT
 
 __all__ = ["MONTH", "CohortView", "build_cohorts"]
 
@@ -88,7 +89,7 @@ def build_cohorts(
     planned = (obs.action == ACT_SEND) & ~rep.retry
     sends = np.bincount(obs.member[planned], minlength=m)
     acting = obs.action != ACT_RESPOND
-    last_act = np.full(m, np.iinfo(np.int64).min, np.int64)
+    last_act = np.full(m, NO_INSTANT, np.int64)
     np.maximum.at(last_act, obs.member[acting], obs.time[acting])
     start = np.where(rep.start_tier == tiers.index("basic"), obs.start, rep.joined)
     rows: list[Estimate] = []
