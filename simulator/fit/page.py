@@ -28,7 +28,7 @@ from simulator.timeutil import format_instant
 if TYPE_CHECKING:
     from simulator.fit.result import Fit
 
-__all__ = ["PLOTS", "figure", "page", "save"]
+__all__ = ["PLOTS", "cohort_summary", "figure", "page", "save"]
 
 #: The figures a fit draws, by name.
 PLOTS = ("delays", "rates", "validation")
@@ -153,6 +153,15 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
     if len(base):
         parts.append(f'<p class="warn">{len(base)} parameters are not estimated from the history '
                      "(source base or fixed): see their notes.</p>")  # fmt: skip
+    parts.append(
+        '<h2 id="cohorts">Cohorts</h2><p class="note">The fitted scenario\'s values '
+        "(intervals in the parameter table below).</p>" + _table(cohort_summary(fit))
+    )
+    rec = fit.scenario.recipients
+    parts.append(
+        f"<p>Recipients: response probability {rec.response_probability:.3f} (times "
+        f"the length and category multipliers), delay {esc(rec.delay.kind)}.</p>"
+    )
     if fit.validation is not None:
         v = fit.validation
         bad = v[v["verdict"] != "consistent"]
@@ -176,6 +185,24 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
     parts.append(f'<h2 id="scenario">scenario.yaml</h2><pre>{esc(scenario_text)}</pre>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def cohort_summary(fit: Fit) -> pd.DataFrame:
+    """One row per fitted cohort: the headline values of its scenario block."""
+    rows = []
+    for c in fit.scenario.population:
+        s = c.sending
+        rows.append({
+            "cohort": c.name, "tier": c.tier, "members": c.members,
+            "inmails_per_month": s.inmails_per_month,
+            "rate_shape": math.inf if s.rate_shape is None else s.rate_shape,
+            "monthly_cancel": c.monthly_cancel_probability,
+            "monthly_change": c.monthly_change_probability,
+            "arrivals_a_month": c.arrivals.monthly_rate if c.arrivals is not None else 0.0,
+            "after_cancel": c.after_cancel, "free_share": s.free_share,
+            "buy_when_out": s.out_of_credit.buy_probability,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _img(name: str, pngs: dict[str, bytes]) -> str:

@@ -147,6 +147,12 @@ def test_the_fitted_scenario_saves_loads_and_runs(
     page = (out / "fit.html").read_text()
     assert "data:image/png;base64," in page
     assert 'src="http' not in page and "<link" not in page
+    for section in ("Cohorts", "Response delays", "Sending rates", "Parameters (fit.csv)",
+                    "Arrivals by month", "scenario.yaml"):  # fmt: skip
+        assert f">{section}" in page, section
+    assert (
+        pd.read_csv(out / "arrivals.csv").query("cohort == 'premium_career'")["arrivals"].sum() > 0
+    )
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
         "delays.png", "rates.png", "validation.png"]  # fmt: skip
 
