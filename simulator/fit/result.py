@@ -190,6 +190,12 @@ def _cohort_doc(
                     note=f"too small to estimate: {extra['problems'][k]}",
                 )
             )
+    ooc_key = f"population[{view.name}].sending.out_of_credit"
+    if fallback is not None and any(r.parameter == ooc_key for r in s_rows):
+        # No one ran out of credit: the base's behaviour stands in, and fit.csv says so.
+        sending["out_of_credit"] = fallback["sending"]["out_of_credit"]
+        rows[:] = [dataclasses.replace(r, source="base") if r.parameter == ooc_key else r
+                   for r in rows]  # fmt: skip
     members = extra.get("members", view.initial)
     doc: dict[str, Any] = {"name": view.name, "tier": view.tier, "members": max(1, round(members))}
     if view.tier != "basic":

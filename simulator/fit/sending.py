@@ -41,11 +41,22 @@ from simulator.fit.replayed import NC_BUY, NC_UPGRADE, Replayed
 from simulator.fit.stats import Z95, Estimate, mle, wilson
 from simulator.timeutil import DAY
 
-__all__ = ["MIN_MEMBERS", "MIN_SENDS", "fit_lengths", "fit_rates", "fit_sending"]
+__all__ = [
+    "MIN_MEMBERS",
+    "MIN_SENDS",
+    "UNOBSERVED_OOC",
+    "fit_lengths",
+    "fit_rates",
+    "fit_sending",
+]
 
 MIN_MEMBERS = 5  # fewer members: no rate is estimated
 MIN_SENDS = 20  # fewer sends: no length, mix or weekday is estimated
 MAX_SHAPE = 1e4  # a gamma shape this large is a Poisson cohort
+UNOBSERVED_OOC = (
+    "no member of the cohort ran out of credit, so nothing shows what it would do: written "
+    "as never buying or upgrading (the base scenario's block when one is given)"
+)
 
 
 def fit_rates(counts: np.ndarray, exposure: np.ndarray, truncated: bool) -> dict[str, Any]:
@@ -423,6 +434,11 @@ def _out_of_credit(
         "upgrade_to": None,
     }
     if n == 0:
+        rows.append(
+            Estimate("no_credit", view.name, f"{key}.out_of_credit", math.nan, math.nan, math.nan,
+                     math.nan, 0, "no_credit rejections", "not observed", source="fixed",
+                     note=UNOBSERVED_OOC)
+        )  # fmt: skip
         return block, rows
     method = "share of no_credit rejections, found by replaying through the engine; Wilson"
     k_buy = int((outcome == NC_BUY).sum())
