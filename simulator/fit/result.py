@@ -239,8 +239,10 @@ def fit(
     paths = [histories] if isinstance(histories, str | os.PathLike) else list(histories)
     if cohorts not in COHORT_MODES:
         raise UsageError(f"cohorts: expected one of {', '.join(COHORT_MODES)}, got {cohorts!r}")
-    if validate < 0:
-        raise UsageError(f"validate: must be >= 0, got {validate}")
+    if isinstance(validate, bool) or not isinstance(validate, int) or validate < 0:
+        raise UsageError(f"validate: must be a whole number >= 0, got {validate!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"workers: must be a whole number >= 1, got {workers!r}")
     sc_base = _base(base)
     policy = sc_base.policy if sc_base is not None else resolve_policy(None)
     say("reading the histories")

@@ -65,7 +65,8 @@ def test_base_scenario_fills_in_and_says_so() -> None:
     ("kwargs", "message"),
     [
         ({"cohorts": "age"}, "cohorts: expected one of tier, tier-activity, got 'age'"),
-        ({"validate": -1}, "validate: must be >= 0, got -1"),
+        ({"validate": -1}, "validate: must be a whole number >= 0, got -1"),
+        ({"workers": 0}, "workers: must be a whole number >= 1, got 0"),
     ],
 )
 def test_bad_arguments_are_usage_errors(kwargs: dict[str, object], message: str) -> None:
