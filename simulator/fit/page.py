@@ -67,10 +67,12 @@ def figure(fit: Fit, name: str) -> Any:
                 style = "-" if kind == rec["best"] else ":"
                 ax.plot(days, model_survival(rec, kind, days), style, label=f"{kind} (cure model)")
             ax.set_xlim(0, max(1.0, float(np.quantile(rec["data"]["delay"], 0.99)) * 2))
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "recipients not fitted (too few responses)", ha="center")
         ax.set_xlabel("days since the InMail was sent")
         ax.set_ylabel("share of accepted sends not yet answered")
         ax.set_title("Response delays: censoring-aware fits against Kaplan-Meier")
-        ax.legend()
     elif name == "rates":
         p = fit.parameters
         rows = p[p["parameter"].str.endswith("sending.inmails_per_month") & (p["source"] == "fit")]

@@ -81,3 +81,18 @@ def test_bad_until_is_a_usage_error() -> None:
     with pytest.raises(UsageError) as got:
         fit(EXAMPLE, until="yesterday")
     assert got.value.lines()[0].startswith("until: ")
+
+
+def test_plots_by_name() -> None:
+    """Fit.plot draws each named figure and refuses an unknown name."""
+    import matplotlib.pyplot as plt
+
+    from simulator.fit.page import PLOTS
+
+    fitted = fit(EXAMPLE, base=BASELINE)
+    for name in PLOTS:
+        plt.close(fitted.plot(name))
+    with pytest.raises(UsageError) as got:
+        fitted.plot("nope")
+    assert got.value.lines() == ("plot: expected one of delays, rates, validation, got 'nope'",)
+    assert repr(fitted).startswith("Fit('fit-baseline': 2 cohorts")
