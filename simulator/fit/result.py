@@ -243,6 +243,10 @@ def fit(
         raise UsageError(f"validate: must be a whole number >= 0, got {validate!r}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise UsageError(f"workers: must be a whole number >= 1, got {workers!r}")
+    try:
+        import lifelines  # noqa: F401  (the optional extra: checked before any work is done)
+    except ImportError:
+        raise UsageError("fit needs lifelines: pip install 'creditsim[fit]'") from None
     sc_base = _base(base)
     policy = sc_base.policy if sc_base is not None else resolve_policy(None)
     say("reading the histories")
