@@ -46,7 +46,8 @@ and ``DIR/validation_runs.csv``. Errors are the project's
 too small to estimate and why, when no ``--scenario`` gives a fallback,
 :class:`~simulator.errors.ScenarioError` for a bad base scenario and
 :class:`~simulator.errors.UsageError` for a bad ``--until``, ``--cohorts``,
-``--validate`` or ``--out`` (an existing file). Success is exit 0.
+``--validate``, ``--workers`` or ``--out`` (an existing file), or a missing
+``lifelines`` (``pip install 'creditsim[fit]'``). Success is exit 0.
 
 Choices where the issue is silent:
 
