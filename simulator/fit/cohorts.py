@@ -33,7 +33,7 @@ from simulator.fit.stats import Estimate, poisson_interval
 from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 from simulator.vocabulary import NO_INSTANT
 
-__all__ = ["MONTH", "CohortView", "build_cohorts"]
+__all__ = ["MONTH", "CohortView", "build_cohorts", "change_point"]
 
 MONTH = MEAN_MONTH_DAYS * DAY  # the simulator's average month, in seconds
 LEAVE_SHARE = 0.01  # at most this share of leavers acting again: the cohort leaves
@@ -58,7 +58,7 @@ class CohortView:
     arrivals_by_month: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
-def _change_point(offsets: np.ndarray, span: float) -> tuple[float, int]:
+def change_point(offsets: np.ndarray, span: float) -> tuple[float, int]:
     """The MLE change point S of a two-rate Poisson process on [0, span]; and the count before."""
     x = np.sort(offsets.astype(np.float64))
     n = len(x)
@@ -132,7 +132,7 @@ def build_cohorts(
                 initial = float(len(members))
             else:
                 offsets = rep.joined[members] - obs.start
-                spread, k1 = _change_point(offsets, float(span))
+                spread, k1 = change_point(offsets, float(span))
                 k2 = len(members) - k1
                 b = k2 / max(span - spread, 1.0)
                 initial = max(1.0, k1 - b * spread)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.fit.cohorts import _change_point
+from simulator.fit.cohorts import change_point
 from simulator.fit.sending import fit_lengths, fit_rates
 from simulator.fit.stats import poisson_interval, wilson
 from simulator.timeutil import DAY
@@ -91,13 +91,13 @@ def test_clipped_lengths_are_censored() -> None:
     assert plain["sigma"][3] < 0.6
 
 
-def test_change_point_splits_spread_and_arrivals() -> None:
+def testchange_point_splits_spread_and_arrivals() -> None:
     """500 subscriptions over 30 days then 10 a month: S near 30 days, about 500 before it."""
     rng = np.random.default_rng(6)
     span = 365 * DAY
     first = rng.uniform(0, 30 * DAY, 500)
     later = rng.uniform(0, span, rng.poisson(120))
-    s, k1 = _change_point(np.concatenate([first, later]), float(span))
+    s, k1 = change_point(np.concatenate([first, later]), float(span))
     assert 28 * DAY < s <= 31 * DAY
     assert 500 <= k1 <= 530
 
