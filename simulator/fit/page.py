@@ -22,13 +22,13 @@ import numpy as np
 import pandas as pd
 
 from simulator.errors import UsageError
-from simulator.fit.recipients import DELAY_KINDS, model_survival
+from simulator.fit.recipients import DELAY_KINDS, fit_delay_naive, model_survival
 from simulator.timeutil import format_instant
 
 if TYPE_CHECKING:
     from simulator.fit.result import Fit
 
-__all__ = ["PLOTS", "cohort_summary", "figure", "page", "save"]
+__all__ = ["PLOTS", "cohort_summary", "figure", "naive_comparison", "page", "save"]
 
 #: The figures a fit draws, by name.
 PLOTS = ("delays", "rates", "validation")
@@ -176,6 +176,12 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
                  "1 - mean(q) F(t) of the mixture cure model; the step curve is Kaplan-Meier of "
                  "the time to response of every accepted send, censored at the end of observation."
                  "</p>" + _img("delays", pngs))  # fmt: skip
+    naive = naive_comparison(fit)
+    if len(naive):
+        parts.append('<p class="note">The same fit ignoring censoring (every InMail unanswered '
+                     "by the end taken as never answered, delays as seen) reads short delays "
+                     "and a low response probability when delays are long against the "
+                     "observation period:</p>" + _table(naive))  # fmt: skip
     parts.append('<h2 id="rates">Sending rates</h2>' + _img("rates", pngs))
     arrivals = fit.arrivals
     if len(arrivals):
@@ -187,6 +193,31 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
     parts.append(f'<h2 id="scenario">scenario.yaml</h2><pre>{esc(scenario_text)}</pre>')
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def naive_comparison(fit: Fit) -> pd.DataFrame:
+    """The censoring-aware recipients fit beside the naive one, parameter by parameter."""
+    rec = fit.recipients_fit
+    if rec.get("block") is None:
+        return pd.DataFrame()
+    naive = fit_delay_naive(fit.observed, fit.replayed, fit.scenario.policy)
+    rows = [("response_probability", rec["block"]["response_probability"],
+             naive["block"]["response_probability"])]  # fmt: skip
+    kind = rec["best"]
+    aware = rec["fits"][kind]
+    plain = naive["fits"][kind]
+    n_q = rec["n_q"]
+    for name, value in _delay_values(kind, aware["x"][n_q:]).items():
+        rows.append((f"delay ({kind}) {name}", value, _delay_values(kind, plain["x"][n_q:])[name]))
+    return pd.DataFrame(rows, columns=["parameter", "censoring-aware", "naive"])
+
+
+def _delay_values(kind: str, x: np.ndarray) -> dict[str, float]:
+    if kind == "exponential":
+        return {"mean_days": math.exp(x[0])}
+    if kind == "lognormal":
+        return {"median_days": math.exp(x[0]), "sigma": math.exp(x[1])}
+    return {"shape": math.exp(x[0]), "mean_days": math.exp(x[1])}
 
 
 def cohort_summary(fit: Fit) -> pd.DataFrame:

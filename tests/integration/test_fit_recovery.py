@@ -21,6 +21,7 @@ import pytest
 
 from simulator.api import run
 from simulator.fit import Fit, fit, normalised_recipients
+from simulator.fit.page import naive_comparison
 from simulator.fit.recipients import fit_delay_naive
 from simulator.fit.validate import METRICS, validate_fit
 from simulator.scenario import Scenario, load_scenario
@@ -187,6 +188,8 @@ def test_censored_delay_fit_beats_the_naive_fit(tmp_path: Path) -> None:
     naive_median = naive["block"]["delay"]["median_days"]
     assert abs(naive_median - 30) > 3 * abs(row["estimate"] - 30)
     assert naive_median < 27
+    table = naive_comparison(fitted).set_index("parameter")  # what fit.html shows
+    assert table.loc["delay (lognormal) median_days", "naive"] == naive_median
 
 
 def test_validation_compares_every_metric(recovery: tuple[Scenario, Fit]) -> None:
