@@ -59,7 +59,7 @@ class Replayed:
     nc_target: np.ndarray
     nc_tier: np.ndarray
     joined: np.ndarray  # int64 by member: its month anchor (first subscribe, or the start)
-    start_tier: np.ndarray  # int8 by member: tier index at its first row (basic if not subscribed)
+    start_tier: np.ndarray  # int8 by member: tier at its first row (basic if no subscribe; -1 none)
     left: np.ndarray  # int64 by member: instant it left premium for good (NEVER if not)
     waited: np.ndarray  # int64 by member: seconds spent waiting for credit
     counts: dict[str, int] = field(default_factory=dict)  # ledger and InMail totals
@@ -87,7 +87,9 @@ def replay_observed(obs: Observed, policy: Policy) -> Replayed:
     # Each member's first row decides its start: a subscribe anchors its months.
     members_sorted, first = np.unique(obs.member, return_index=True)
     joined = np.full(m, obs.start, np.int64)
-    start_tier = np.full(m, basic, np.int8)
+    # -1: a member named only in rows after ``until`` (it is in no cohort).
+    start_tier = np.full(m, -1, np.int8)
+    start_tier[members_sorted] = basic
     first_sub = obs.action[first] == ACT_SUBSCRIBE
     joined[members_sorted[first_sub]] = obs.time[first[first_sub]]
     start_tier[members_sorted[first_sub]] = obs.tier[first[first_sub]]

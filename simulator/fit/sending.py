@@ -212,6 +212,9 @@ def fit_sending(
     if len(members) >= MIN_MEMBERS and view.sends.sum() > 0:
         # A member with no exposure left (it waited for credit all along) says nothing of its rate.
         exposed = view.exposure > 0
+        if view.visible_only_when_active:
+            # Zero-truncated: a member seen only through a purchase is not a zero of the fit.
+            exposed &= view.sends > 0
         r = fit_rates(view.sends[exposed], view.exposure[exposed], view.visible_only_when_active)
         cov = r["cov"]
         n_m, expo = len(members), f"{view.exposure.sum():,.0f} member-months"

@@ -96,3 +96,16 @@ def test_plots_by_name() -> None:
         fitted.plot("nope")
     assert got.value.lines() == ("plot: expected one of delays, rates, validation, got 'nope'",)
     assert repr(fitted).startswith("Fit('fit-baseline': 2 cohorts")
+
+
+def test_members_seen_only_after_until_are_in_no_cohort(tmp_path: Path) -> None:
+    """A member whose first row comes after --until is not counted (as basic or anything)."""
+    path = tmp_path / "h.csv"
+    path.write_text(
+        "time,member,action,tier,quantity,inmail,category,subject_chars,body_chars,free,response\n"
+        "2024-01-01T00:00:00Z,ann,subscribe,premium_career,,,,,,,\n"
+        "2024-01-02T00:00:00Z,ann,send,,,m1,job_inquiry,30,500,false,\n"
+        "2024-03-01T00:00:00Z,bob,subscribe,premium_business,,,,,,,\n"
+    )
+    fitted = fit(path, base=BASELINE, until="2024-02-01T00:00:00Z")
+    assert [(c.name, len(c.members)) for c in fitted.cohorts] == [("premium_career", 1)]
