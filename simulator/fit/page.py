@@ -118,7 +118,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return ""
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     return html.escape(str(value))
 
 
@@ -184,6 +184,8 @@ def page(fit: Fit, pngs: dict[str, bytes], scenario_text: str) -> str:
                      "observation period:</p>" + _table(naive))  # fmt: skip
     parts.append('<h2 id="rates">Sending rates</h2>' + _img("rates", pngs))
     arrivals = fit.arrivals
+    totals = arrivals.groupby("cohort")["arrivals"].sum()
+    arrivals = arrivals[arrivals["cohort"].isin(totals[totals > 0].index)]
     if len(arrivals):
         wide = arrivals.pivot(index="start", columns="cohort", values="arrivals").reset_index()
         parts.append('<h2 id="arrivals">Arrivals by month (arrivals.csv)</h2><p class="note">'
