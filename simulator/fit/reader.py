@@ -1,7 +1,7 @@
 """Histories (RULES.md section 8) read in blocks into compact typed columns.
 
 Job: turn one or more history CSV files into :class:`Observed`, the rows as
-numpy columns (about 35 bytes a row; no text, no Python object per row), in
+numpy columns (about 40 bytes a row; no text, no Python object per row), in
 replay order (instant, R10 step, file, row), with each response linked to
 the row of its send. The file is streamed with pyarrow's CSV reader a block
 at a time, so a 10-million-row history never exists as text or as Python
