@@ -3,7 +3,7 @@
 1. generates the history with ``creditsim run SCENARIO --no-report`` (its
    ``history/part-*.csv``: about 10 million rows for ``scenarios/bench.yaml``),
    unless ``--history DIR`` gives one already made;
-2. fits it in a fresh process (``simulator.fit.fit(...).save(out)``, what
+2. fits it in a fresh process (``simulator.calibration.fit(...).save(out)``, what
    ``creditsim fit`` does) and reports the wall time, the peak resident memory
    of that process (``ru_maxrss`` of the child), the rows read and the time of
    each stage.
@@ -31,7 +31,7 @@ from pathlib import Path
 _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from simulator.fit import fit
+from simulator.calibration import fit
 t0 = time.perf_counter()
 stages = []
 def progress(text):

@@ -20,13 +20,14 @@ DataFrames and matplotlib Figures (the functions live in :mod:`simulator.api`)::
     cs.load_sweep("sweeps/expiry")
     cs.audit("runs/window-14").ok                             # replayed and checked again
     cs.sensitivity(small, {"recipients.response_probability": (0.1, 0.4)})  # what drives it
+    cs.fit(["history/part-00000.csv"], validate=3)  # a scenario calibrated from histories
 
 Importing :mod:`simulator` is cheap: the API (and pandas) load on first use, so
 the pure engine (:mod:`simulator.engine`) stays free of heavy packages.
 
 Every name here is a function or class of the API; the modules behind it are
 named apart from it (``simulator.sweeps``, ``simulator.gsa``,
-``simulator.run_audit``), so ``cs.sweep`` is always the function.
+``simulator.run_audit``, ``simulator.calibration``), so ``cs.sweep`` is always the function.
 """
 
 from importlib import import_module
@@ -40,6 +41,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Comparison",
+    "Fit",
     "Replay",
     "Run",
     "Scenario",
@@ -47,6 +49,7 @@ __all__ = [
     "__version__",
     "audit",
     "compare",
+    "fit",
     "load_run",
     "load_scenario",
     "load_sweep",

@@ -19,6 +19,9 @@ the command line its one front door per command:
   (results, summaries with 95 % intervals, paired differences, plots);
   :func:`load_sweep` reads their folders back. :func:`sensitivity` says
   which varied keys drive a metric.
+- :func:`fit` calibrates a scenario from account histories and returns a
+  :class:`Fit` (:mod:`simulator.calibration`: the scenario, every parameter
+  with its interval and method, the validation); ``creditsim fit``.
 - :func:`scaled` shrinks a scenario (members, days) for quick looks.
 
 The modules, one job each: :mod:`~simulator.api.runs` (a run),
@@ -61,6 +64,7 @@ from simulator.api.runs import IN_MEMORY_MAX_BYTES, Run, audit, load_run, run, s
 from simulator.api.sensitivity import DEFAULT_METRICS, METHODS, StudyRun, sensitivity
 from simulator.api.sweeps import Comparison, Sweep, compare, load_sweep, sweep
 from simulator.api.tables import PLOTS, REPORTS, Reports, Tables
+from simulator.calibration import Fit, fit
 from simulator.executors import scheduler_problem
 from simulator.reports import per_tier
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
@@ -74,6 +78,7 @@ __all__ = [
     "PLOTS",
     "REPORTS",
     "Comparison",
+    "Fit",
     "Replay",
     "ReplayedDir",
     "Reports",
@@ -92,6 +97,7 @@ __all__ = [
     "check_plan_memory",
     "compare",
     "execute_plan",
+    "fit",
     "load_run",
     "load_scenario",
     "load_sweep",

@@ -4,7 +4,8 @@ Kept thin on purpose: every command parses its arguments, makes one call
 into :mod:`simulator.api` and prints what came back
 (:mod:`simulator.cli.run`: ``run``, ``report``, ``audit``, ``replay``;
 :mod:`simulator.cli.sweep`: ``sweep``, ``compare``;
-:mod:`simulator.cli.sensitivity`). Errors the user can cause
+:mod:`simulator.cli.sensitivity`;
+:mod:`simulator.cli.calibrate`: ``fit``). Errors the user can cause
 (:class:`~simulator.errors.CreditsimError`) are printed as one line per
 problem on standard error, in the command line's words (the API names its
 parameters, :mod:`simulator.cli.messages` says the flags), with exit status 2
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import simulator
+from simulator.cli.calibrate import add_fit_parser, fit_command
 from simulator.cli.messages import as_flags
 from simulator.cli.run import (
     add_run_parsers,
@@ -47,6 +49,7 @@ _COMMANDS = {
     "report": report_command,
     "replay": replay_command,
     "audit": audit_command,
+    "fit": fit_command,
 }
 
 
@@ -67,6 +70,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_sweep_parsers(sub, _Parser)
     add_sensitivity_parser(sub)
+    add_fit_parser(sub)
     return parser
 
 

@@ -59,8 +59,14 @@ def _memory(m: re.Match[str], command: str) -> str:
             f"anyway{fewer}")  # fmt: skip
 
 
+def _base(m: re.Match[str], command: str) -> str:
+    return f"{m['head']}; give a base scenario (--scenario) to use its values"
+
+
 #: (a library message, as a pattern; the command line's text of it).
 FLAG_TEXTS: tuple[tuple[re.Pattern[str], _Rewrite], ...] = (
+    (re.compile(r"(?P<head>.*); give a base scenario \(base=\.\.\.\) to use its values"),
+     _base),
     (re.compile(r"workers must be a whole number >= 1, got (?P<n>.*)"),
      lambda m, c: f"creditsim {c}: --workers must be >= 1, got {m['n']}"),
     (re.compile(r"workers must be at most (?P<rest>.*)"),

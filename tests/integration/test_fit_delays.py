@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.api import run
-from simulator.fit import fit
+from simulator.calibration import fit
 from simulator.scenario import load_scenario
 
 TRUTH = Path(__file__).parents[1] / "data" / "fit" / "recovery.yaml"

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from simulator.calibration import FitTooSmall, fit
+from simulator.cli.messages import as_flags
 from simulator.engine import read_history, resolve_policy
 from simulator.errors import HistoryError, UsageError
-from simulator.fit import FitTooSmall, fit
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "scenarios" / "examples" / "history.csv"
@@ -31,22 +32,30 @@ def test_small_history_says_what_it_cannot_estimate() -> None:
     with pytest.raises(FitTooSmall) as got:
         fit(EXAMPLE)
     assert got.value.exit_code == 2
-    assert got.value.lines() == (
-        "population[basic].sending: cannot estimate inmails_per_month, rate_shape: 1 member "
-        "with 2 planned sends (needs 5 members and a send); give a base scenario (--scenario) "
-        "to use its values",
-        "population[basic].sending: cannot estimate weekday_weights, body_chars, subject_chars, "
-        "categories, free_share, out_of_credit: 2 planned sends (needs 20); give a base "
-        "scenario (--scenario) to use its values",
-        "population[premium_career].sending: cannot estimate inmails_per_month, rate_shape: "
-        "1 member with 4 planned sends (needs 5 members and a send); give a base scenario "
-        "(--scenario) to use its values",
-        "population[premium_career].sending: cannot estimate weekday_weights, body_chars, "
-        "subject_chars, categories, free_share, out_of_credit: 4 planned sends (needs 20); "
-        "give a base scenario (--scenario) to use its values",
-        "recipients: cannot estimate: 2 responses to 5 accepted sends (needs 2 responses and "
-        "20 sends); give a base scenario (--scenario) to use its values",
+    assert got.value.lines() == tuple(
+        f"{EXAMPLE}: {line}"
+        for line in (
+            "population[basic].sending: cannot estimate inmails_per_month, rate_shape: 1 member "
+            "with 2 planned sends (needs 5 members and a send); give a base scenario (base=...) "
+            "to use its values",
+            "population[basic].sending: cannot estimate weekday_weights, body_chars, subject_chars, "
+            "categories, free_share, out_of_credit: 2 planned sends (needs 20); give a base "
+            "scenario (base=...) to use its values",
+            "population[premium_career].sending: cannot estimate inmails_per_month, rate_shape: "
+            "1 member with 4 planned sends (needs 5 members and a send); give a base scenario "
+            "(base=...) to use its values",
+            "population[premium_career].sending: cannot estimate weekday_weights, body_chars, "
+            "subject_chars, categories, free_share, out_of_credit: 4 planned sends (needs 20); "
+            "give a base scenario (base=...) to use its values",
+            "recipients: cannot estimate: 2 responses to 5 accepted sends (needs 2 responses and "
+            "20 sends); give a base scenario (base=...) to use its values",
+        )
     )
+    # creditsim fit names the flag instead.
+    cli = as_flags("fit", got.value.lines())
+    assert all(line.endswith("give a base scenario (--scenario) to use its values")
+               for line in cli)  # fmt: skip
+    assert [c.replace("(--scenario)", "(base=...)") for c in cli] == list(got.value.lines())
 
 
 def test_base_scenario_fills_in_and_says_so() -> None:
@@ -87,7 +96,7 @@ def test_plots_by_name() -> None:
     """Fit.plot draws each named figure and refuses an unknown name."""
     import matplotlib.pyplot as plt
 
-    from simulator.fit.page import PLOTS
+    from simulator.calibration.page import PLOTS
 
     fitted = fit(EXAMPLE, base=BASELINE)
     for name in PLOTS:

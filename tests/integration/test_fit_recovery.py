@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from simulator.api import run
-from simulator.fit import Fit, fit, normalised_recipients
-from simulator.fit.page import naive_comparison
-from simulator.fit.recipients import fit_delay_naive
-from simulator.fit.validate import METRICS, validate_fit
+from simulator.calibration import Fit, fit, normalised_recipients
+from simulator.calibration.page import naive_comparison
+from simulator.calibration.recipients import fit_delay_naive
+from simulator.calibration.validate import METRICS, validate_fit
 from simulator.scenario import Scenario, load_scenario
 from simulator.timeutil import DAY, format_instant
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from simulator.api import run
-from simulator.fit import METRICS, fit
+from simulator.calibration import METRICS, fit
 from simulator.scenario import load_scenario
 
 TRUTH = Path(__file__).parents[1] / "data" / "fit" / "recovery.yaml"

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from simulator.fit.cohorts import change_point
-from simulator.fit.sending import fit_lengths, fit_rates
-from simulator.fit.stats import poisson_interval, wilson
+from simulator.calibration.cohorts import change_point
+from simulator.calibration.sending import fit_lengths, fit_rates
+from simulator.calibration.stats import poisson_interval, wilson
 from simulator.timeutil import DAY
 
 

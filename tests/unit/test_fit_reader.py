@@ -1,4 +1,4 @@
-"""simulator.fit.reader: histories streamed into columns, checked exactly as replay checks them."""
+"""simulator.calibration.reader: histories streamed into columns, checked as replay checks them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from simulator.calibration.reader import ACT_RESPOND, ACT_SEND, read_histories
+from simulator.calibration.replayed import replay_observed
 from simulator.engine import read_history, resolve_policy
 from simulator.errors import CreditsimError, HistoryError
-from simulator.fit.reader import ACT_RESPOND, ACT_SEND, read_histories
-from simulator.fit.replayed import replay_observed
 
 DATA = Path(__file__).parents[1] / "data"
 INVALID = sorted(

@@ -1,6 +1,6 @@
 """Members grouped into cohorts, their exposure, subscription spread and arrivals.
 
-Job: from the replayed history (:class:`~simulator.fit.replayed.Replayed`),
+Job: from the replayed history (:class:`~simulator.calibration.replayed.Replayed`),
 put each member in a cohort (its starting tier, or its starting tier and
 activity level), decide whether the cohort's members leave after cancelling
 (``after_cancel``), measure each member's exposure (the time it could send:
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.calibration.reader import ACT_RESPOND, ACT_SEND, Observed
+from simulator.calibration.replayed import Replayed
+from simulator.calibration.stats import Estimate, poisson_interval
 from simulator.engine import Policy
-from simulator.fit.reader import ACT_RESPOND, ACT_SEND, Observed
-from simulator.fit.replayed import Replayed
-from simulator.fit.stats import Estimate, poisson_interval
 from simulator.timeutil import DAY, MEAN_MONTH_DAYS
 from simulator.vocabulary import NO_INSTANT
 

@@ -3,7 +3,7 @@
 Job: run the fitted scenario ``n`` times over the observed period (seeds
 ``seed``, ``seed + 1``, ...; ``workers`` processes each), read each run's
 history back through the very same reader and engine replay as the observed
-history (:mod:`simulator.fit.reader`, :mod:`simulator.fit.replayed`), so
+history (:mod:`simulator.calibration.reader`, :mod:`simulator.calibration.replayed`), so
 both sides' metrics are computed by one definition, and compare: for each
 metric the observed value, the simulations' mean, a 95 % prediction
 interval for one more simulation (``mean +/- t(n-1) sd sqrt(1 + 1/n)``) and
@@ -25,13 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from simulator.fit.reader import read_histories
-from simulator.fit.replayed import replay_observed
+from simulator.calibration.reader import read_histories
+from simulator.calibration.replayed import replay_observed
 from simulator.metrics import rate
 from simulator.runformat import history_parts
 
 if TYPE_CHECKING:
-    from simulator.fit.result import Fit
+    from simulator.calibration.result import Fit
 
 __all__ = ["METRICS", "headline_metrics", "validate_fit"]
 

@@ -14,7 +14,7 @@ upgrades are not decisions and are left out. Each tier a cohort's members
 held gives its own estimate: the cohort's own tier is the cohort's, the
 others its ``after_change`` entries.
 
-Boundary: numbers from arrays; :mod:`simulator.fit.result` assembles them.
+Boundary: numbers from arrays; :mod:`simulator.calibration.result` assembles them.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
+from simulator.calibration.cohorts import CohortView
+from simulator.calibration.reader import ACT_CANCEL, ACT_CHANGE, ACT_SUBSCRIBE, Observed
+from simulator.calibration.replayed import Replayed
+from simulator.calibration.stats import Estimate, wilson
 from simulator.engine import Policy
-from simulator.fit.cohorts import CohortView
-from simulator.fit.reader import ACT_CANCEL, ACT_CHANGE, ACT_SUBSCRIBE, Observed
-from simulator.fit.replayed import Replayed
-from simulator.fit.stats import Estimate, wilson
 from simulator.timeutil import monthly_anniversary
 
 __all__ = ["MIN_MONTHS", "fit_decisions"]

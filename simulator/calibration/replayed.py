@@ -1,6 +1,6 @@
 """The observed history driven through the credit engine, once, with what each row meant.
 
-Job: replay :class:`~simulator.fit.reader.Observed` through
+Job: replay :class:`~simulator.calibration.reader.Observed` through
 :class:`simulator.engine.Engine` (the same engine ``creditsim replay`` and the
 simulator use) and record what the estimators need and the history alone
 does not say: the engine's answer to every send (``no_credit`` above all),
@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.engine import NEVER, Engine, Policy
-from simulator.engine.core import KINDS
-from simulator.fit.reader import (
+from simulator.calibration.reader import (
     ACT_CANCEL,
     ACT_CHANGE,
     ACT_PURCHASE,
@@ -34,6 +32,8 @@ from simulator.fit.reader import (
     ACT_SUBSCRIBE,
     Observed,
 )
+from simulator.engine import NEVER, Engine, Policy
+from simulator.engine.core import KINDS
 from simulator.timeutil import monthly_anniversary
 from simulator.vocabulary import RESPONSE_KINDS, SEND_REASONS
 

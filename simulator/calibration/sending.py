@@ -22,7 +22,7 @@ Job: the ``sending`` block of each cohort, in the simulator's parametrisation
   ``upgrade_to`` are the commonest; the upgrade share counts only rejections
   on another tier than ``upgrade_to`` (on it, the simulator cannot upgrade).
 
-Boundary: numbers from arrays; :mod:`simulator.fit.result` assembles them.
+Boundary: numbers from arrays; :mod:`simulator.calibration.result` assembles them.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special, stats
 
+from simulator.calibration.cohorts import CohortView
+from simulator.calibration.reader import ACT_SEND, Observed
+from simulator.calibration.replayed import NC_BUY, NC_UPGRADE, Replayed
+from simulator.calibration.stats import Z95, Estimate, mle, wilson
 from simulator.engine import Policy
-from simulator.fit.cohorts import CohortView
-from simulator.fit.reader import ACT_SEND, Observed
-from simulator.fit.replayed import NC_BUY, NC_UPGRADE, Replayed
-from simulator.fit.stats import Z95, Estimate, mle, wilson
 from simulator.timeutil import DAY
 
 __all__ = [

@@ -9,20 +9,20 @@ its headline metrics with the history's.
 
 Modules, in the order a fit runs them:
 
-* :mod:`~simulator.fit.reader`: the CSV streamed in blocks into typed columns;
+* :mod:`~simulator.calibration.reader`: the CSV streamed in blocks into typed columns;
   bad input is reported by the project's own history parser, as ``replay`` does;
-* :mod:`~simulator.fit.replayed`: one pass of the credit engine over the rows
+* :mod:`~simulator.calibration.replayed`: one pass of the credit engine over the rows
   (``no_credit`` rejections and what followed, retries, waiting, leaving, ledger counts);
-* :mod:`~simulator.fit.cohorts`: cohorts, exposure, subscription spread, arrivals;
-* :mod:`~simulator.fit.sending`: rates (negative binomial), weekdays, lengths,
+* :mod:`~simulator.calibration.cohorts`: cohorts, exposure, subscription spread, arrivals;
+* :mod:`~simulator.calibration.sending`: rates (negative binomial), weekdays, lengths,
   categories, free share, out-of-credit behaviour;
-* :mod:`~simulator.fit.decisions`: monthly cancel and change probabilities, targets;
-* :mod:`~simulator.fit.recipients`: response probability and multipliers, kinds,
+* :mod:`~simulator.calibration.decisions`: monthly cancel and change probabilities, targets;
+* :mod:`~simulator.calibration.recipients`: response probability and multipliers, kinds,
   delays (mixture cure model, Kaplan-Meier check);
-* :mod:`~simulator.fit.stats`: the estimate row, intervals, MLE;
-* :mod:`~simulator.fit.result`: :func:`fit` and :class:`Fit`;
-* :mod:`~simulator.fit.validate`: simulation and comparison;
-* :mod:`~simulator.fit.page`: figures, ``fit.html`` and the output folder.
+* :mod:`~simulator.calibration.stats`: the estimate row, intervals, MLE;
+* :mod:`~simulator.calibration.result`: :func:`fit` and :class:`Fit`;
+* :mod:`~simulator.calibration.validate`: simulation and comparison;
+* :mod:`~simulator.calibration.page`: figures, ``fit.html`` and the output folder.
 
 CLI contract (``creditsim fit``, to be wired in :mod:`simulator.cli` as a thin call)::
 
@@ -84,9 +84,9 @@ output folder; the engine, the model and the scenario format are used as
 they are, through their public names.
 """
 
-from simulator.fit.recipients import normalised_recipients
-from simulator.fit.result import COHORT_MODES, Fit, FitTooSmall, fit
-from simulator.fit.validate import METRICS, headline_metrics
+from simulator.calibration.recipients import normalised_recipients
+from simulator.calibration.result import COHORT_MODES, Fit, FitTooSmall, fit
+from simulator.calibration.validate import METRICS, headline_metrics
 
 __all__ = [
     "COHORT_MODES",

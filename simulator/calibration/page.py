@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from simulator.calibration.recipients import DELAY_KINDS, fit_delay_naive, model_survival
 from simulator.errors import UsageError
-from simulator.fit.recipients import DELAY_KINDS, fit_delay_naive, model_survival
 from simulator.timeutil import format_instant
 
 if TYPE_CHECKING:
-    from simulator.fit.result import Fit
+    from simulator.calibration.result import Fit
 
 __all__ = ["PLOTS", "cohort_summary", "figure", "naive_comparison", "page", "save"]
 
@@ -247,7 +247,7 @@ def _img(name: str, pngs: dict[str, bytes]) -> str:
 
 def save(fit: Fit, out: Path) -> Path:
     """Write the fit's folder ``out`` (created; files in it are replaced)."""
-    from simulator.fit.result import dump_scenario  # result imports this module lazily
+    from simulator.calibration.result import dump_scenario  # result imports this module lazily
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder")

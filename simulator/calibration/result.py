@@ -8,7 +8,7 @@ for validation when asked) and hold the results: ``.scenario`` (a valid
 ``fit.csv``), ``.validation`` and ``.save(out)``.
 
 Boundary: orchestration and assembly. The estimators live in their own
-modules; :mod:`simulator.fit.validate` simulates; :mod:`simulator.fit.page`
+modules; :mod:`simulator.calibration.validate` simulates; :mod:`simulator.calibration.page`
 draws and writes the page.
 """
 
@@ -23,15 +23,15 @@ from typing import Any
 
 import pandas as pd
 
+from simulator.calibration.cohorts import MONTH, CohortView, build_cohorts
+from simulator.calibration.decisions import fit_decisions
+from simulator.calibration.reader import Observed, read_histories
+from simulator.calibration.recipients import check_delay, fit_recipients
+from simulator.calibration.replayed import Replayed, replay_observed
+from simulator.calibration.sending import fit_sending
+from simulator.calibration.stats import Estimate
 from simulator.engine import Policy, resolve_policy
 from simulator.errors import InputError, UsageError
-from simulator.fit.cohorts import MONTH, CohortView, build_cohorts
-from simulator.fit.decisions import fit_decisions
-from simulator.fit.reader import Observed, read_histories
-from simulator.fit.recipients import check_delay, fit_recipients
-from simulator.fit.replayed import Replayed, replay_observed
-from simulator.fit.sending import fit_sending
-from simulator.fit.stats import Estimate
 from simulator.scenario import Scenario, load_scenario, scenario_from_dict
 from simulator.timeutil import format_instant, parse_date_or_instant
 from simulator.yamlio import dump_yaml
@@ -101,14 +101,18 @@ class Fit:
         return pd.DataFrame(rows, columns=["cohort", "month", "start", "arrivals"])
 
     def plot(self, name: str) -> Any:
-        """A matplotlib figure by name (:data:`simulator.fit.page.PLOTS`)."""
-        from simulator.fit import page  # matplotlib is loaded only when a figure is asked for
+        """A matplotlib figure by name (:data:`simulator.calibration.page.PLOTS`)."""
+        from simulator.calibration import (
+            page,  # matplotlib is loaded only when a figure is asked for
+        )
 
         return page.figure(self, name)
 
     def save(self, out: str | os.PathLike[str]) -> Path:
         """Write scenario.yaml, fit.csv, validation.csv (if any), plots and fit.html."""
-        from simulator.fit import page  # matplotlib is loaded only when the plots are written
+        from simulator.calibration import (
+            page,  # matplotlib is loaded only when the plots are written
+        )
 
         return page.save(self, Path(out))
 
@@ -169,7 +173,7 @@ def _cohort_doc(
             for why, keys in by_reason.items():
                 problems.append(
                     f"population[{view.name}].sending: cannot estimate {', '.join(keys)}: {why}; "
-                    "give a base scenario (--scenario) to use its values"
+                    "give a base scenario (base=...) to use its values"
                 )
             return None
         for k in missing:
@@ -225,7 +229,7 @@ def fit(
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Fit:
-    """Fit a scenario to account histories (RULES.md section 8); see :mod:`simulator.fit`.
+    """Fit a scenario to account histories (RULES.md section 8); see :mod:`simulator.calibration`.
 
     ``histories``: one path or several (a run's ``history/part-*.csv``);
     ``until``: end of observation (ISO instant, date or Unix seconds; default
@@ -270,7 +274,7 @@ def fit(
         if sc_base is None:
             problems.append(
                 f"recipients: cannot estimate: {rec['problem']}; "
-                "give a base scenario (--scenario) to use its values"
+                "give a base scenario (base=...) to use its values"
             )
         else:
             recipients = sc_base.recipients.to_dict()
@@ -291,7 +295,9 @@ def fit(
                 )
             )
     if problems:
-        raise FitTooSmall(*problems)
+        # Each line names the histories it is about, as every bad-input line names its file.
+        where = os.fspath(paths[0]) + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
+        raise FitTooSmall(*(f"{where}: {p}" for p in problems))
     scenario_doc: dict[str, Any] = (
         sc_base.to_dict()
         if sc_base is not None
@@ -315,7 +321,7 @@ def fit(
     scenario = scenario_from_dict(scenario_doc, source="<fitted scenario>")
     result = Fit(scenario, rows, obs, rep, rec, views, [os.fspath(p) for p in paths])
     if validate:
-        from simulator.fit.validate import validate_fit  # simulates: loaded only when asked
+        from simulator.calibration.validate import validate_fit  # simulates: loaded only when asked
 
         say(f"validating: {validate} simulations")
         validate_fit(result, validate, seed=seed, workers=workers)

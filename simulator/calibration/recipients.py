@@ -29,7 +29,7 @@ does, so long delays are then under-represented: ``fit.csv`` says so).
 :func:`fit_recipients` with ``censored=False`` is the naive fit (every
 unanswered send a non-responder, delays as observed) for comparison.
 
-Boundary: numbers from arrays; :mod:`simulator.fit.result` assembles them.
+Boundary: numbers from arrays; :mod:`simulator.calibration.result` assembles them.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ import pandas as pd
 from scipy import special
 
 from simulator.behaviour import length_bucket_index
+from simulator.calibration.reader import ACT_RESPOND, ACT_SEND, Observed
+from simulator.calibration.replayed import Replayed
+from simulator.calibration.stats import Z95, Estimate, mle, wilson
 from simulator.engine import Policy
-from simulator.fit.reader import ACT_RESPOND, ACT_SEND, Observed
-from simulator.fit.replayed import Replayed
-from simulator.fit.stats import Z95, Estimate, mle, wilson
 from simulator.scenario import Recipients
 from simulator.timeutil import DAY
 from simulator.vocabulary import LENGTH_BUCKETS, RESPONSE_KINDS
@@ -204,7 +204,8 @@ def _structure(
     """Observed buckets and categories (the free multipliers) and their shares."""
     sends = d["cell_sends"].reshape(4, ncat)
     w_b, w_c = sends.sum(1), sends.sum(0)
-    return np.flatnonzero(w_b), np.flatnonzero(w_c), w_b / w_b.sum(), w_c / w_c.sum()
+    total = max(int(w_b.sum()), 1)  # no accepted send: no share (recipients is then too small)
+    return np.flatnonzero(w_b), np.flatnonzero(w_c), w_b / total, w_c / total
 
 
 def _probabilities(x: np.ndarray, buckets: np.ndarray, cats: np.ndarray, ncat: int) -> np.ndarray:
