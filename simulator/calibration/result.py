@@ -102,10 +102,11 @@ class Fit:
 
     def plot(self, name: str) -> Any:
         """A matplotlib figure by name (:data:`simulator.calibration.page.PLOTS`)."""
-        from simulator.calibration import (
-            page,  # matplotlib is loaded only when a figure is asked for
-        )
+        # matplotlib is loaded only when a figure is asked for.
+        from simulator import plots
+        from simulator.calibration import page
 
+        plots.enable_inline_figures()  # so that Jupyter shows the returned Figure as a PNG
         return page.figure(self, name)
 
     def save(self, out: str | os.PathLike[str]) -> Path:

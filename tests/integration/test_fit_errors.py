@@ -36,10 +36,11 @@ def test_small_history_says_what_it_cannot_estimate() -> None:
         f"{EXAMPLE}: {line}"
         for line in (
             "population[basic].sending: cannot estimate inmails_per_month, rate_shape: 1 member "
-            "with 2 planned sends (needs 5 members and a send); give a base scenario (base=...) "
-            "to use its values",
-            "population[basic].sending: cannot estimate weekday_weights, body_chars, subject_chars, "
-            "categories, free_share, out_of_credit: 2 planned sends (needs 20); give a base "
+            "with 2 planned sends (needs 5 members and a send); give a base scenario "
+            "(base=...) to use its values",
+            "population[basic].sending: cannot estimate weekday_weights, body_chars, "
+            "subject_chars, categories, free_share, out_of_credit: 2 planned sends (needs 20); "
+            "give a base "
             "scenario (base=...) to use its values",
             "population[premium_career].sending: cannot estimate inmails_per_month, rate_shape: "
             "1 member with 4 planned sends (needs 5 members and a send); give a base scenario "
