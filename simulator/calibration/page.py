@@ -1,19 +1,19 @@
 """The files of a fit: scenario.yaml, fit.csv, validation.csv, plots and fit.html.
 
-Job: draw the fit's figures (matplotlib, Agg) and write its output folder,
+Job: hand the fit's figures their numbers (:mod:`simulator.plots.calibration` draws
+them) and write its output folder,
 with ``fit.html`` one self-contained page (figures inlined as data: URIs, no
 external file), in the house style of ``report.html``: what was fitted, the
 parameters with their intervals and methods, the delay fit against
 Kaplan-Meier, the validation table and figure, and the scenario itself.
 
-Boundary: drawing and writing; every number comes from the :class:`Fit`.
+Boundary: the page and the files; every number comes from the :class:`Fit`.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,71 +47,33 @@ _STYLE = (
 
 
 def figure(fit: Fit, name: str) -> Any:
-    """The figure ``name`` (one of :data:`PLOTS`)."""
-    import matplotlib  # drawing is optional: loaded only when a figure is asked for
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt  # after choosing the backend
+    """The figure ``name`` (one of :data:`PLOTS`), drawn by :mod:`simulator.plots.calibration`."""
+    # matplotlib (simulator.plots) is loaded only when a figure is asked for.
+    from simulator import plots
 
     if name not in PLOTS:
         raise UsageError(f"plot: expected one of {', '.join(PLOTS)}, got {name!r}")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
     if name == "delays":
         rec = fit.recipients_fit
         km = rec.get("km")
-        if km is not None:
-            ax.step(km["days"], km["survival"], where="post", color="k", label="Kaplan-Meier")
-            ax.fill_between(km["days"], km["low"], km["high"], step="post", color="k", alpha=0.15)
-            days = np.linspace(0, float(km["days"].max()), 400)
-            for kind in DELAY_KINDS:
-                style = "-" if kind == rec["best"] else ":"
-                ax.plot(days, model_survival(rec, kind, days), style, label=f"{kind} (cure model)")
-            ax.set_xlim(0, max(1.0, float(np.quantile(rec["data"]["delay"], 0.99)) * 2))
-            ax.legend()
-        else:
-            ax.text(0.5, 0.5, "recipients not fitted (too few responses)", ha="center")
-        ax.set_xlabel("days since the InMail was sent")
-        ax.set_ylabel("share of accepted sends not yet answered")
-        ax.set_title("Response delays: censoring-aware fits against Kaplan-Meier")
-    elif name == "rates":
+        if km is None:
+            return plots.plot_fit_delays(None, {}, None, 1.0)
+        days = np.linspace(0, float(km["days"].max()), 400)
+        curves = {kind: (days, model_survival(rec, kind, days)) for kind in DELAY_KINDS}
+        xmax = max(1.0, float(np.quantile(rec["data"]["delay"], 0.99)) * 2)
+        return plots.plot_fit_delays(km, curves, rec["best"], xmax)
+    if name == "rates":
         p = fit.parameters
-        rows = p[p["parameter"].str.endswith("sending.inmails_per_month") & (p["source"] == "fit")]
-        y = np.arange(len(rows))
-        est = rows["estimate"].to_numpy()
-        err = np.vstack([est - rows["low"].to_numpy(), rows["high"].to_numpy() - est])
-        ax.errorbar(est, y, xerr=err, fmt="o", capsize=4)
-        ax.set_yticks(y, rows["cohort"].tolist())
-        ax.set_xscale("log")
-        ax.set_xlabel("InMails per month (95 % interval)")
-        ax.set_title("Sending rate by cohort")
-    else:
-        v = fit.validation
-        if v is None or v.empty:
-            ax.text(0.5, 0.5, "no validation (--validate N)", ha="center", va="center")
-            ax.set_axis_off()
-        else:
-            mean = v["simulated_mean"].to_numpy(dtype=float)
-            scale = np.where(np.abs(mean) > 0, np.abs(mean), 1.0)
-            y = np.arange(len(v))
-            xerr = [(mean - v["low"]) / scale, (v["high"] - mean) / scale]
-            label = "simulated (95 % prediction interval)"
-            ax.errorbar(mean / scale, y, xerr=xerr, fmt="o", capsize=4, label=label)
-            ax.plot(v["observed"] / scale, y, "kx", markersize=9, label="observed history")
-            ax.set_yticks(y, v["metric"].tolist())
-            ax.set_xlabel("relative to the simulations' mean")
-            ax.set_title("Validation: the fitted scenario against the history")
-            ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    fig.tight_layout()
-    return fig
+        return plots.plot_fit_rates(
+            p[p["parameter"].str.endswith("sending.inmails_per_month") & (p["source"] == "fit")]
+        )
+    return plots.plot_fit_validation(fit.validation)
 
 
 def _png(fig: Any) -> bytes:
-    import matplotlib.pyplot as plt  # already loaded by figure()
+    from simulator.plots import figure_png  # matplotlib only when drawing, as above
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def _cell(value: Any) -> str:

@@ -10,7 +10,7 @@ interval for one more simulation (``mean +/- t(n-1) sd sqrt(1 + 1/n)``) and
 a verdict (``consistent`` when the observed value is inside it, ``differs``
 when not, ``too few simulations`` below 2).
 
-Boundary: simulation through :func:`simulator.api.run` and comparison;
+Boundary: simulation through :func:`simulator.runner.run` and comparison;
 nothing is written here.
 """
 
@@ -29,6 +29,7 @@ from simulator.calibration.reader import read_histories
 from simulator.calibration.replayed import replay_observed
 from simulator.metrics import rate
 from simulator.runformat import history_parts
+from simulator.runner import run
 
 if TYPE_CHECKING:
     from simulator.calibration.result import Fit
@@ -64,15 +65,13 @@ def headline_metrics(counts: dict[str, int]) -> dict[str, float]:
 
 
 def _simulate(fit: Fit, seed: int, workers: int) -> dict[str, float]:
-    from simulator.api import run  # the simulator, loaded only when validation is asked for
-
     sc = fit.scenario
     with tempfile.TemporaryDirectory(prefix="creditsim-fit-") as tmp:
-        # Written as a run directory, so its history is streamed back part by
-        # part like the observed one, never held whole.
-        folder = Path(tmp) / "run"
-        run(sc, seed=seed, workers=workers, progress=False, out=folder)
-        obs = read_histories(history_parts(folder), sc.policy, until=sc.end)
+        # Written as a run's parts, so its history is streamed back part by part
+        # like the observed one, never held whole (the run is not published).
+        result = run(sc, seed=seed, workers=workers, keep_tables=False, out=Path(tmp) / "run")
+        assert result.staged is not None  # run(out=...) writes its parts there
+        obs = read_histories(history_parts(result.staged), sc.policy, until=sc.end)
     return headline_metrics(replay_observed(obs, sc.policy).counts)
 
 

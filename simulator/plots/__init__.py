@@ -35,6 +35,7 @@ The package, one module per kind of figure:
   plain tick labels, headroom, legends, tier colours, date and month axes) and
   the way out: :func:`figure_png`, :func:`save_figure`,
   :func:`enable_inline_figures`.
+- :mod:`~simulator.plots.calibration`: the figures of a fit (``creditsim fit``).
 - :mod:`~simulator.plots.run`: the report figures of one run
   (``plots/<name>.png``): expiry waste, refund rates, balances, response
   delays, purchases and revenue, utilisation, credit vintages.
@@ -51,6 +52,7 @@ only :mod:`simulator.stats`, :mod:`simulator.steady` and
 public name is importable from here, as it was from the single module.
 """
 
+from simulator.plots.calibration import plot_fit_delays, plot_fit_rates, plot_fit_validation
 from simulator.plots.run import (
     plot_balance_distribution,
     plot_credit_vintages,
@@ -90,6 +92,9 @@ __all__ = [
     "plot_comparison",
     "plot_credit_vintages",
     "plot_expiry_waste",
+    "plot_fit_delays",
+    "plot_fit_rates",
+    "plot_fit_validation",
     "plot_purchases_revenue",
     "plot_refund_rates",
     "plot_replications",
