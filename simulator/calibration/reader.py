@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from simulator.engine import Action, Policy, read_history
-from simulator.engine.history import ACTIONS, span_problem, until_problem
+from simulator.engine.history import ACTION_NEEDS, ACTIONS, span_problem, until_problem
 from simulator.errors import HistoryError, UsageError
 from simulator.vocabulary import RESPONSE_KINDS
 
@@ -61,14 +61,6 @@ _STEP = np.array(
     ],
     dtype=np.int8,
 )
-_NEEDS = {
-    "subscribe": ("tier",),
-    "change_tier": ("tier",),
-    "cancel": (),
-    "purchase": ("quantity",),
-    "send": ("inmail", "category", "subject_chars", "body_chars", "free"),
-    "respond": ("inmail", "response"),
-}
 _INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(Z|\+00:00)$"
 _CONTROL = r"[\x{00}-\x{1f}\x{7f}-\x{9f}\x{2028}\x{2029}]"
 _WHOLE = r"^[0-9]{1,9}$"  # longer numbers are well formed too: the exact path takes them
@@ -183,7 +175,7 @@ def _block(batch: pa.RecordBatch, policy: Policy, ids: dict[str, int], cols: _Co
     member = lookup[encoded.indices.to_numpy()]
 
     present = {a: action == ACTIONS.index(a) for a in ACTIONS}
-    for a, needs in _NEEDS.items():
+    for a, needs in ACTION_NEEDS.items():
         if present[a].any() and any(batch.schema.get_field_index(c) < 0 for c in needs):
             raise _Doubt
     tiered = present["subscribe"] | present["change_tier"]

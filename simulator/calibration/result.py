@@ -124,6 +124,14 @@ class Fit:
         )
 
 
+def _from_base(group: str, cohort: str, parameter: str, why: str) -> Estimate:
+    """The fit.csv row of a parameter taken from the base scenario: too small to estimate."""
+    nan = math.nan
+    return Estimate(group, cohort, parameter, nan, nan, nan, nan, 0, "",
+                    "not estimated: the base scenario's value", source="base",
+                    note=f"too small to estimate: {why}")  # fmt: skip
+
+
 def _base(base: Scenario | str | os.PathLike[str] | None) -> Scenario | None:
     if base is None or isinstance(base, Scenario):
         return base
@@ -179,22 +187,8 @@ def _cohort_doc(
             return None
         for k in missing:
             sending[k] = fallback["sending"][k]
-            rows.append(
-                Estimate(
-                    "sending",
-                    view.name,
-                    f"population[{view.name}].sending.{k}",
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    0,
-                    "",
-                    "not estimated: the base scenario's value",
-                    source="base",
-                    note=f"too small to estimate: {extra['problems'][k]}",
-                )
-            )
+            rows.append(_from_base("sending", view.name, f"population[{view.name}].sending.{k}",
+                                   extra["problems"][k]))  # fmt: skip
     ooc_key = f"population[{view.name}].sending.out_of_credit"
     if fallback is not None and any(r.parameter == ooc_key for r in s_rows):
         # No one ran out of credit: the base's behaviour stands in, and fit.csv says so.
@@ -279,22 +273,7 @@ def fit(
             )
         else:
             recipients = sc_base.recipients.to_dict()
-            rows.append(
-                Estimate(
-                    "recipients",
-                    "",
-                    "recipients",
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    math.nan,
-                    0,
-                    "",
-                    "not estimated: the base scenario's value",
-                    source="base",
-                    note=f"too small to estimate: {rec['problem']}",
-                )
-            )
+            rows.append(_from_base("recipients", "", "recipients", rec["problem"]))
     if problems:
         # Each line names the histories it is about, as every bad-input line names its file.
         where = os.fspath(paths[0]) + (f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")

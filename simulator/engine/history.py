@@ -52,6 +52,7 @@ from simulator.userfiles import read_user_text
 
 __all__ = [
     "ACTIONS",
+    "ACTION_NEEDS",
     "BALANCE_COLUMNS",
     "HISTORY_COLUMNS",
     "LEDGER_COLUMNS",
@@ -101,7 +102,9 @@ _STEP = {
     "send": STEP_SEND,
 }
 ACTIONS = tuple(_STEP)
-_NEEDS = {
+#: The cells each action must have (RULES.md section 8); the other readers of a history
+#: (simulator.calibration's streaming reader) check rows against this same table.
+ACTION_NEEDS: dict[str, tuple[str, ...]] = {
     "subscribe": ("tier",),
     "change_tier": ("tier",),
     "cancel": (),
@@ -346,7 +349,7 @@ def _parse_row(
         bad(line, f"member id {member!r} holds a control character")
         ok = False
     fields: dict[str, object] = {}
-    for name in _NEEDS[action]:
+    for name in ACTION_NEEDS[action]:
         value = cell(name)
         if value is None:
             article = "an" if name[0] in "aeiou" else "a"
